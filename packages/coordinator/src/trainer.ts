@@ -1,0 +1,199 @@
+/**
+ * The data-parallel engine: shared state, the worker pool, and one optimizer step at a time.
+ *
+ *   coordinator (main thread)                     workers 0..W-1 (piscina)
+ *   ─────────────────────────                     ────────────────────────
+ *   write batchIndices, rankWeights  ──grad(r)──▶  load params[c] -> replica, forward/backward
+ *                                                  on rows batchIndices[slice r] -> grads[r]
+ *   wait for all W            ◀──── loss, metric sums, counts
+ *                                   ──update(k)─▶  chunk k: g = Σ_r w_r grads[r]; Adam
+ *                                                  params[c], m[c], v[c] -> params[1-c], m/v[1-c]
+ *   wait for all W            ◀──── non-finite count
+ *   commit: COMMITTED = 1-c, STEP += 1 (only if every chunk succeeded and all were finite)
+ *
+ * The coordinator is the barrier: no thread waits on another. The committed buffer is never
+ * written during a step, so a failed or non-finite step leaves the weights as they were, and a
+ * failed task can simply run again.
+ */
+import {
+  Control,
+  StateViews,
+  createStateMemory,
+  shardRanges,
+  stateLayout,
+  type AdamHyper,
+  type BackendName,
+  type GradResult,
+  type ModelSpec,
+  type StateLayout,
+  type WorkerInit,
+} from '@threadfit/shared';
+import type { SharedDataset } from './dataset.js';
+import { WorkerPool } from './pool.js';
+
+export interface TrainerConfig {
+  workers: number;
+  backend: BackendName;
+  model: ModelSpec;
+  /** Initial values of every weight, in model.getWeights() order. */
+  initialWeights: Float32Array[];
+  dataset: SharedDataset;
+  maxBatch: number;
+  optimizer: AdamHyper;
+  threadsPerWorker?: number;
+  logLevel?: string;
+}
+
+export interface StepMs {
+  /** Slowest rank's forward/backward plus copy of its gradients out (worker time). */
+  grad: number;
+  /** Slowest chunk's reduce + optimizer (worker time). */
+  update: number;
+  /** Everything else in the step's wall time: dispatch, waiting, commit. */
+  coord: number;
+  /** Slowest rank's gather of its rows from the shared data set. */
+  data: number;
+}
+
+export interface StepStats {
+  count: number;
+  lossSum: number;
+  metricSums: number[];
+  /** True when a non-finite gradient made the step a no-op for every rank. */
+  skipped: boolean;
+  wallMs: number;
+  ms: StepMs;
+}
+
+export interface EvalStats {
+  count: number;
+  loss: number;
+  metrics: number[];
+}
+
+export class Trainer {
+  readonly layout: StateLayout;
+  readonly views: StateViews;
+  readonly #pool: WorkerPool;
+  readonly #cfg: TrainerConfig;
+  readonly #nonTrainable: Map<number, Float32Array>;
+
+  private constructor(cfg: TrainerConfig, layout: StateLayout, views: StateViews, pool: WorkerPool) {
+    this.#cfg = cfg;
+    this.layout = layout;
+    this.views = views;
+    this.#pool = pool;
+    this.#nonTrainable = new Map();
+    cfg.model.weights.forEach((w, i) => {
+      if (!w.trainable) this.#nonTrainable.set(i, cfg.initialWeights[i].slice());
+    });
+  }
+
+  static async create(cfg: TrainerConfig): Promise<Trainer> {
+    const layout = stateLayout({ paramCount: cfg.model.paramCount, gradSlots: cfg.workers, stateSlots: 2, maxBatch: cfg.maxBatch });
+    const memory = createStateMemory(layout);
+    const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, layout);
+    // Initial weights into buffer 0, which is the committed one (control words start zeroed).
+    const p0 = views.params(0);
+    cfg.model.weights.forEach((w, i) => {
+      if (w.trainable) p0.set(cfg.initialWeights[i], w.offset);
+    });
+    const init: WorkerInit = {
+      backend: cfg.backend,
+      threadsPerWorker: cfg.threadsPerWorker ?? 1,
+      stateMemory: memory,
+      stateLayout: layout,
+      dataset: cfg.dataset.buffer,
+      datasetLayout: cfg.dataset.layout,
+      decode: cfg.dataset.decode,
+      model: cfg.model,
+      optimizer: cfg.optimizer,
+      logLevel: cfg.logLevel ?? 'info',
+    };
+    const pool = new WorkerPool(init, cfg.workers);
+    const trainer = new Trainer(cfg, layout, views, pool);
+    try {
+      // One init task per worker: each builds its backend and replica now, and a set-up error
+      // (missing backend, bad topology) surfaces here rather than in the first step.
+      await Promise.all(Array.from({ length: cfg.workers }, () => pool.run({ type: 'init' })));
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return trainer;
+  }
+
+  get workers(): number {
+    return this.#cfg.workers;
+  }
+
+  /** Number of committed optimizer steps. */
+  get step(): number {
+    return Atomics.load(this.views.control, Control.STEP);
+  }
+
+  /** One optimizer step on the global batch `indices` (rows of the train split). */
+  async trainStep(indices: ArrayLike<number>): Promise<StepStats> {
+    const t0 = performance.now();
+    const n = indices.length;
+    const { views } = this;
+    const from = views.committed;
+    const step = this.step;
+    views.batchIndices.set(indices);
+    const shards = shardRanges(n, this.workers).filter((r) => r.end > r.start);
+    shards.forEach((r, rank) => (views.rankWeights[rank] = (r.end - r.start) / n));
+
+    // Sync point 1: every rank's gradients are in its slot.
+    const grads: GradResult[] = await Promise.all(
+      shards.map((r, rank) => this.#pool.run({ type: 'grad', rank, step, from, start: r.start, end: r.end })),
+    );
+    // Sync point 2: every chunk of params/m/v[1-from] is written.
+    const chunks = this.workers;
+    const updates = await Promise.all(
+      Array.from({ length: chunks }, (_, chunk) => this.#pool.run({ type: 'update', chunk, chunks, ranks: shards.length, from, step: step + 1 })),
+    );
+    const nonFinite = updates.reduce((a, u) => a + u.nonFinite, 0);
+    const skipped = nonFinite > 0;
+    if (!skipped) {
+      // Commit: the flip is the single write that publishes the new weights to every replica.
+      Atomics.store(views.control, Control.COMMITTED, 1 - from);
+      Atomics.add(views.control, Control.STEP, 1);
+    }
+    const wallMs = performance.now() - t0;
+    const grad = Math.max(...grads.map((g) => g.ms.compute + g.ms.copy));
+    const data = Math.max(...grads.map((g) => g.ms.gather));
+    const update = Math.max(...updates.map((u) => u.ms));
+    return {
+      count: n,
+      lossSum: grads.reduce((a, g) => a + g.lossSum, 0),
+      metricSums: grads.reduce<number[]>((acc, g) => (acc.length === 0 ? [...g.metricSums] : acc.map((s, i) => s + g.metricSums[i])), []),
+      skipped,
+      wallMs,
+      ms: { grad, update, data, coord: Math.max(0, wallMs - grad - update - data) },
+    };
+  }
+
+  /** Loss and metrics over a whole split with the committed weights, split across the workers. */
+  async evaluate(split = 'test'): Promise<EvalStats> {
+    const count = this.#cfg.dataset.layout.splits[split]?.count ?? 0;
+    const from = this.views.committed;
+    const step = this.step;
+    const parts = shardRanges(count, this.workers).filter((r) => r.end > r.start);
+    const results = await Promise.all(parts.map((r) => this.#pool.run({ type: 'evaluate', split, step, from, start: r.start, end: r.end })));
+    const lossSum = results.reduce((a, r) => a + r.lossSum, 0);
+    const metricSums = results.reduce<number[]>((acc, r) => (acc.length === 0 ? [...r.metricSums] : acc.map((s, i) => s + r.metricSums[i])), []);
+    return { count, loss: lossSum / count, metrics: metricSums.map((s) => s / count) };
+  }
+
+  /** Copies of the committed weights, in model.getWeights() order. */
+  committedWeights(): Float32Array[] {
+    const params = this.views.committedParams();
+    return this.#cfg.model.weights.map((w, i) =>
+      w.trainable ? params.slice(w.offset, w.offset + w.size) : this.#nonTrainable.get(i)!.slice(),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Loader for the WebAssembly SIMD update kernels (assembly/kernels.ts, built to build/kernels.wasm)
+ * and their plain-JS references (used only by tests and as the spec of the maths).
+ */
+import { readFileSync } from 'node:fs';
+import type { StateLayout } from './layout.js';
+
+export interface AdamHyper {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/** tf.train.adam's defaults, as 'adam' in model.compile resolves them (epsilon = backend epsilon 1e-7). */
+export const ADAM_DEFAULTS: Readonly<AdamHyper> = Object.freeze({ learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+
+/**
+ * tfjs keeps accBeta1/accBeta2 as float32 variables starting at beta and multiplied by beta after
+ * each step; step k (1-based) divides by 1 - beta^k computed that way. Reproduced bit for bit.
+ */
+export function adamBiasCorrections(step: number, beta1: number, beta2: number): { oneMinusAccBeta1: number; oneMinusAccBeta2: number } {
+  const b1 = Math.fround(beta1);
+  const b2 = Math.fround(beta2);
+  let acc1 = b1;
+  let acc2 = b2;
+  for (let k = 1; k < step; k++) {
+    acc1 = Math.fround(acc1 * b1);
+    acc2 = Math.fround(acc2 * b2);
+  }
+  return { oneMinusAccBeta1: Math.fround(1 - acc1), oneMinusAccBeta2: Math.fround(1 - acc2) };
+}
+
+/** One chunk's work of a step: where to read, where to write, which range. */
+export interface ChunkUpdate {
+  layout: StateLayout;
+  /** Number of gradient slots holding this step's gradients (the step's ranks). */
+  ranks: number;
+  /** The committed buffer (read); the other one is written. */
+  from: 0 | 1;
+  start: number;
+  end: number;
+}
+
+export interface UpdateKernels {
+  /** Weighted reduce of the slots fused with Adam for global step `step` (1-based). Returns the non-finite count. */
+  reduceAdam(c: ChunkUpdate, hyper: AdamHyper, step: number): number;
+  /** Weighted reduce into an arbitrary float region at `outByteOffset`. Returns the non-finite count. */
+  reduceInto(c: ChunkUpdate, outByteOffset: number): number;
+}
+
+interface KernelExports {
+  reduceAdam(...args: number[]): number;
+  reduceInto(...args: number[]): number;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+function kernelModule(): WebAssembly.Module {
+  compiled ??= new WebAssembly.Module(readFileSync(new URL('../build/kernels.wasm', import.meta.url)));
+  return compiled;
+}
+
+function slotStride(layout: StateLayout): number {
+  return layout.grads.length > 1 ? layout.grads[1].byteOffset - layout.grads[0].byteOffset : layout.paddedParamCount * 4;
+}
+
+/** Instantiates the kernels against a shared state memory. One instance per thread. */
+export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
+  const instance = new WebAssembly.Instance(kernelModule(), {
+    env: {
+      memory,
+      abort(): never {
+        throw new Error('threadfit kernel aborted');
+      },
+    },
+  });
+  const k = instance.exports as unknown as KernelExports;
+  return {
+    reduceAdam(c, h, step) {
+      const { layout, from } = c;
+      const to = (1 - from) as 0 | 1;
+      const { oneMinusAccBeta1, oneMinusAccBeta2 } = adamBiasCorrections(step, h.beta1, h.beta2);
+      const [m, v] = layout.state;
+      return k.reduceAdam(
+        layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset,
+        layout.params[from].byteOffset, layout.params[to].byteOffset,
+        m[from].byteOffset, m[to].byteOffset, v[from].byteOffset, v[to].byteOffset,
+        c.start, c.end,
+        h.learningRate, h.beta1, h.beta2, 1 - h.beta1, 1 - h.beta2, h.epsilon, oneMinusAccBeta1, oneMinusAccBeta2,
+      );
+    },
+    reduceInto(c, outByteOffset) {
+      const { layout } = c;
+      return k.reduceInto(layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset, outByteOffset, c.start, c.end);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain-JS references: the same float32 operations in the same order, one element at a time.
+
+export function referenceReduce(slots: Float32Array[], weights: ArrayLike<number>, start: number, end: number, out: Float32Array): number {
+  const f = Math.fround;
+  let bad = 0;
+  for (let i = start; i < end; i++) {
+    let g = f(slots[0][i] * f(weights[0]));
+    for (let r = 1; r < slots.length; r++) g = f(g + f(slots[r][i] * f(weights[r])));
+    out[i] = g;
+    if (!Number.isFinite(g)) bad++;
+  }
+  return bad;
+}
+
+export function referenceAdam(
+  g: Float32Array, p: Float32Array, m: Float32Array, v: Float32Array,
+  h: AdamHyper, step: number, start: number, end: number,
+): void {
+  const f = Math.fround;
+  const { oneMinusAccBeta1, oneMinusAccBeta2 } = adamBiasCorrections(step, h.beta1, h.beta2);
+  const b1 = f(h.beta1), b2 = f(h.beta2), c1 = f(1 - h.beta1), c2 = f(1 - h.beta2), eps = f(h.epsilon), negLr = f(-h.learningRate);
+  for (let i = start; i < end; i++) {
+    const mi = f(f(m[i] * b1) + f(g[i] * c1));
+    const vi = f(f(v[i] * b2) + f(f(g[i] * g[i]) * c2));
+    const mHat = f(mi / oneMinusAccBeta1);
+    const vHat = f(vi / oneMinusAccBeta2);
+    p[i] = f(f(f(mHat / f(f(Math.sqrt(vHat)) + eps)) * negLr) + p[i]);
+    m[i] = mi;
+    v[i] = vi;
+  }
+}

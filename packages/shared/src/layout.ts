@@ -1,0 +1,204 @@
+/**
+ * The ONE declaration of every shared-memory region. Nobody computes an offset anywhere else.
+ *
+ * Training state lives in one shared WebAssembly.Memory, so the SIMD kernels (assembly/kernels.ts)
+ * work on it in place and JS sees the same bytes through typed-array views:
+ *
+ *   byte 0            KERNEL_RESERVED_BYTES (the kernel module's own statics, never touched)
+ *   control           Int32[CONTROL_WORDS]            committed buffer index, step, flags
+ *   rankWeights       Float32[MAX_RANKS]              n_r / N of the current step, per grad slot
+ *   batchIndices      Int32[maxBatch]                 sample indices of the current step
+ *   params[0|1]       Float32[P']                     double-buffered weights
+ *   state[s][0|1]     Float32[P'] per optimizer slot  double-buffered optimizer state (Adam: m, v)
+ *   grads[r]          Float32[P'] per grad slot       one gradient slot per rank
+ *
+ * P' is the parameter count padded to a multiple of PARAM_ALIGN so that every chunk bound is a
+ * multiple of 4 floats (f32x4) and of a 64-byte cache line.
+ *
+ * The data set lives in a plain SharedArrayBuffer (`datasetLayout`), loaded once; workers gather
+ * rows from it by index.
+ */
+
+export const PAGE_BYTES = 65536;
+export const KERNEL_RESERVED_BYTES = PAGE_BYTES;
+export const PARAM_ALIGN = 16;
+export const MAX_RANKS = 256;
+
+/** Int32 control words, by index into `StateViews.control`. */
+export const Control = {
+  /** Which of the two buffers (0 or 1) holds the committed weights and optimizer state. */
+  COMMITTED: 0,
+  /** Number of committed optimizer steps (tfjs's `iterations`). */
+  STEP: 1,
+  /** Set to 1 by the coordinator to ask running tasks to stop early. */
+  ABORT: 2,
+} as const;
+export const CONTROL_WORDS = 16;
+
+export interface Region {
+  /** Byte offset from the start of the memory. */
+  byteOffset: number;
+  /** Number of elements (not bytes). */
+  length: number;
+}
+
+export interface StateLayoutSpec {
+  /** Number of trainable parameters (all weights flattened in the model's trainableWeights order). */
+  paramCount: number;
+  /** Number of gradient slots (one per rank of a step). */
+  gradSlots: number;
+  /** Number of optimizer state vectors per parameter (Adam: 2, m and v). */
+  stateSlots: number;
+  /** The largest global batch a step can have. */
+  maxBatch: number;
+}
+
+export interface StateLayout {
+  spec: StateLayoutSpec;
+  paddedParamCount: number;
+  control: Region;
+  rankWeights: Region;
+  batchIndices: Region;
+  params: readonly [Region, Region];
+  state: ReadonlyArray<readonly [Region, Region]>;
+  grads: readonly Region[];
+  bytes: number;
+  pages: number;
+}
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+export function stateLayout(spec: StateLayoutSpec): StateLayout {
+  if (spec.gradSlots < 1 || spec.gradSlots > MAX_RANKS) {
+    throw new RangeError(`stateLayout: gradSlots must be in 1..${MAX_RANKS}, got ${spec.gradSlots}`);
+  }
+  const padded = alignUp(Math.max(spec.paramCount, 1), PARAM_ALIGN);
+  let cursor = KERNEL_RESERVED_BYTES;
+  const take = (length: number, elementBytes: number): Region => {
+    const region = { byteOffset: cursor, length };
+    cursor = alignUp(cursor + length * elementBytes, 64);
+    return region;
+  };
+  const control = take(CONTROL_WORDS, 4);
+  const rankWeights = take(MAX_RANKS, 4);
+  const batchIndices = take(Math.max(spec.maxBatch, 1), 4);
+  const params = [take(padded, 4), take(padded, 4)] as const;
+  const state = Array.from({ length: spec.stateSlots }, () => [take(padded, 4), take(padded, 4)] as const);
+  const grads = Array.from({ length: spec.gradSlots }, () => take(padded, 4));
+  const pages = Math.ceil(cursor / PAGE_BYTES);
+  return { spec, paddedParamCount: padded, control, rankWeights, batchIndices, params, state, grads, bytes: cursor, pages };
+}
+
+/** The shared memory for a layout: fixed size (initial = maximum), so views never detach. */
+export function createStateMemory(layout: StateLayout): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared: true });
+}
+
+/** Typed views over a state memory. Cheap to build; each thread builds its own. */
+export class StateViews {
+  readonly control: Int32Array;
+  readonly rankWeights: Float32Array;
+  readonly batchIndices: Int32Array;
+  readonly #params: [Float32Array, Float32Array];
+  readonly #state: Array<[Float32Array, Float32Array]>;
+  readonly #grads: Float32Array[];
+
+  constructor(readonly buffer: SharedArrayBuffer | ArrayBuffer, readonly layout: StateLayout) {
+    if (buffer.byteLength < layout.bytes) {
+      throw new RangeError(`StateViews: buffer of ${buffer.byteLength} bytes is smaller than the layout's ${layout.bytes}`);
+    }
+    const f32 = (r: Region) => new Float32Array(buffer, r.byteOffset, r.length);
+    this.control = new Int32Array(buffer, layout.control.byteOffset, layout.control.length);
+    this.rankWeights = f32(layout.rankWeights);
+    this.batchIndices = new Int32Array(buffer, layout.batchIndices.byteOffset, layout.batchIndices.length);
+    this.#params = [f32(layout.params[0]), f32(layout.params[1])];
+    this.#state = layout.state.map(([a, b]) => [f32(a), f32(b)]);
+    this.#grads = layout.grads.map(f32);
+  }
+
+  /** The committed buffer index (0 or 1). Atomic: another thread flips it between steps. */
+  get committed(): 0 | 1 {
+    return Atomics.load(this.control, Control.COMMITTED) as 0 | 1;
+  }
+  params(buffer: 0 | 1): Float32Array {
+    return this.#params[buffer];
+  }
+  committedParams(): Float32Array {
+    return this.#params[this.committed];
+  }
+  state(slot: number, buffer: 0 | 1): Float32Array {
+    return this.#state[slot][buffer];
+  }
+  gradSlot(rank: number): Float32Array {
+    return this.#grads[rank];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data set
+
+export type ElementType = 'uint8' | 'int32' | 'float32';
+
+export interface TensorSpec {
+  dtype: ElementType;
+  /** Shape of ONE sample (without the batch dimension). */
+  shape: number[];
+}
+
+export interface SplitSpec {
+  count: number;
+  inputs: TensorSpec[];
+  targets: TensorSpec[];
+}
+
+export interface TensorRegion extends Region {
+  dtype: ElementType;
+  shape: number[];
+  /** Elements per sample. */
+  sampleSize: number;
+}
+
+export interface SplitLayout {
+  count: number;
+  inputs: TensorRegion[];
+  targets: TensorRegion[];
+}
+
+export interface DatasetLayout {
+  splits: Record<string, SplitLayout>;
+  bytes: number;
+}
+
+const ELEMENT_BYTES: Record<ElementType, number> = { uint8: 1, int32: 4, float32: 4 };
+
+export function sampleSize(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function datasetLayout(splits: Record<string, SplitSpec>): DatasetLayout {
+  let cursor = 0;
+  const place = (spec: TensorSpec, count: number): TensorRegion => {
+    const size = sampleSize(spec.shape);
+    const region = { byteOffset: cursor, length: size * count, dtype: spec.dtype, shape: [...spec.shape], sampleSize: size };
+    cursor = alignUp(cursor + region.length * ELEMENT_BYTES[spec.dtype], 64);
+    return region;
+  };
+  const out: Record<string, SplitLayout> = {};
+  for (const [name, s] of Object.entries(splits)) {
+    out[name] = { count: s.count, inputs: s.inputs.map((t) => place(t, s.count)), targets: s.targets.map((t) => place(t, s.count)) };
+  }
+  return { splits: out, bytes: Math.max(cursor, 8) };
+}
+
+export type ElementArray = Uint8Array | Int32Array | Float32Array;
+
+export function tensorView(buffer: SharedArrayBuffer | ArrayBuffer, r: TensorRegion): ElementArray {
+  switch (r.dtype) {
+    case 'uint8':
+      return new Uint8Array(buffer, r.byteOffset, r.length);
+    case 'int32':
+      return new Int32Array(buffer, r.byteOffset, r.length);
+    case 'float32':
+      return new Float32Array(buffer, r.byteOffset, r.length);
+  }
+}

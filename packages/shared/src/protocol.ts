@@ -1,0 +1,134 @@
+/**
+ * The whole wire format between the coordinator and the workers: what a worker gets at start
+ * (`WorkerInit`, piscina's workerData) and the task union keyed on `type` with its results.
+ * Everything here is structured-clone data; shared memory travels as the Memory/SAB itself.
+ */
+import type { DatasetLayout, StateLayout } from './layout.js';
+import type { AdamHyper } from './kernels.js';
+import type { SerializedError } from './errors.js';
+
+export const BackendNames = ['wasm', 'cpu', 'tensorflow'] as const;
+export type BackendName = (typeof BackendNames)[number];
+
+/** One weight of the model, in model.getWeights() order, and where it lives in the flat vector. */
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+  /** Element offset into the parameter vector (trainable) — or -1 for a non-trainable weight. */
+  offset: number;
+  size: number;
+  trainable: boolean;
+}
+
+export interface ModelSpec {
+  /** `model.toJSON(null, false)`: the topology only; weights travel through shared memory. */
+  topology: object;
+  /** Loss identifiers as given to model.compile (one per output). */
+  loss: string[];
+  /** Metric identifiers as given to model.compile. */
+  metrics: string[];
+  weights: WeightSpec[];
+  paramCount: number;
+}
+
+/** How a worker turns stored samples into float tensors. */
+export interface DecodeSpec {
+  /** Inputs: multiply by this (MNIST: 1/255). */
+  inputScale: number;
+  /** Targets: one-hot encode integer labels to this many classes (0 = use as stored). */
+  oneHot: number;
+}
+
+export interface WorkerInit {
+  backend: BackendName;
+  /** TensorFlow intra/inter-op threads per worker (tensorflow backend only). */
+  threadsPerWorker: number;
+  stateMemory: WebAssembly.Memory;
+  stateLayout: StateLayout;
+  dataset: SharedArrayBuffer;
+  datasetLayout: DatasetLayout;
+  decode: DecodeSpec;
+  model: ModelSpec;
+  optimizer: AdamHyper;
+  logLevel: string;
+}
+
+export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', EVALUATE: 'evaluate' } as const;
+
+/** Builds the replica and the backend; returns what the worker runs on. */
+export interface InitTask {
+  type: typeof TaskTypes.INIT;
+}
+export interface InitResult {
+  type: typeof TaskTypes.INIT;
+  backend: string;
+  threadId: number;
+}
+
+/** Gradients of the rows batchIndices[start, end) of the train split into gradSlot(rank). */
+export interface GradTask {
+  type: typeof TaskTypes.GRAD;
+  rank: number;
+  /** Committed optimizer step the weights come from (cache key) and the buffer that holds them. */
+  step: number;
+  from: 0 | 1;
+  start: number;
+  end: number;
+}
+
+export interface GradResult {
+  type: typeof TaskTypes.GRAD;
+  rank: number;
+  count: number;
+  /** Sum over the slice's samples of the loss (mean loss x count) and of each metric. */
+  lossSum: number;
+  metricSums: number[];
+  /** Time in the worker: gathering rows, loading weights + forward/backward, copying out. */
+  ms: { gather: number; compute: number; copy: number };
+}
+
+/** Reduce the step's gradient slots over one chunk and apply the optimizer into the other buffer. */
+export interface UpdateTask {
+  type: typeof TaskTypes.UPDATE;
+  chunk: number;
+  chunks: number;
+  ranks: number;
+  from: 0 | 1;
+  /** The step being made (1-based: committed step + 1). */
+  step: number;
+}
+export interface UpdateResult {
+  type: typeof TaskTypes.UPDATE;
+  chunk: number;
+  nonFinite: number;
+  ms: number;
+}
+
+/** Loss and metrics of rows [start, end) of a split with the committed weights. */
+export interface EvaluateTask {
+  type: typeof TaskTypes.EVALUATE;
+  split: string;
+  step: number;
+  from: 0 | 1;
+  start: number;
+  end: number;
+}
+export interface EvaluateResult {
+  type: typeof TaskTypes.EVALUATE;
+  count: number;
+  lossSum: number;
+  metricSums: number[];
+}
+
+export type Task = InitTask | GradTask | UpdateTask | EvaluateTask;
+export type TaskResult = InitResult | GradResult | UpdateResult | EvaluateResult;
+export type ResultOf<T extends Task> = T extends GradTask
+  ? GradResult
+  : T extends UpdateTask
+    ? UpdateResult
+    : T extends EvaluateTask
+      ? EvaluateResult
+      : InitResult;
+
+/** A worker never throws across the thread boundary raw: errors come back serialized. */
+export type { SerializedError };

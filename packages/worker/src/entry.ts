@@ -1,0 +1,42 @@
+/**
+ * The worker-thread entry that piscina loads. The only file here that knows about threads:
+ * it builds the backend, the replica and the updater once from workerData, then serves tasks.
+ */
+import { threadId } from 'node:worker_threads';
+import { workerData } from 'piscina';
+import { serializeError, type Task, type TaskResult, type WorkerInit } from '@threadfit/shared';
+import { setupBackend } from './backend.js';
+import { Replica } from './replica.js';
+import { ChunkUpdater } from './updater.js';
+
+const init = workerData as WorkerInit;
+
+async function start(): Promise<(task: Task) => TaskResult> {
+  const tf = await setupBackend({ backend: init.backend, threads: init.threadsPerWorker });
+  const replica = await Replica.create(tf, init);
+  const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer);
+  return (task: Task): TaskResult => {
+    switch (task.type) {
+      case 'init':
+        return { type: 'init', backend: tf.getBackend(), threadId };
+      case 'grad':
+        return replica.grad(task);
+      case 'update':
+        return updater.update(task);
+      case 'evaluate':
+        return replica.evaluate(task);
+    }
+  };
+}
+
+// piscina accepts a promise for the handler: the set-up runs once per worker, before its first task.
+export default start().catch((err: unknown) => {
+  // Surface set-up failures on every task with their original message and code.
+  const e = serializeError(err);
+  return () => {
+    const rebuilt = new Error(e.message) as Error & { code?: string };
+    rebuilt.name = e.name;
+    if (e.code) rebuilt.code = e.code;
+    throw rebuilt;
+  };
+});

@@ -1,0 +1,8 @@
+export { installWasmMatMulFix, isWasmMatMulFixInstalled } from './matmul-fix.js';
+export { setupBackend, availableBackends, type BackendSetup } from './backend.js';
+export { Replica } from './replica.js';
+export { ChunkUpdater } from './updater.js';
+export { TensorIO } from './heap-io.js';
+
+/** Absolute URL of the worker entry, for piscina's `filename`. */
+export const workerEntryUrl: URL = new URL('./entry.js', import.meta.url);

@@ -1,0 +1,237 @@
+/**
+ * One data-parallel replica: a tfjs model rebuilt from the coordinator's topology, whose weights
+ * are refreshed from the committed shared buffer before each use. Plain code (no thread API), so a
+ * test can drive it in the main thread; entry.ts wires it to piscina.
+ */
+import type * as tfTypes from '@tensorflow/tfjs';
+import {
+  StateViews,
+  ThreadfitError,
+  ErrorCodes,
+  tensorView,
+  type DecodeSpec,
+  type ElementArray,
+  type EvaluateResult,
+  type EvaluateTask,
+  type GradResult,
+  type GradTask,
+  type SplitLayout,
+  type TensorRegion,
+  type WorkerInit,
+} from '@threadfit/shared';
+import { TensorIO } from './heap-io.js';
+
+type Tf = typeof tfTypes;
+type MetricFn = (yTrue: tfTypes.Tensor, yPred: tfTypes.Tensor) => tfTypes.Tensor;
+
+/** tfjs-layers internals that model.fit itself uses; stable in the pinned 4.22. */
+interface CompiledModelInternals {
+  lossFunctions: MetricFn[];
+  metricsTensors: Array<[MetricFn, number]>;
+  calculateLosses(): tfTypes.Scalar[];
+}
+
+const now = (): number => performance.now();
+const EVAL_PIECE = 2048;
+
+export class Replica {
+  readonly #tf: Tf;
+  readonly #init: WorkerInit;
+  readonly #model: tfTypes.LayersModel;
+  readonly #internals: CompiledModelInternals;
+  readonly #views: StateViews;
+  readonly #vars: tfTypes.Variable[];
+  readonly #io: TensorIO;
+  readonly #scratch = new Map<string, Float32Array>();
+  /** wasm and tensorflow copy a typed array on upload; cpu keeps a reference, so no reuse there. */
+  readonly #uploadCopies: boolean;
+  /** Which committed step the replica's variables hold (-1: none yet). */
+  #loadedStep = -1;
+  #loadedFrom: 0 | 1 = 0;
+
+  private constructor(tf: Tf, init: WorkerInit, model: tfTypes.LayersModel) {
+    this.#tf = tf;
+    this.#init = init;
+    this.#model = model;
+    // A Sequential compiles (and keeps loss functions in) its inner functional model.
+    const inner = (model as unknown as { model?: unknown }).model;
+    this.#internals = (inner ?? model) as CompiledModelInternals;
+    this.#views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
+    this.#vars = model.trainableWeights.map((w) => w.read() as tfTypes.Variable);
+    this.#io = TensorIO.create(tf);
+    this.#uploadCopies = tf.getBackend() !== 'cpu';
+    const trainable = init.model.weights.filter((w) => w.trainable);
+    if (trainable.length !== this.#vars.length) {
+      throw new ThreadfitError(ErrorCodes.INTERNAL, `replica has ${this.#vars.length} trainable weights, the coordinator sent ${trainable.length}`);
+    }
+    trainable.forEach((w, i) => {
+      const got = this.#vars[i].shape.join('x');
+      if (got !== w.shape.join('x')) {
+        throw new ThreadfitError(ErrorCodes.INTERNAL, `replica weight ${i} (${w.name}) has shape ${got}, the coordinator sent ${w.shape.join('x')}`);
+      }
+    });
+  }
+
+  /** Builds the replica with the backend already set up in `tf`. */
+  static async create(tf: Tf, init: WorkerInit): Promise<Replica> {
+    const model = await tf.models.modelFromJSON({ modelTopology: init.model.topology } as tfTypes.io.ModelJSON);
+    const loss = init.model.loss.length === 1 ? init.model.loss[0] : init.model.loss;
+    // The optimizer is never used: updates happen in shared memory. compile() resolves the loss and
+    // metric functions exactly as model.fit does.
+    model.compile({ loss, optimizer: 'sgd', metrics: init.model.metrics });
+    return new Replica(tf, init, model);
+  }
+
+  get usesFastTensorIO(): boolean {
+    return this.#io.isFast;
+  }
+
+  get model(): tfTypes.LayersModel {
+    return this.#model;
+  }
+
+  /** Loads the weights of committed step `step` (held in buffer `from`) unless already loaded. */
+  loadWeights(step: number, from: 0 | 1): void {
+    if (this.#loadedStep === step && this.#loadedFrom === from) return;
+    const params = this.#views.params(from);
+    let k = 0;
+    for (const w of this.#init.model.weights) {
+      if (!w.trainable) continue;
+      this.#io.writeVariable(this.#vars[k++], params.subarray(w.offset, w.offset + w.size));
+    }
+    this.#loadedStep = step;
+    this.#loadedFrom = from;
+  }
+
+  /** Gradients of the mean loss over batchIndices[start, end) into gradSlot(rank). */
+  grad(task: GradTask): GradResult {
+    const tf = this.#tf;
+    const t0 = now();
+    const split = this.#split('train');
+    const indices = this.#views.batchIndices.subarray(task.start, task.end);
+    const n = indices.length;
+    if (n === 0) throw new ThreadfitError(ErrorCodes.INTERNAL, `grad task for rank ${task.rank} has no samples`);
+    const { xs, ys } = this.#gather(split, indices);
+    const t1 = now();
+    this.loadWeights(task.step, task.from);
+
+    let outputs: tfTypes.Tensor[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
+      outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
+      return this.#totalLoss(ys, outputs, true);
+    }, this.#vars);
+    const metricSums = this.#metricSums(ys, outputs, n);
+    const t2 = now();
+
+    const slot = this.#views.gradSlot(task.rank);
+    let k = 0;
+    for (const w of this.#init.model.weights) {
+      if (!w.trainable) continue;
+      const g = grads[this.#vars[k++].name];
+      this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
+    }
+    const lossSum = (value.dataSync()[0] as number) * n;
+    tf.dispose([value, ...Object.values(grads), ...outputs, ...xs, ...ys]);
+    const t3 = now();
+    return { type: 'grad', rank: task.rank, count: n, lossSum, metricSums, ms: { gather: t1 - t0, compute: t2 - t1, copy: t3 - t2 } };
+  }
+
+  /** Loss and metric sums over rows [start, end) of a split, in inference mode. */
+  evaluate(task: EvaluateTask): EvaluateResult {
+    const tf = this.#tf;
+    this.loadWeights(task.step, task.from);
+    const split = this.#split(task.split);
+    let lossSum = 0;
+    let metricSums: number[] = [];
+    // Pieces of EVAL_PIECE rows bound the activation memory whatever the split size.
+    for (let start = task.start; start < task.end; start += EVAL_PIECE) {
+      const n = Math.min(EVAL_PIECE, task.end - start);
+      const indices = new Int32Array(n);
+      for (let i = 0; i < n; i++) indices[i] = start + i;
+      const { xs, ys } = this.#gather(split, indices);
+      const out = this.#model.apply(xs, { training: false }) as tfTypes.Tensor | tfTypes.Tensor[];
+      const outputs = Array.isArray(out) ? out : [out];
+      const loss = this.#totalLoss(ys, outputs, false);
+      lossSum += (loss.dataSync()[0] as number) * n;
+      const sums = this.#metricSums(ys, outputs, n);
+      metricSums = metricSums.length === 0 ? sums : metricSums.map((s, i) => s + sums[i]);
+      tf.dispose([loss, ...outputs, ...xs, ...ys]);
+    }
+    return { type: 'evaluate', count: task.end - task.start, lossSum, metricSums };
+  }
+
+  dispose(): void {
+    this.#model.dispose();
+  }
+
+  /** tfjs's totalLossFunction: mean over samples of the summed per-output losses, plus regularizers in training. */
+  #totalLoss(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], training: boolean): tfTypes.Scalar {
+    const tf = this.#tf;
+    return tf.tidy(() => {
+      let total: tfTypes.Tensor | undefined;
+      this.#internals.lossFunctions.forEach((fn, i) => {
+        const l = training ? fn(ys[i], outputs[i]) : tf.mean(fn(ys[i], outputs[i]));
+        total = total === undefined ? l : tf.add(total, l);
+      });
+      let mean = tf.mean(total!) as tfTypes.Scalar;
+      if (training) for (const r of this.#internals.calculateLosses()) mean = tf.add(mean, r);
+      return mean;
+    });
+  }
+
+  /** Per metric of model.metricsNames (after 'loss'): mean x count, to be summed across ranks. */
+  #metricSums(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], n: number): number[] {
+    const tf = this.#tf;
+    const means = tf.tidy(() => this.#internals.metricsTensors.map(([fn, o]) => tf.mean(fn(ys[o], outputs[o]))));
+    // Read outside tidy: tidy walks a returned typed array (8x slower, DESIGN.md).
+    const sums = means.map((m) => (m.dataSync()[0] as number) * n);
+    tf.dispose(means);
+    return sums;
+  }
+
+  #split(name: string): SplitLayout {
+    const split = this.#init.datasetLayout.splits[name];
+    if (split === undefined) throw new ThreadfitError(ErrorCodes.INTERNAL, `no data split named '${name}'`);
+    return split;
+  }
+
+  /** Gathers rows by index from the shared data set into float tensors (decoded as the spec says). */
+  #gather(split: SplitLayout, indices: ArrayLike<number>): { xs: tfTypes.Tensor[]; ys: tfTypes.Tensor[] } {
+    const d: DecodeSpec = this.#init.decode;
+    const xs = split.inputs.map((r, i) => this.#gatherTensor(`x${i}`, r, indices, d.inputScale, 0));
+    const ys = split.targets.map((r, i) => this.#gatherTensor(`y${i}`, r, indices, 1, d.oneHot));
+    return { xs, ys };
+  }
+
+  #gatherTensor(key: string, r: TensorRegion, indices: ArrayLike<number>, scale: number, oneHot: number): tfTypes.Tensor {
+    const src: ElementArray = tensorView(this.#init.dataset, r);
+    const n = indices.length;
+    const width = oneHot > 0 ? oneHot : r.sampleSize;
+    const buf = this.#scratchFor(key, n * width);
+    if (oneHot > 0) {
+      buf.fill(0);
+      for (let i = 0; i < n; i++) buf[i * width + src[indices[i]]] = 1;
+      return this.#tf.tensor2d(buf, [n, width]);
+    }
+    const s = r.sampleSize;
+    for (let i = 0; i < n; i++) {
+      const from = indices[i] * s;
+      const to = i * s;
+      if (scale === 1) for (let j = 0; j < s; j++) buf[to + j] = src[from + j];
+      else for (let j = 0; j < s; j++) buf[to + j] = src[from + j] * scale;
+    }
+    return this.#tf.tensor(buf, [n, ...r.shape], 'float32');
+  }
+
+  /** A reusable Float32Array of exactly `length` (tf.tensor copies it, so reuse is safe). */
+  #scratchFor(key: string, length: number): Float32Array {
+    if (!this.#uploadCopies) return new Float32Array(length);
+    let buf = this.#scratch.get(key);
+    if (buf === undefined || buf.length < length) {
+      buf = new Float32Array(length);
+      this.#scratch.set(key, buf);
+    }
+    return buf.length === length ? buf : buf.subarray(0, length);
+  }
+}

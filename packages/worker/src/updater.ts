@@ -1,0 +1,27 @@
+/**
+ * The update phase of a step for one chunk of the parameter vector: the weighted reduce of the
+ * step's gradient slots fused with the optimizer, by the SIMD kernel, from the committed buffer
+ * into the other one. Needs no tfjs.
+ */
+import { chunkRanges, loadKernels, ThreadfitError, ErrorCodes, type AdamHyper, type StateLayout, type UpdateKernels, type UpdateResult, type UpdateTask } from '@threadfit/shared';
+
+export class ChunkUpdater {
+  readonly #kernels: UpdateKernels;
+  constructor(
+    memory: WebAssembly.Memory,
+    private readonly layout: StateLayout,
+    private readonly hyper: AdamHyper,
+  ) {
+    this.#kernels = loadKernels(memory);
+  }
+
+  update(task: UpdateTask): UpdateResult {
+    const t0 = performance.now();
+    if (task.ranks < 1 || task.ranks > this.layout.grads.length) {
+      throw new ThreadfitError(ErrorCodes.INTERNAL, `update task names ${task.ranks} ranks; the layout has ${this.layout.grads.length} gradient slots`);
+    }
+    const { start, end } = chunkRanges(this.layout.paddedParamCount, task.chunks)[task.chunk];
+    const nonFinite = this.#kernels.reduceAdam({ layout: this.layout, ranks: task.ranks, from: task.from, start, end }, this.hyper, task.step);
+    return { type: 'update', chunk: task.chunk, nonFinite, ms: performance.now() - t0 };
+  }
+}
