@@ -1,0 +1,59 @@
+/**
+ * Flag parsing shared by every command: node's parseArgs (strict: unknown flags are errors),
+ * then numbers converted strictly so that `--batch-size abc` reaches the validator as "abc"
+ * and is reported with the flag's name.
+ */
+import { parseArgs } from 'node:util';
+import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+
+export interface FlagSpec {
+  name: string;
+  type: 'string' | 'boolean';
+  /** Option key it maps to (camelCase), default: the flag name in camelCase. */
+  key?: string;
+  numeric?: boolean;
+  value?: string;
+  default?: string;
+  help: string;
+}
+
+export class UsageError extends ThreadfitError {
+  constructor(message: string) {
+    super(ErrorCodes.INVALID_OPTION, message);
+    this.name = 'UsageError';
+  }
+}
+
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Parses argv against the flag specs into an options object keyed by option names. */
+export function parseFlags(argv: string[], flags: FlagSpec[]): { options: Record<string, unknown>; help: boolean; positionals: string[] } {
+  const config = Object.fromEntries([...flags.map((f) => [f.name, { type: f.type }]), ['help', { type: 'boolean', short: 'h' }]]);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: config as never, strict: true, allowPositionals: true });
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    const msg = e.message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new UsageError(msg);
+  }
+  const options: Record<string, unknown> = {};
+  for (const f of flags) {
+    const v = (parsed.values as Record<string, unknown>)[f.name];
+    if (v === undefined) continue;
+    const key = f.key ?? camel(f.name);
+    options[key] = f.numeric && typeof v === 'string' && NUMBER.test(v.trim()) ? Number(v) : v;
+  }
+  return { options, help: (parsed.values as Record<string, unknown>).help === true, positionals: parsed.positionals };
+}
+
+export function usage(command: string, summary: string, flags: FlagSpec[]): string {
+  const rows = flags.map((f) => {
+    const left = `  --${f.name}${f.type === 'string' ? ` ${f.value ?? 'VALUE'}` : ''}`;
+    const def = f.default !== undefined ? ` (default: ${f.default})` : '';
+    return `${left.padEnd(28)} ${f.help}${def}`;
+  });
+  rows.push(`${'  -h, --help'.padEnd(28)} show this help`);
+  return `Usage: threadfit ${command} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n`;
+}

@@ -1,0 +1,108 @@
+/**
+ * The epoch/batch loop with tfjs's fit semantics: callbacks in tfjs's order with the same logs
+ * keys, `shouldStop()` checked after every batch, sample-weighted epoch means (tfjs's BaseLogger),
+ * validation after every epoch, History filled once per epoch.
+ */
+import { epochPermutation, stepsPerEpoch } from '@threadfit/shared';
+import type { StepStats, Trainer } from './trainer.js';
+
+export type Logs = Record<string, number>;
+
+export interface FitCallbacks {
+  onTrainBegin?(logs?: Logs): void | Promise<void>;
+  onTrainEnd?(logs?: Logs): void | Promise<void>;
+  onEpochBegin?(epoch: number, logs?: Logs): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs?: Logs): void | Promise<void>;
+  onBatchBegin?(batch: number, logs?: Logs): void | Promise<void>;
+  onBatchEnd?(batch: number, logs?: Logs): void | Promise<void>;
+}
+
+export interface FitLoopOptions {
+  epochs: number;
+  initialEpoch: number;
+  batchSize: number;
+  shuffle: boolean;
+  seed: number;
+  trainCount: number;
+  /** History keys of the metrics after 'loss', e.g. ['acc'] (model.metricsNames minus 'loss'). */
+  metricNames: string[];
+  /** Split to validate on after each epoch ('test' in the CLI), or none. */
+  validationSplit?: string;
+  callbacks: FitCallbacks[];
+  shouldStop(): boolean;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  steps: number;
+  seconds: number;
+  samplesPerSec: number;
+  skippedSteps: number;
+  /** Per-step means of the step-time breakdown, ms. */
+  stepMs: StepStats['ms'];
+}
+
+export interface FitResult {
+  epoch: number[];
+  history: Record<string, number[]>;
+  epochs: EpochRecord[];
+}
+
+async function each(cbs: FitCallbacks[], fn: (cb: FitCallbacks) => void | Promise<void>): Promise<void> {
+  for (const cb of cbs) await fn(cb);
+}
+
+export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<FitResult> {
+  const history: Record<string, number[]> = {};
+  const push = (logs: Logs) => {
+    for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
+  };
+  const result: FitResult = { epoch: [], history, epochs: [] };
+  const order = new Int32Array(o.trainCount);
+  const steps = stepsPerEpoch(o.trainCount, o.batchSize);
+  await each(o.callbacks, (cb) => cb.onTrainBegin?.({}));
+  for (let epoch = o.initialEpoch; epoch < o.epochs; epoch++) {
+    await each(o.callbacks, (cb) => cb.onEpochBegin?.(epoch, {}));
+    if (o.shuffle) epochPermutation(o.trainCount, o.seed, epoch, order);
+    else for (let i = 0; i < o.trainCount; i++) order[i] = i;
+    const t0 = performance.now();
+    let seen = 0;
+    let lossSum = 0;
+    let skipped = 0;
+    let metricSums = o.metricNames.map(() => 0);
+    const ms = { grad: 0, update: 0, coord: 0, data: 0 };
+    let done = 0;
+    for (let batch = 0; batch < steps; batch++) {
+      const start = batch * o.batchSize;
+      const indices = order.subarray(start, Math.min(o.trainCount, start + o.batchSize));
+      await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, { batch, size: indices.length }));
+      const s = await trainer.trainStep(indices);
+      done++;
+      if (s.skipped) skipped++;
+      seen += s.count;
+      lossSum += s.lossSum;
+      metricSums = metricSums.map((m, i) => m + (s.metricSums[i] ?? 0));
+      for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] += s.ms[k];
+      const batchLogs: Logs = { batch, size: s.count, loss: s.lossSum / s.count };
+      o.metricNames.forEach((name, i) => (batchLogs[name] = s.metricSums[i] / s.count));
+      await each(o.callbacks, (cb) => cb.onBatchEnd?.(batch, batchLogs));
+      if (o.shouldStop()) break;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const logs: Logs = { loss: lossSum / seen };
+    o.metricNames.forEach((name, i) => (logs[name] = metricSums[i] / seen));
+    if (o.validationSplit !== undefined) {
+      const v = await trainer.evaluate(o.validationSplit);
+      logs.val_loss = v.loss;
+      o.metricNames.forEach((name, i) => (logs[`val_${name}`] = v.metrics[i]));
+    }
+    result.epoch.push(epoch);
+    push(logs);
+    for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] /= Math.max(done, 1);
+    result.epochs.push({ epoch: epoch + 1, steps: done, seconds, samplesPerSec: seen / seconds, skippedSteps: skipped, stepMs: ms });
+    await each(o.callbacks, (cb) => cb.onEpochEnd?.(epoch, logs));
+    if (o.shouldStop()) break;
+  }
+  await each(o.callbacks, (cb) => cb.onTrainEnd?.({}));
+  return result;
+}

@@ -1,0 +1,123 @@
+/**
+ * Options of a training run: one all-optional type, one frozen defaults object, one validator
+ * that runs before any thread starts and rejects unknown keys. The CLI maps its flags onto the
+ * same options and calls the same validator, naming the flag as the source.
+ */
+import { availableParallelism } from 'node:os';
+import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
+
+export interface TrainOptions {
+  /** Worker threads (data-parallel replicas). Default: 'auto' = all cores. */
+  workers?: number | 'auto';
+  /** Default 10. */
+  epochs?: number;
+  /** GLOBAL batch size, split across the workers (as in Keras). Default 128. */
+  batchSize?: number;
+  /** Adam learning rate. Default 0.001. */
+  learningRate?: number;
+  /** Seeds weight init and the per-epoch shuffles. Default 42. */
+  seed?: number;
+  /** tfjs backend in the workers. Default 'auto': the fastest that loads (tensorflow, else wasm). */
+  backend?: BackendName | 'auto';
+  /** Directory of MNIST-shaped IDX files (raw or .gz). Default: the bundled MNIST. */
+  dataDir?: string;
+  /** Write the JSON report here. */
+  report?: string;
+  logLevel?: LevelWithSilent;
+  logFormat?: LogFormat;
+  /** No progress bar or epoch lines. */
+  quiet?: boolean;
+}
+
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend'>> & {
+  workers: number;
+  backend: BackendName | 'auto';
+  dataDir?: string;
+  report?: string;
+};
+
+export const TRAIN_DEFAULTS = Object.freeze({
+  workers: 'auto' as const,
+  epochs: 10,
+  batchSize: 128,
+  learningRate: 0.001,
+  seed: 42,
+  backend: 'auto' as const,
+  logLevel: 'info' as const,
+  logFormat: 'pretty' as const,
+  quiet: false,
+});
+
+/** More workers than this is a typo, not a plan (each holds a replica and a gradient slot). */
+export const maxWorkers = (): number => Math.max(16, 4 * availableParallelism());
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Where a value came from, for messages: 'options' (library) or 'flag' (CLI). */
+export type OptionSource = 'options' | 'flag';
+
+function label(name: string, source: OptionSource): [string, string] {
+  if (source === 'flag') return ['--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), 'flag'];
+  return [name, 'options'];
+}
+
+export function checkInt(name: string, v: unknown, min: number, max: number, source: OptionSource = 'options'): number {
+  const [n, s] = label(name, source);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidOption(n, v, max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer in ${min}..${max}`, s);
+  }
+  return v;
+}
+
+export function checkNumber(name: string, v: unknown, ok: (x: number) => boolean, expected: string, source: OptionSource = 'options'): number {
+  const [n, s] = label(name, source);
+  if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw invalidOption(n, v, expected, s);
+  return v;
+}
+
+export function checkEnum<T extends string>(name: string, v: unknown, allowed: readonly T[], source: OptionSource = 'options'): T {
+  const [n, s] = label(name, source);
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw invalidOption(n, v, `one of ${allowed.join(', ')}`, s);
+  return v as T;
+}
+
+export function checkKnownKeys(opts: object, known: readonly string[]): void {
+  for (const k of Object.keys(opts)) {
+    if (!known.includes(k)) {
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `unknown option '${k}'; the known options are ${known.join(', ')}`);
+    }
+  }
+}
+
+const TRAIN_KEYS = ['workers', 'epochs', 'batchSize', 'learningRate', 'seed', 'backend', 'dataDir', 'report', 'logLevel', 'logFormat', 'quiet'] as const;
+
+export function resolveWorkers(v: unknown, source: OptionSource = 'options'): number {
+  if (v === 'auto' || v === undefined) return availableParallelism();
+  return checkInt('workers', v, 1, maxWorkers(), source);
+}
+
+export function validateTrainOptions(input: TrainOptions = {}, source: OptionSource = 'options'): ResolvedTrainOptions {
+  checkKnownKeys(input, TRAIN_KEYS);
+  const o = { ...TRAIN_DEFAULTS, ...input };
+  const str = (name: string, v: unknown): string | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v.length === 0) {
+      const [n, s] = label(name, source);
+      throw invalidOption(n, v, 'a non-empty path', s);
+    }
+    return v;
+  };
+  return {
+    workers: resolveWorkers(o.workers, source),
+    epochs: checkInt('epochs', o.epochs, 1, 1_000_000, source),
+    batchSize: checkInt('batchSize', o.batchSize, 1, 1 << 20, source),
+    learningRate: checkNumber('learningRate', o.learningRate, (x) => x > 0, 'a positive number', source),
+    seed: checkInt('seed', o.seed, 0, 2 ** 32 - 1, source),
+    backend: checkEnum('backend', o.backend, ['auto', ...BackendNames], source),
+    dataDir: str('dataDir', o.dataDir),
+    report: str('report', o.report),
+    logLevel: checkEnum('logLevel', o.logLevel, LOG_LEVELS, source),
+    logFormat: checkEnum('logFormat', o.logFormat, ['pretty', 'json'] as const, source),
+    quiet: o.quiet === true,
+  };
+}
