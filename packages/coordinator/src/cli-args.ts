@@ -30,9 +30,19 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 /** Parses argv against the flag specs into an options object keyed by option names. */
 export function parseFlags(argv: string[], flags: FlagSpec[]): { options: Record<string, unknown>; help: boolean; positionals: string[] } {
   const config = Object.fromEntries([...flags.map((f) => [f.name, { type: f.type }]), ['help', { type: 'boolean', short: 'h' }]]);
+  // `--epochs -1` would be refused by parseArgs as ambiguous; join a negative number to its flag
+  // so that the validator can name the flag and the value.
+  const stringFlags = new Set(flags.filter((f) => f.type === 'string').map((f) => `--${f.name}`));
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (stringFlags.has(argv[i]) && i + 1 < argv.length && /^-\d|^-\.\d/.test(argv[i + 1])) {
+      args.push(`${argv[i]}=${argv[i + 1]}`);
+      i++;
+    } else args.push(argv[i]);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: config as never, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args, options: config as never, strict: true, allowPositionals: true });
   } catch (err) {
     const e = err as { code?: string; message: string };
     const msg = e.message.replace(/\. To specify a positional argument.*$/s, '');

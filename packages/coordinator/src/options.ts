@@ -56,8 +56,11 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** Where a value came from, for messages: 'options' (library) or 'flag' (CLI). */
 export type OptionSource = 'options' | 'flag';
 
+/** CLI flags whose name is not the option name in kebab case. */
+const FLAG_NAMES: Record<string, string> = { learningRate: 'lr' };
+
 function label(name: string, source: OptionSource): [string, string] {
-  if (source === 'flag') return ['--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), 'flag'];
+  if (source === 'flag') return ['--' + (FLAG_NAMES[name] ?? name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())), 'flag'];
   return [name, 'options'];
 }
 

@@ -17,6 +17,8 @@
  */
 import {
   Control,
+  ErrorCodes,
+  ThreadfitError,
   StateViews,
   createStateMemory,
   shardRanges,
@@ -136,6 +138,16 @@ export class Trainer {
   async trainStep(indices: ArrayLike<number>): Promise<StepStats> {
     const t0 = performance.now();
     const n = indices.length;
+    const trainCount = this.#cfg.dataset.layout.splits.train.count;
+    if (n < 1 || n > this.layout.batchIndices.length) {
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `a step takes 1..${this.layout.batchIndices.length} samples, got ${n}`);
+    }
+    for (let i = 0; i < n; i++) {
+      const row = indices[i];
+      if (!(row >= 0 && row < trainCount && Number.isInteger(row))) {
+        throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `sample index ${row} at position ${i} is outside the train split (0..${trainCount - 1})`);
+      }
+    }
     const { views } = this;
     const from = views.committed;
     const step = this.step;

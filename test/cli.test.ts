@@ -1,0 +1,78 @@
+/** The CLI as users meet it: a real process, its exit code and what it prints. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { idxBytes, runCli, tempDir, writeSyntheticIdxSet } from './helpers.js';
+
+const tmp = tempDir();
+afterAll(() => tmp.cleanup());
+
+describe('threadfit train: bad input exits 2 with the usage and the bad value', () => {
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--workers', '0'], /flag --workers must be an integer in 1\.\.\d+, got 0/],
+    [['--workers', '100000'], /flag --workers must be an integer in 1\.\.\d+, got 100000/],
+    [['--workers', 'many'], /flag --workers must be an integer in 1\.\.\d+, got "many"/],
+    [['--batch-size', 'abc'], /flag --batch-size must be an integer in 1\.\.\d+, got "abc"/],
+    [['--epochs', '-1'], /flag --epochs must be an integer in 1\.\.\d+, got -1/],
+    [['--epochs', '1.5'], /flag --epochs must be an integer in 1\.\.\d+, got 1\.5/],
+    [['--lr', '0'], /flag --lr must be a positive number, got 0/],
+    [['--seed', '-3'], /flag --seed must be an integer in 0\.\.4294967295, got -3/],
+    [['--backend', 'gpu'], /flag --backend must be one of auto, wasm, cpu, tensorflow, got "gpu"/],
+    [['--log-format', 'xml'], /flag --log-format must be one of pretty, json, got "xml"/],
+    [['--data-dir', '/nonexistent/dir'], /--data-dir \/nonexistent\/dir: no such directory/],
+    [['--report', '/nonexistent/dir/r.json'], /--report \/nonexistent\/dir\/r.json: directory \/nonexistent\/dir does not exist/],
+  ])('%j', async (args, message) => {
+    const r = await runCli(['train', ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain('Usage: threadfit train');
+  });
+
+  it('a data dir with a truncated images file: exit 2, the file named', async () => {
+    const dir = join(tmp.dir, 'truncated');
+    mkdirSync(dir);
+    writeSyntheticIdxSet(dir, { train: 50, test: 10 });
+    const bytes = idxBytes([50, 28, 28], new Uint8Array(50 * 784)).subarray(0, 1000);
+    writeFileSync(join(dir, 'train-images-idx3-ubyte'), bytes);
+    const r = await runCli(['train', '--data-dir', dir, '--epochs', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(join(dir, 'train-images-idx3-ubyte'));
+    expect(r.stderr).toMatch(/truncated/);
+  });
+
+  it('a data dir with a label out of range: exit 2, the label and index named', async () => {
+    const dir = join(tmp.dir, 'badlabel');
+    mkdirSync(dir);
+    writeSyntheticIdxSet(dir, { train: 50, test: 10 });
+    const labels = new Uint8Array(10).fill(1);
+    labels[4] = 12;
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idxBytes([10], labels));
+    const r = await runCli(['train', '--data-dir', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/label 12 at index 4 is outside 0\.\.9/);
+  });
+
+  it('an unknown command exits 2', async () => {
+    const r = await runCli(['trian']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'trian'/);
+  });
+});
+
+describe('help', () => {
+  it('threadfit train --help lists every flag with its default and exits 0', async () => {
+    const r = await runCli(['train', '--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['--workers', '--epochs', '--batch-size', '--lr', '--seed', '--backend', '--data-dir', '--report', '--log-level', '--log-format', '--quiet']) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(r.stdout).toMatch(/--epochs N\s+passes over the training set \(default: 10\)/);
+  });
+
+  it('threadfit --help lists the commands', async () => {
+    const r = await runCli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/train\s+Train the seed MLP/);
+  });
+});
