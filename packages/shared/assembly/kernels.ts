@@ -8,6 +8,11 @@
 // Why WebAssembly and not a JS loop: a JS loop over Float32Arrays costs 9-16 ns per parameter,
 // as long as the gradient computation itself; f32x4 here costs ~1.4-1.9 ns (DESIGN.md).
 
+import { reduceAt } from './reduce';
+
+// The other optimizers' kernels live beside this one; re-exported so there is still one .wasm.
+export * from './optimizers';
+
 // Weighted reduce of `ranks` gradient slots into one vector, then the Adam update of tfjs's
 // adam_optimizer.ts, op for op in float32:
 //   m' = m*b1 + g*(1-b1);  v' = v*b2 + g*g*(1-b2)
@@ -49,8 +54,8 @@ export function reduceAdam(
     + i32x4.extract_lane(bad, 2) + i32x4.extract_lane(bad, 3);
 }
 
-// Weighted reduce alone: out[i] = sum_r w_r * slot_r[i] over [start, end). Used by optimizers
-// other than Adam and by tests. Returns the number of non-finite results.
+// Weighted reduce alone: out[i] = sum_r w_r * slot_r[i] over [start, end). Used by tests (every
+// optimizer has a fused kernel: here and in optimizers.ts). Returns the number of non-finite results.
 export function reduceInto(
   gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
   out: usize, start: i32, end: i32,
@@ -64,16 +69,4 @@ export function reduceInto(
   }
   return i32x4.extract_lane(bad, 0) + i32x4.extract_lane(bad, 1)
     + i32x4.extract_lane(bad, 2) + i32x4.extract_lane(bad, 3);
-}
-
-// sum_r w_r * slot_r at one address, summed in rank order 0..ranks-1 (a fixed order: the same
-// inputs give the same bits).
-@inline
-function reduceAt(addr: usize, stride: usize, ranks: i32, rankWeights: usize): v128 {
-  let g = f32x4.mul(v128.load(addr), f32x4.splat(load<f32>(rankWeights)));
-  for (let r = 1; r < ranks; r++) {
-    const w = f32x4.splat(load<f32>(rankWeights + ((<usize>r) << 2)));
-    g = f32x4.add(g, f32x4.mul(v128.load(addr + (<usize>r) * stride), w));
-  }
-  return g;
 }

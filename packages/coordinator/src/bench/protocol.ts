@@ -1,0 +1,55 @@
+/**
+ * The whole wire format between the bench/scale driver and the child process that measures one
+ * configuration: a config goes down, progress lines and one result (or one error) come up.
+ */
+import type { BackendName, SerializedError } from '@threadfit/shared';
+import type { StepMs } from '../trainer.js';
+
+/** The work of one configuration, the same for every kind of run. */
+export interface Workload {
+  backend: BackendName;
+  /** GLOBAL batch size. */
+  batchSize: number;
+  warmup: number;
+  /** Timed steps per repeat (ignored when `epochs` is set). */
+  steps: number;
+  /** Time whole epochs per repeat instead of `steps`. */
+  epochs?: number;
+  repeats: number;
+  seed: number;
+  dataDir?: string;
+}
+
+export const RunKinds = { STOCK: 'stock', THREADFIT: 'threadfit' } as const;
+
+/** Stock `model.fit` in the child's main thread, with or without the wasm BatchMatMul fix. */
+export interface StockRun extends Workload {
+  kind: typeof RunKinds.STOCK;
+  matMulFix: boolean;
+}
+
+/** threadfit's Trainer with `workers` worker threads. */
+export interface ThreadfitRun extends Workload {
+  kind: typeof RunKinds.THREADFIT;
+  workers: number;
+}
+
+export type RunConfig = StockRun | ThreadfitRun;
+
+/** What one configuration measured: medians over the repeats, warm-up excluded. */
+export interface Measurement {
+  samplesPerSec: number;
+  /** Median over the repeats of each repeat's mean per step; null for stock fit (one opaque call). */
+  stepMs: StepMs | null;
+  /** The child's peak resident set size (getrusage maxRSS), MiB. */
+  peakRssMb: number;
+  /** Each repeat's samples/s, in order (for the progress lines and a look at the noise). */
+  repeatSamplesPerSec: number[];
+}
+
+export const ChildMessageTypes = { PROGRESS: 'progress', RESULT: 'result', ERROR: 'error' } as const;
+
+export type ChildMessage =
+  | { type: typeof ChildMessageTypes.PROGRESS; text: string }
+  | { type: typeof ChildMessageTypes.RESULT; measurement: Measurement }
+  | { type: typeof ChildMessageTypes.ERROR; error: SerializedError };

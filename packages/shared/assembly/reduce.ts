@@ -1,0 +1,27 @@
+// The weighted reduce shared by every update kernel (kernels.ts: Adam; optimizers.ts: the rest).
+// A module of its own so that the entry file exports only kernels, never a v128 helper.
+
+// sum_r w_r * slot_r at one address, summed in rank order 0..ranks-1 (a fixed order: the same
+// inputs give the same bits).
+@inline
+export function reduceAt(addr: usize, stride: usize, ranks: i32, rankWeights: usize): v128 {
+  let g = f32x4.mul(v128.load(addr), f32x4.splat(load<f32>(rankWeights)));
+  for (let r = 1; r < ranks; r++) {
+    const w = f32x4.splat(load<f32>(rankWeights + ((<usize>r) << 2)));
+    g = f32x4.add(g, f32x4.mul(v128.load(addr + (<usize>r) * stride), w));
+  }
+  return g;
+}
+
+// Adds 1 per lane of g that is NaN or +-Inf to the i32x4 counter `bad`: g - g is 0 for a finite g
+// and NaN otherwise, so one compare flags both.
+@inline
+export function countNonFinite(bad: v128, g: v128): v128 {
+  return i32x4.sub(bad, f32x4.ne(f32x4.sub(g, g), f32x4.splat(0)));
+}
+
+@inline
+export function laneSum(bad: v128): i32 {
+  return i32x4.extract_lane(bad, 0) + i32x4.extract_lane(bad, 1)
+    + i32x4.extract_lane(bad, 2) + i32x4.extract_lane(bad, 3);
+}
