@@ -4,7 +4,11 @@
  * with the usage and the bad value on stderr.
  */
 import { ErrorCodes, createLogger, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
+import { runBench } from './bench/bench.js';
+import { BENCH_DEFAULTS, SCALE_DEFAULTS, validateBenchOptions, validateScaleOptions } from './bench/options.js';
+import { runScale } from './bench/scale.js';
 import { parseFlags, usage, UsageError, type FlagSpec } from './cli-args.js';
+import { runEvaluate, validateEvaluateOptions } from './evaluate.js';
 import { TRAIN_DEFAULTS, validateTrainOptions } from './options.js';
 import { runTraining } from './train.js';
 import { VERSION } from './version.js';
@@ -30,6 +34,42 @@ const TRAIN_FLAGS: FlagSpec[] = [
   ...COMMON_FLAGS,
 ];
 
+/** The work of one measured configuration (bench and scale); defaults differ per command. */
+function workFlags(d: { warmup: number; steps: number; repeats: number }, workersDefault: string): FlagSpec[] {
+  return [
+    { name: 'backend', type: 'string', value: 'NAME', default: 'wasm', help: 'wasm|cpu|tensorflow (tensorflow needs @tensorflow/tfjs-node)' },
+    { name: 'workers', type: 'string', value: 'LIST', default: workersDefault, help: 'threadfit worker counts to run, e.g. 1,2,4' },
+    { name: 'warmup', type: 'string', numeric: true, value: 'N', default: String(d.warmup), help: 'steps run before timing starts (excluded)' },
+    { name: 'steps', type: 'string', numeric: true, value: 'N', default: String(d.steps), help: 'timed steps per repeat' },
+    { name: 'epochs', type: 'string', numeric: true, value: 'N', help: 'time N whole epochs per repeat instead of --steps' },
+    { name: 'repeats', type: 'string', numeric: true, value: 'N', default: String(d.repeats), help: 'timed repeats per configuration; the median is reported' },
+    { name: 'seed', type: 'string', numeric: true, value: 'N', default: String(BENCH_DEFAULTS.seed), help: 'seed of weight init and batch order' },
+    { name: 'data-dir', type: 'string', value: 'DIR', help: 'MNIST-shaped IDX files, raw or .gz (default: the bundled MNIST)' },
+  ];
+}
+
+const BENCH_FLAGS: FlagSpec[] = [
+  { name: 'batch-size', type: 'string', numeric: true, value: 'N', default: String(BENCH_DEFAULTS.batchSize), help: 'GLOBAL batch size' },
+  ...workFlags(BENCH_DEFAULTS, '1..number of cores'),
+  { name: 'json', type: 'string', value: 'FILE', help: 'write the results as JSON here' },
+];
+
+const SCALE_FLAGS: FlagSpec[] = [
+  ...workFlags(SCALE_DEFAULTS, '1..2x number of cores; must include 1'),
+  { name: 'strong-batch-sizes', type: 'string', value: 'LIST', default: SCALE_DEFAULTS.strongBatchSizes.join(','), help: 'global batch sizes of the strong-scaling series' },
+  { name: 'weak-batch-size', type: 'string', numeric: true, value: 'N', default: String(SCALE_DEFAULTS.weakBatchSize), help: 'per-worker batch of the weak-scaling series' },
+  { name: 'out', type: 'string', value: 'DIR', default: SCALE_DEFAULTS.out, help: 'where scale.csv, scale.json, throughput.svg and breakdown.svg go' },
+];
+
+const EVALUATE_FLAGS: FlagSpec[] = [
+  { name: 'checkpoint', type: 'string', value: 'DIR', help: 'checkpoint root (its newest valid checkpoint) or one ckpt-* directory (required)' },
+  { name: 'data-dir', type: 'string', value: 'DIR', default: "the checkpoint's training data, else the bundled MNIST", help: 'MNIST-shaped IDX files, raw or .gz' },
+  { name: 'workers', type: 'string', numeric: true, value: 'N|auto', default: 'auto = all cores', help: 'worker threads' },
+  { name: 'backend', type: 'string', value: 'NAME', default: 'auto', help: 'auto|wasm|cpu|tensorflow' },
+  { name: 'report', type: 'string', value: 'FILE', help: 'write the JSON report here' },
+  ...COMMON_FLAGS,
+];
+
 interface Command {
   summary: string;
   flags: FlagSpec[];
@@ -52,6 +92,40 @@ const COMMANDS: Record<string, Command> = {
         process.stdout.write(`Test: loss ${report.test.loss.toFixed(4)} - acc ${report.test.acc.toFixed(4)}\n`);
         if (o.report) process.stdout.write(`Report written to ${o.report}\n`);
       }
+      return 0;
+    },
+  },
+  bench: {
+    summary:
+      'Benchmark the seed MLP on MNIST at one global batch: stock tfjs model.fit in one thread (without and with\n' +
+      "threadfit's wasm BatchMatMul fix), then threadfit at each worker count; one child process per configuration.\n" +
+      'Prints a table (stdout) and progress (stderr). The defaults (10 warm-up + 3 x 100 timed steps per\n' +
+      'configuration) take about 1-2 minutes on 2 cores, most of it in the stock fit.',
+    flags: BENCH_FLAGS,
+    async run(options) {
+      await runBench(validateBenchOptions(options, 'flag'), { out: process.stdout, err: process.stderr });
+      return 0;
+    },
+  },
+  scale: {
+    summary:
+      'Scaling experiments of threadfit on the seed MLP: strong scaling (global batch fixed) and weak scaling\n' +
+      '(per-worker batch fixed) over W workers; samples/s, speed-up, efficiency and the step-time breakdown.\n' +
+      'Writes scale.csv, scale.json and SVG charts to --out. The defaults (5 warm-up + 3 x 50 timed steps, 3\n' +
+      'series x 2x cores configurations) take about 1-2 minutes on 2 cores.',
+    flags: SCALE_FLAGS,
+    async run(options) {
+      await runScale(validateScaleOptions(options, 'flag'), { out: process.stdout, err: process.stderr });
+      return 0;
+    },
+  },
+  evaluate: {
+    summary: "Print the test loss and accuracy of a checkpoint (the newest valid one of a --checkpoint-dir,\nor one ckpt-* directory), evaluated across worker threads.",
+    flags: EVALUATE_FLAGS,
+    async run(options) {
+      const o = validateEvaluateOptions({ logFormat: defaultLogFormat(), ...options }, 'flag');
+      const logger = createLogger({ level: o.logLevel, format: o.logFormat });
+      await runEvaluate(o, { logger, out: process.stdout });
       return 0;
     },
   },

@@ -89,13 +89,16 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
       if (o.shouldStop()) break;
     }
     const seconds = (performance.now() - t0) / 1000;
-    const logs: Logs = { loss: lossSum / seen };
-    o.metricNames.forEach((name, i) => (logs[name] = metricSums[i] / seen));
+    // Key order as model.fit's History: validation first (tfjs's fitLoop writes them into the
+    // epoch logs before its BaseLogger adds the training means).
+    const logs: Logs = {};
     if (o.validationSplit !== undefined) {
       const v = await trainer.evaluate(o.validationSplit);
       logs.val_loss = v.loss;
       o.metricNames.forEach((name, i) => (logs[`val_${name}`] = v.metrics[i]));
     }
+    logs.loss = lossSum / seen;
+    o.metricNames.forEach((name, i) => (logs[name] = metricSums[i] / seen));
     result.epoch.push(epoch);
     push(logs);
     for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] /= Math.max(done, 1);

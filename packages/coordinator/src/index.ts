@@ -10,3 +10,29 @@ export { ProgressReporter } from './progress.js';
 export type { TrainReport } from './report.js';
 export { VERSION } from './version.js';
 export { installWasmMatMulFix } from '@threadfit/worker';
+export {
+  writeCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  loadLatestCheckpoint,
+  checkCheckpointDir,
+  checkCompatible,
+  checkpointName,
+  CorruptCheckpointError,
+  CHECKPOINT_FILES,
+  type CheckpointState,
+  type CheckpointWeightSpec,
+  type OptimizerSlot,
+  type DataShape,
+  type CheckpointEntry,
+  type CheckpointExpectation,
+  type LoadedCheckpoint,
+  type LoadResult,
+  type WriteCheckpointOptions,
+} from './checkpoint.js';
+export { checkpointWeightSpecs, readOptimizerSlots, restoreOptimizerState } from './checkpoint-state.js';
+export { checkpointIOHandler } from './checkpoint-io.js';
+export { runEvaluate, validateEvaluateOptions, resolveCheckpoint, type EvaluateOptions, type EvaluateReport } from './evaluate.js';
+export { parallelFit, type ParallelFitOptions } from './parallel-fit.js';
+export { FIT_DEFAULTS } from './fit-options.js';
+export type { TensorInput, ShapedArray } from './tensor-dataset.js';

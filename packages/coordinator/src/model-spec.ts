@@ -13,7 +13,8 @@ function identifiers(x: unknown, what: string): string[] {
 
 /**
  * Reads the spec from a compiled model. Trainable weights are packed in model.trainableWeights order
- * (the order tfjs hands to the optimizer); non-trainable ones are listed with offset -1.
+ * (the order tfjs hands to the optimizer) into the parameter vector; non-trainable ones, in
+ * model.weights order, into the buffers.
  */
 export function modelSpecOf(model: tfTypes.LayersModel): ModelSpec {
   const compiled = model as unknown as { loss?: unknown; metrics?: unknown; isTraining?: boolean; optimizer?: unknown };
@@ -22,14 +23,21 @@ export function modelSpecOf(model: tfTypes.LayersModel): ModelSpec {
   }
   const trainable = new Set(model.trainableWeights.map((w) => w.name));
   const offsets = new Map<string, number>();
+  const size = (shape: ReadonlyArray<number | null>) => shape.reduce<number>((a, b) => a * (b ?? 1), 1);
   let cursor = 0;
   for (const w of model.trainableWeights) {
     offsets.set(w.name, cursor);
-    cursor += w.shape.reduce<number>((a, b) => a * (b ?? 1), 1);
+    cursor += size(w.shape);
+  }
+  let buffers = 0;
+  for (const w of model.weights) {
+    if (trainable.has(w.name)) continue;
+    offsets.set(w.name, buffers);
+    buffers += size(w.shape);
   }
   const weights: WeightSpec[] = model.weights.map((w) => {
     const shape = w.shape.map((d) => d ?? 1);
-    return { name: w.name, shape, size: shape.reduce((a, b) => a * b, 1), trainable: trainable.has(w.name), offset: offsets.get(w.name) ?? -1 };
+    return { name: w.name, shape, size: size(shape), trainable: trainable.has(w.name), offset: offsets.get(w.name)! };
   });
   return {
     topology: model.toJSON(null, false) as object,
@@ -37,6 +45,7 @@ export function modelSpecOf(model: tfTypes.LayersModel): ModelSpec {
     metrics: identifiers(compiled.metrics, 'metrics'),
     weights,
     paramCount: cursor,
+    bufferCount: buffers,
   };
 }
 

@@ -15,6 +15,14 @@ export function epochsOf(fit: FitResult): TrainReport['epochs'] {
   return fit.epochs.map((e) => ({ epoch: e.epoch, steps: e.steps, seconds: round(e.seconds, 3), samplesPerSec: Math.round(e.samplesPerSec) }));
 }
 
+/** History in reading order: loss, metrics, then their val_ twins (model.fit stores val_ first). */
+export function historyForReport(history: Record<string, number[]>): Record<string, number[]> {
+  const keys = Object.keys(history);
+  const train = keys.filter((k) => !k.startsWith('val_'));
+  const ordered = [...train, ...train.map((k) => `val_${k}`).filter((k) => k in history), ...keys.filter((k) => k.startsWith('val_') && !train.includes(k.slice(4)))];
+  return Object.fromEntries(ordered.map((k) => [k, history[k]]));
+}
+
 const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 
 /** Writes via a temporary file and a rename, so a reader never sees half a report. */

@@ -14,7 +14,7 @@ import { loadImageDataset } from './mnist.js';
 import { modelSpecOf, weightsSha256 } from './model-spec.js';
 import type { ResolvedTrainOptions } from './options.js';
 import { ProgressReporter } from './progress.js';
-import { epochsOf, writeJsonAtomic, type TrainReport } from './report.js';
+import { epochsOf, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
 import { buildSeedModel } from './seed-model.js';
 import { Trainer } from './trainer.js';
 import { VERSION } from './version.js';
@@ -91,7 +91,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     const report: TrainReport = {
       threadfit: VERSION,
       config: { workers: o.workers, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed, backend, dataset: data.name },
-      history: fit.history,
+      history: historyForReport(fit.history),
       epochs: epochsOf(fit),
       test: { loss: test.loss, acc: test.metrics[0] },
       weightsSha256: await weightsSha256(trainer.committedWeights()),

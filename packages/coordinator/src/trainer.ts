@@ -21,9 +21,11 @@ import {
   ThreadfitError,
   StateViews,
   createStateMemory,
+  initialState,
   shardRanges,
   stateLayout,
-  type AdamHyper,
+  stateSlotsOf,
+  type OptimizerSpec,
   type BackendName,
   type GradResult,
   type ModelSpec,
@@ -41,9 +43,13 @@ export interface TrainerConfig {
   initialWeights: Float32Array[];
   dataset: SharedDataset;
   maxBatch: number;
-  optimizer: AdamHyper;
+  optimizer: OptimizerSpec;
   threadsPerWorker?: number;
   logLevel?: string;
+  /** Run seed (dropout masks come from (seed, rank, step)). Default 0. */
+  seed?: number;
+  /** Module every worker imports before building its replica (custom layers). */
+  workerSetup?: string;
 }
 
 export interface StepMs {
@@ -78,27 +84,25 @@ export class Trainer {
   readonly views: StateViews;
   readonly #pool: WorkerPool;
   readonly #cfg: TrainerConfig;
-  readonly #nonTrainable: Map<number, Float32Array>;
 
   private constructor(cfg: TrainerConfig, layout: StateLayout, views: StateViews, pool: WorkerPool) {
     this.#cfg = cfg;
     this.layout = layout;
     this.views = views;
     this.#pool = pool;
-    this.#nonTrainable = new Map();
-    cfg.model.weights.forEach((w, i) => {
-      if (!w.trainable) this.#nonTrainable.set(i, cfg.initialWeights[i].slice());
-    });
   }
 
   static async create(cfg: TrainerConfig): Promise<Trainer> {
-    const layout = stateLayout({ paramCount: cfg.model.paramCount, gradSlots: cfg.workers, stateSlots: 2, maxBatch: cfg.maxBatch });
+    const layout = stateLayout({ paramCount: cfg.model.paramCount, gradSlots: cfg.workers, stateSlots: stateSlotsOf(cfg.optimizer).length, maxBatch: cfg.maxBatch, bufferCount: cfg.model.bufferCount });
     const memory = createStateMemory(layout);
     const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, layout);
     // Initial weights into buffer 0, which is the committed one (control words start zeroed).
-    const p0 = views.params(0);
-    cfg.model.weights.forEach((w, i) => {
-      if (w.trainable) p0.set(cfg.initialWeights[i], w.offset);
+    cfg.model.weights.forEach((w, i) => (w.trainable ? views.params(0) : views.buffers(0)).set(cfg.initialWeights[i], w.offset));
+    // Optimizer state starts as tfjs starts it (zeros; Adagrad: initialAccumulatorValue). Step 1
+    // reads buffer 0; buffer 1 gets it too so that both buffers always hold a valid state.
+    initialState(cfg.optimizer).forEach((fill, slot) => {
+      views.state(slot, 0).fill(fill);
+      views.state(slot, 1).fill(fill);
     });
     const init: WorkerInit = {
       backend: cfg.backend,
@@ -111,6 +115,8 @@ export class Trainer {
       model: cfg.model,
       optimizer: cfg.optimizer,
       logLevel: cfg.logLevel ?? 'info',
+      seed: cfg.seed ?? 0,
+      workerSetup: cfg.workerSetup,
     };
     const pool = new WorkerPool(init, cfg.workers);
     const trainer = new Trainer(cfg, layout, views, pool);
@@ -167,6 +173,7 @@ export class Trainer {
     const nonFinite = updates.reduce((a, u) => a + u.nonFinite, 0);
     const skipped = nonFinite > 0;
     if (!skipped) {
+      if (this.layout.paddedBufferCount > 0) averageBuffers(views, from, shards.length);
       // Commit: the flip is the single write that publishes the new weights to every replica.
       Atomics.store(views.control, Control.COMMITTED, 1 - from);
       Atomics.add(views.control, Control.STEP, 1);
@@ -199,13 +206,37 @@ export class Trainer {
 
   /** Copies of the committed weights, in model.getWeights() order. */
   committedWeights(): Float32Array[] {
-    const params = this.views.committedParams();
-    return this.#cfg.model.weights.map((w, i) =>
-      w.trainable ? params.slice(w.offset, w.offset + w.size) : this.#nonTrainable.get(i)!.slice(),
-    );
+    const c = this.views.committed;
+    return this.#cfg.model.weights.map((w) => (w.trainable ? this.views.params(c) : this.views.buffers(c)).slice(w.offset, w.offset + w.size));
   }
 
   async close(): Promise<void> {
     await this.#pool.close();
+  }
+}
+
+/**
+ * Non-trainable weights at commit: each rank's copy after its forward pass, averaged with the
+ * ranks' sample weights into the uncommitted buffer. For BatchNormalization's moving mean this is
+ * the update with the global batch mean; for the moving variance, the mean of the per-rank
+ * variances (as DDP without SyncBatchNorm). A value no rank changed (a frozen layer) is copied
+ * as it is, so it stays bit-exact. Small (Q values), so plain JS.
+ */
+function averageBuffers(views: StateViews, from: 0 | 1, ranks: number): void {
+  const src = views.buffers(from);
+  const dst = views.buffers((1 - from) as 0 | 1);
+  const slots = Array.from({ length: ranks }, (_, r) => views.bufferSlot(r));
+  const w = views.rankWeights;
+  for (let i = 0; i < src.length; i++) {
+    const old = src[i];
+    let changed = false;
+    for (let r = 0; r < ranks; r++) if (slots[r][i] !== old) changed = true;
+    if (!changed) {
+      dst[i] = old;
+      continue;
+    }
+    let sum = 0;
+    for (let r = 0; r < ranks; r++) sum += slots[r][i] * w[r];
+    dst[i] = sum;
   }
 }

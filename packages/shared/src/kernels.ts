@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { StateLayout } from './layout.js';
+import type { AdadeltaSpec, AdagradSpec, AdamaxSpec, AdamSpec, MomentumSpec, RmspropSpec, SgdSpec } from './optimizers.js';
 
 export interface AdamHyper {
   learningRate: number;
@@ -12,8 +13,14 @@ export interface AdamHyper {
   epsilon: number;
 }
 
-/** tf.train.adam's defaults, as 'adam' in model.compile resolves them (epsilon = backend epsilon 1e-7). */
-export const ADAM_DEFAULTS: Readonly<AdamHyper> = Object.freeze({ learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+/**
+ * tf.train.adam's defaults, as 'adam' in model.compile resolves them (epsilon = backend epsilon 1e-7).
+ * Also an OptimizerSpec (kind 'adam'), so it can be handed to a Trainer or a worker as it is.
+ */
+export const ADAM_DEFAULTS: Readonly<AdamSpec> = Object.freeze({ kind: 'adam', learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+
+/** The backend epsilon tfjs uses where an optimizer takes none (Adagrad), float32 backends: 1e-7. */
+export const BACKEND_EPSILON = 1e-7;
 
 /**
  * tfjs keeps accBeta1/accBeta2 as float32 variables starting at beta and multiplied by beta after
@@ -29,6 +36,18 @@ export function adamBiasCorrections(step: number, beta1: number, beta2: number):
     acc2 = Math.fround(acc2 * b2);
   }
   return { oneMinusAccBeta1: Math.fround(1 - acc1), oneMinusAccBeta2: Math.fround(1 - acc2) };
+}
+
+/**
+ * Adamax's per-step scalar, as tfjs computes it in float32 scalars: lr = -learningRate /
+ * (iteration*decay + 1) with iteration = step - 1 (tfjs's own counter, 0 at the first step), then
+ * divided by 1 - accBeta1 (accBeta1 = beta1^step, the same float32 products as Adam's).
+ */
+export function adamaxStepScale(step: number, h: Pick<AdamaxSpec, 'learningRate' | 'beta1' | 'decay'>): number {
+  const f = Math.fround;
+  const { oneMinusAccBeta1 } = adamBiasCorrections(step, h.beta1, h.beta1);
+  const lr = f(f(-h.learningRate) / f(f(f(step - 1) * f(h.decay)) + 1));
+  return f(lr / oneMinusAccBeta1);
 }
 
 /** One chunk's work of a step: where to read, where to write, which range. */
@@ -47,12 +66,26 @@ export interface UpdateKernels {
   reduceAdam(c: ChunkUpdate, hyper: AdamHyper, step: number): number;
   /** Weighted reduce into an arbitrary float region at `outByteOffset`. Returns the non-finite count. */
   reduceInto(c: ChunkUpdate, outByteOffset: number): number;
+  // The other optimizers, each fused with the reduce the same way (assembly/optimizers.ts). State
+  // slots are in tfjs's getWeights() order (optimizers.ts stateSlotsOf). Each returns the non-finite count.
+  reduceSgd(c: ChunkUpdate, h: SgdSpec): number;
+  /** Slot 0: momentum. */
+  reduceMomentum(c: ChunkUpdate, h: MomentumSpec): number;
+  /** Slots 0 rms, 1 momentum, and 2 mg when centered. */
+  reduceRmsprop(c: ChunkUpdate, h: RmspropSpec): number;
+  /** Slot 0: accumulator (starts at initialAccumulatorValue). */
+  reduceAdagrad(c: ChunkUpdate, h: AdagradSpec): number;
+  /** Slots 0 accum_grad, 1 accum_var. */
+  reduceAdadelta(c: ChunkUpdate, h: AdadeltaSpec): number;
+  /** Slots 0 m, 1 v; `step` is 1-based like Adam's. */
+  reduceAdamax(c: ChunkUpdate, h: AdamaxSpec, step: number): number;
 }
 
-interface KernelExports {
-  reduceAdam(...args: number[]): number;
-  reduceInto(...args: number[]): number;
-}
+type KernelFn = (...args: number[]) => number;
+type KernelExports = Record<
+  'reduceAdam' | 'reduceInto' | 'reduceSgd' | 'reduceMomentum' | 'reduceRmsprop' | 'reduceRmspropCentered' | 'reduceAdagrad' | 'reduceAdadelta' | 'reduceAdamax',
+  KernelFn
+>;
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -76,6 +109,14 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
     },
   });
   const k = instance.exports as unknown as KernelExports;
+  // The leading arguments every fused kernel takes: where the slots are and which params to read/write.
+  const head = (c: ChunkUpdate): number[] => {
+    const { layout, from } = c;
+    return [layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset, layout.params[from].byteOffset, layout.params[1 - from].byteOffset];
+  };
+  // Read (committed) and write (other) offsets of the state slots, in order.
+  const slots = (c: ChunkUpdate, count: number): number[] =>
+    Array.from({ length: count }, (_, s) => [c.layout.state[s][c.from].byteOffset, c.layout.state[s][1 - c.from].byteOffset]).flat();
   return {
     reduceAdam(c, h, step) {
       const { layout, from } = c;
@@ -93,6 +134,29 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
     reduceInto(c, outByteOffset) {
       const { layout } = c;
       return k.reduceInto(layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset, outByteOffset, c.start, c.end);
+    },
+    // Constants like 1 - rho are computed here in float64 and rounded once to f32 by the call, as
+    // tfjs's scalar(1 - rho) does.
+    reduceSgd(c, h) {
+      return k.reduceSgd(...head(c), c.start, c.end, -h.learningRate);
+    },
+    reduceMomentum(c, h) {
+      return k.reduceMomentum(...head(c), ...slots(c, 1), c.start, c.end, -h.learningRate, h.momentum, h.useNesterov ? 1 : 0);
+    },
+    reduceRmsprop(c, h) {
+      const hyper = [h.learningRate, h.decay, 1 - h.decay, h.momentum, h.epsilon];
+      return h.centered
+        ? k.reduceRmspropCentered(...head(c), ...slots(c, 3), c.start, c.end, ...hyper)
+        : k.reduceRmsprop(...head(c), ...slots(c, 2), c.start, c.end, ...hyper);
+    },
+    reduceAdagrad(c, h) {
+      return k.reduceAdagrad(...head(c), ...slots(c, 1), c.start, c.end, -h.learningRate, BACKEND_EPSILON);
+    },
+    reduceAdadelta(c, h) {
+      return k.reduceAdadelta(...head(c), ...slots(c, 2), c.start, c.end, -h.learningRate, h.rho, 1 - h.rho, h.epsilon);
+    },
+    reduceAdamax(c, h, step) {
+      return k.reduceAdamax(...head(c), ...slots(c, 2), c.start, c.end, h.beta1, h.beta2, 1 - h.beta1, adamaxStepScale(step, h), h.epsilon);
     },
   };
 }

@@ -11,6 +11,9 @@
  *   params[0|1]       Float32[P']                     double-buffered weights
  *   state[s][0|1]     Float32[P'] per optimizer slot  double-buffered optimizer state (Adam: m, v)
  *   grads[r]          Float32[P'] per grad slot       one gradient slot per rank
+ *   buffers[0|1]      Float32[Q']                     double-buffered non-trainable weights
+ *                                                     (BatchNormalization moving mean/variance)
+ *   bufferSlots[r]    Float32[Q'] per grad slot       each rank's non-trainables after its step
  *
  * P' is the parameter count padded to a multiple of PARAM_ALIGN so that every chunk bound is a
  * multiple of 4 floats (f32x4) and of a 64-byte cache line.
@@ -51,6 +54,8 @@ export interface StateLayoutSpec {
   stateSlots: number;
   /** The largest global batch a step can have. */
   maxBatch: number;
+  /** Number of non-trainable weight values (default 0). */
+  bufferCount?: number;
 }
 
 export interface StateLayout {
@@ -62,6 +67,9 @@ export interface StateLayout {
   params: readonly [Region, Region];
   state: ReadonlyArray<readonly [Region, Region]>;
   grads: readonly Region[];
+  paddedBufferCount: number;
+  buffers: readonly [Region, Region];
+  bufferSlots: readonly Region[];
   bytes: number;
   pages: number;
 }
@@ -85,8 +93,11 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
   const params = [take(padded, 4), take(padded, 4)] as const;
   const state = Array.from({ length: spec.stateSlots }, () => [take(padded, 4), take(padded, 4)] as const);
   const grads = Array.from({ length: spec.gradSlots }, () => take(padded, 4));
+  const paddedBuffers = alignUp(spec.bufferCount ?? 0, PARAM_ALIGN);
+  const buffers = [take(paddedBuffers, 4), take(paddedBuffers, 4)] as const;
+  const bufferSlots = Array.from({ length: spec.gradSlots }, () => take(paddedBuffers, 4));
   const pages = Math.ceil(cursor / PAGE_BYTES);
-  return { spec, paddedParamCount: padded, control, rankWeights, batchIndices, params, state, grads, bytes: cursor, pages };
+  return { spec, paddedParamCount: padded, control, rankWeights, batchIndices, params, state, grads, paddedBufferCount: paddedBuffers, buffers, bufferSlots, bytes: cursor, pages };
 }
 
 /** The shared memory for a layout: fixed size (initial = maximum), so views never detach. */
@@ -102,6 +113,8 @@ export class StateViews {
   readonly #params: [Float32Array, Float32Array];
   readonly #state: Array<[Float32Array, Float32Array]>;
   readonly #grads: Float32Array[];
+  readonly #buffers: [Float32Array, Float32Array];
+  readonly #bufferSlots: Float32Array[];
 
   constructor(readonly buffer: SharedArrayBuffer | ArrayBuffer, readonly layout: StateLayout) {
     if (buffer.byteLength < layout.bytes) {
@@ -114,6 +127,8 @@ export class StateViews {
     this.#params = [f32(layout.params[0]), f32(layout.params[1])];
     this.#state = layout.state.map(([a, b]) => [f32(a), f32(b)]);
     this.#grads = layout.grads.map(f32);
+    this.#buffers = [f32(layout.buffers[0]), f32(layout.buffers[1])];
+    this.#bufferSlots = layout.bufferSlots.map(f32);
   }
 
   /** The committed buffer index (0 or 1). Atomic: another thread flips it between steps. */
@@ -131,6 +146,13 @@ export class StateViews {
   }
   gradSlot(rank: number): Float32Array {
     return this.#grads[rank];
+  }
+  /** Non-trainable weights (double-buffered like params, committed together). */
+  buffers(buffer: 0 | 1): Float32Array {
+    return this.#buffers[buffer];
+  }
+  bufferSlot(rank: number): Float32Array {
+    return this.#bufferSlots[rank];
   }
 }
 

@@ -4,7 +4,7 @@
  * Everything here is structured-clone data; shared memory travels as the Memory/SAB itself.
  */
 import type { DatasetLayout, StateLayout } from './layout.js';
-import type { AdamHyper } from './kernels.js';
+import type { OptimizerSpec } from './optimizers.js';
 import type { SerializedError } from './errors.js';
 
 export const BackendNames = ['wasm', 'cpu', 'tensorflow'] as const;
@@ -14,7 +14,7 @@ export type BackendName = (typeof BackendNames)[number];
 export interface WeightSpec {
   name: string;
   shape: number[];
-  /** Element offset into the parameter vector (trainable) — or -1 for a non-trainable weight. */
+  /** Element offset into the parameter vector (trainable) or into the buffers (non-trainable). */
   offset: number;
   size: number;
   trainable: boolean;
@@ -29,6 +29,8 @@ export interface ModelSpec {
   metrics: string[];
   weights: WeightSpec[];
   paramCount: number;
+  /** Total size of the non-trainable weights (BatchNormalization moving statistics, frozen layers). */
+  bufferCount: number;
 }
 
 /** How a worker turns stored samples into float tensors. */
@@ -49,8 +51,13 @@ export interface WorkerInit {
   datasetLayout: DatasetLayout;
   decode: DecodeSpec;
   model: ModelSpec;
-  optimizer: AdamHyper;
+  /** The optimizer the update tasks run (optimizerSpecOf of the compiled model's optimizer). */
+  optimizer: OptimizerSpec;
   logLevel: string;
+  /** Run seed: dropout masks are drawn from (seed, rank, step). */
+  seed: number;
+  /** Module (path or URL) every worker imports before building its replica (custom layers). */
+  workerSetup?: string;
 }
 
 export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', EVALUATE: 'evaluate' } as const;

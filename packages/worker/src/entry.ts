@@ -8,12 +8,16 @@ import { serializeError, type Task, type TaskResult, type WorkerInit } from '@th
 import { setupBackend } from './backend.js';
 import { Replica } from './replica.js';
 import { ChunkUpdater } from './updater.js';
+import { importWorkerSetup } from './worker-setup.js';
 
 const init = workerData as WorkerInit;
 
 async function start(): Promise<(task: Task) => TaskResult> {
   const tf = await setupBackend({ backend: init.backend, threads: init.threadsPerWorker });
+  // Custom layers, losses or ops register themselves when their module is imported.
+  if (init.workerSetup !== undefined) await importWorkerSetup(init.workerSetup);
   const replica = await Replica.create(tf, init);
+  replica.probe();
   const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer);
   return (task: Task): TaskResult => {
     switch (task.type) {

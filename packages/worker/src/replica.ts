@@ -7,6 +7,7 @@ import type * as tfTypes from '@tensorflow/tfjs';
 import {
   StateViews,
   ThreadfitError,
+  deriveSeed,
   ErrorCodes,
   tensorView,
   type DecodeSpec,
@@ -20,6 +21,7 @@ import {
   type WorkerInit,
 } from '@threadfit/shared';
 import { TensorIO } from './heap-io.js';
+import { withSeededMathRandom } from './seeded-random.js';
 
 type Tf = typeof tfTypes;
 type MetricFn = (yTrue: tfTypes.Tensor, yPred: tfTypes.Tensor) => tfTypes.Tensor;
@@ -41,6 +43,8 @@ export class Replica {
   readonly #internals: CompiledModelInternals;
   readonly #views: StateViews;
   readonly #vars: tfTypes.Variable[];
+  /** Non-trainable variables (BatchNormalization moving stats) with their place in the buffers. */
+  readonly #buffers: Array<{ v: tfTypes.Variable; offset: number; size: number }>;
   readonly #io: TensorIO;
   readonly #scratch = new Map<string, Float32Array>();
   /** wasm and tensorflow copy a typed array on upload; cpu keeps a reference, so no reuse there. */
@@ -58,6 +62,12 @@ export class Replica {
     this.#internals = (inner ?? model) as CompiledModelInternals;
     this.#views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
     this.#vars = model.trainableWeights.map((w) => w.read() as tfTypes.Variable);
+    const fixed = model.weights.filter((w) => !w.trainable);
+    const fixedSpecs = init.model.weights.filter((w) => !w.trainable);
+    if (fixed.length !== fixedSpecs.length) {
+      throw new ThreadfitError(ErrorCodes.INTERNAL, `replica has ${fixed.length} non-trainable weights, the coordinator sent ${fixedSpecs.length}`);
+    }
+    this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
     this.#uploadCopies = tf.getBackend() !== 'cpu';
     const trainable = init.model.weights.filter((w) => w.trainable);
@@ -74,7 +84,18 @@ export class Replica {
 
   /** Builds the replica with the backend already set up in `tf`. */
   static async create(tf: Tf, init: WorkerInit): Promise<Replica> {
-    const model = await tf.models.modelFromJSON({ modelTopology: init.model.topology } as tfTypes.io.ModelJSON);
+    let model: tfTypes.LayersModel;
+    try {
+      model = await tf.models.modelFromJSON({ modelTopology: init.model.topology } as tfTypes.io.ModelJSON);
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (!/Unknown (layer|loss|metric|regularizer|initializer|constraint|activation)|not registered|Unknown/i.test(msg)) throw err;
+      throw new ThreadfitError(
+        ErrorCodes.UNSUPPORTED,
+        `a worker could not rebuild the model: ${msg.split('\n')[0]}. Custom classes must be registered in every worker: pass options.workerSetup, a module that registers them (tf.serialization.registerClass)${init.workerSetup ? ` — ${init.workerSetup} was imported but did not register it` : ''}`,
+        { cause: err },
+      );
+    }
     const loss = init.model.loss.length === 1 ? init.model.loss[0] : init.model.loss;
     // The optimizer is never used: updates happen in shared memory. compile() resolves the loss and
     // metric functions exactly as model.fit does.
@@ -99,6 +120,8 @@ export class Replica {
       if (!w.trainable) continue;
       this.#io.writeVariable(this.#vars[k++], params.subarray(w.offset, w.offset + w.size));
     }
+    const buffers = this.#views.buffers(from);
+    for (const b of this.#buffers) this.#io.writeVariable(b.v, buffers.subarray(b.offset, b.offset + b.size));
     this.#loadedStep = step;
     this.#loadedFrom = from;
   }
@@ -116,11 +139,15 @@ export class Replica {
     this.loadWeights(task.step, task.from);
 
     let outputs: tfTypes.Tensor[] = [];
-    const { value, grads } = tf.variableGrads(() => {
-      const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
-      outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
-      return this.#totalLoss(ys, outputs, true);
-    }, this.#vars);
+    // Dropout masks: tfjs seeds each random op from Math.random(); a generator seeded from
+    // (run seed, rank, step) makes them independent across ranks and the same on a rerun.
+    const { value, grads } = withSeededMathRandom(deriveSeed(this.#init.seed, task.rank, task.step), () =>
+      tf.variableGrads(() => {
+        const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
+        outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
+        return this.#totalLoss(ys, outputs, true);
+      }, this.#vars),
+    );
     const metricSums = this.#metricSums(ys, outputs, n);
     const t2 = now();
 
@@ -131,10 +158,49 @@ export class Replica {
       const g = grads[this.#vars[k++].name];
       this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
     }
+    // The forward pass in training mode moved this rank's moving statistics: publish them for the
+    // coordinator to average at commit, and forget them locally (the next load restores the
+    // committed ones, so a rerun of this task starts from the same state).
+    if (this.#buffers.length > 0) {
+      const slot = this.#views.bufferSlot(task.rank);
+      for (const b of this.#buffers) this.#io.read(b.v, slot.subarray(b.offset, b.offset + b.size));
+      this.#loadedStep = -1;
+    }
     const lossSum = (value.dataSync()[0] as number) * n;
     tf.dispose([value, ...Object.values(grads), ...outputs, ...xs, ...ys]);
     const t3 = now();
     return { type: 'grad', rank: task.rank, count: n, lossSum, metricSums, ms: { gather: t1 - t0, compute: t2 - t1, copy: t3 - t2 } };
+  }
+
+  /**
+   * One throw-away forward/backward pass on two training rows, at start: a model that needs a
+   * kernel the backend lacks (Conv2DBackpropFilter on wasm) fails here, before any step, with
+   * the kernel and the backends that have it named.
+   */
+  probe(): void {
+    const tf = this.#tf;
+    const split = this.#split('train');
+    const rows = Int32Array.from({ length: Math.min(2, split.count) }, (_, i) => i);
+    const { xs, ys } = this.#gather(split, rows);
+    try {
+      const { value, grads } = tf.variableGrads(() => {
+        const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
+        return this.#totalLoss(ys, Array.isArray(out) ? out : [out], true);
+      }, this.#vars);
+      tf.dispose([value, ...Object.values(grads)]);
+    } catch (err) {
+      const m = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((err as Error).message);
+      if (m === null) throw err;
+      const others = ['cpu', 'wasm', 'tensorflow'].filter((b) => b !== m[2] && (tf.getKernel(m[1], b) !== undefined || b === 'tensorflow'));
+      throw new ThreadfitError(
+        ErrorCodes.UNSUPPORTED,
+        `the model needs the tfjs kernel '${m[1]}', which backend '${m[2]}' does not have (training this model differentiates an op it cannot run); use backend ${others.map((b) => `'${b}'`).join(' or ')}`,
+        { cause: err },
+      );
+    } finally {
+      tf.dispose([...xs, ...ys]);
+      this.#loadedStep = -1;
+    }
   }
 
   /** Loss and metric sums over rows [start, end) of a split, in inference mode. */

@@ -1,17 +1,35 @@
 /**
  * The update phase of a step for one chunk of the parameter vector: the weighted reduce of the
- * step's gradient slots fused with the optimizer, by the SIMD kernel, from the committed buffer
- * into the other one. Needs no tfjs.
+ * step's gradient slots fused with the optimizer, by the SIMD kernel of the spec's kind, from the
+ * committed buffer into the other one. Needs no tfjs.
  */
-import { chunkRanges, loadKernels, ThreadfitError, ErrorCodes, type AdamHyper, type StateLayout, type UpdateKernels, type UpdateResult, type UpdateTask } from '@threadfit/shared';
+import {
+  applyUpdate,
+  chunkRanges,
+  loadKernels,
+  stateSlotsOf,
+  ThreadfitError,
+  ErrorCodes,
+  type OptimizerSpec,
+  type StateLayout,
+  type UpdateKernels,
+  type UpdateResult,
+  type UpdateTask,
+} from '@threadfit/shared';
 
 export class ChunkUpdater {
   readonly #kernels: UpdateKernels;
   constructor(
     memory: WebAssembly.Memory,
     private readonly layout: StateLayout,
-    private readonly hyper: AdamHyper,
+    private readonly optimizer: OptimizerSpec,
   ) {
+    // Checked once, at worker start: a layout made for another optimizer fails here with its
+    // reason instead of on every update task.
+    const needed = stateSlotsOf(optimizer).length;
+    if (layout.state.length < needed) {
+      throw new ThreadfitError(ErrorCodes.INTERNAL, `optimizer ${optimizer.kind} needs ${needed} state slots; the layout has ${layout.state.length}`);
+    }
     this.#kernels = loadKernels(memory);
   }
 
@@ -21,7 +39,7 @@ export class ChunkUpdater {
       throw new ThreadfitError(ErrorCodes.INTERNAL, `update task names ${task.ranks} ranks; the layout has ${this.layout.grads.length} gradient slots`);
     }
     const { start, end } = chunkRanges(this.layout.paddedParamCount, task.chunks)[task.chunk];
-    const nonFinite = this.#kernels.reduceAdam({ layout: this.layout, ranks: task.ranks, from: task.from, start, end }, this.hyper, task.step);
+    const nonFinite = applyUpdate(this.#kernels, this.optimizer, { layout: this.layout, ranks: task.ranks, from: task.from, start, end }, task.step);
     return { type: 'update', chunk: task.chunk, nonFinite, ms: performance.now() - t0 };
   }
 }

@@ -1,5 +1,5 @@
 /** Timing helpers shared by the stock and threadfit runs: the batch order and the medians. */
-import { epochPermutation, stepsPerEpoch } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, epochPermutation, stepsPerEpoch } from '@threadfit/shared';
 import type { StepMs } from '../trainer.js';
 import type { Workload } from './protocol.js';
 
@@ -41,7 +41,7 @@ export class BatchStream {
     readonly dropRemainder: boolean,
   ) {
     if (dropRemainder && batchSize > trainCount) {
-      throw new RangeError(`a batch of ${batchSize} does not fit in ${trainCount} training samples`);
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `a global batch of ${batchSize} does not fit in the ${trainCount} training samples (use --epochs, which keeps partial batches, or a smaller batch)`);
     }
     this.#order = new Int32Array(trainCount);
     epochPermutation(trainCount, seed, 0, this.#order);

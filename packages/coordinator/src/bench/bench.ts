@@ -1,0 +1,142 @@
+/**
+ * `threadfit bench`: in one run on one machine, the seed model at one global batch — stock
+ * `model.fit` without and with the BatchMatMul fix, then threadfit at each worker count — each
+ * configuration measured in its own child process (runner.ts). Prints a table, writes --json.
+ */
+import type { Writable } from 'node:stream';
+import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import { tensorflowInstalled } from '../backend-choice.js';
+import { writeJsonAtomic } from '../report.js';
+import { checkWritableFile } from '../train.js';
+import type { StepMs } from '../trainer.js';
+import { describeMachine, machineInfo, type MachineInfo } from './machine.js';
+import type { ResolvedBenchOptions, ResolvedWork } from './options.js';
+import { RunKinds, type Measurement, type RunConfig, type Workload } from './protocol.js';
+import { measureInChild } from './runner.js';
+import { fixed, formatTable, int, round, type Column } from './table.js';
+
+export type BenchName = 'tfjs-fit' | 'tfjs-fit-fixed' | 'threadfit';
+
+export interface BenchResult {
+  name: BenchName;
+  backend: string;
+  workers: number;
+  batchSize: number;
+  samplesPerSec: number;
+  /** Per-step breakdown; all null for stock fit, which is one opaque call. */
+  stepMs: StepMs | { grad: null; update: null; coord: null; data: null };
+  peakRssMb: number;
+}
+
+export interface BenchReport {
+  machine: MachineInfo;
+  results: BenchResult[];
+}
+
+export interface CommandIO {
+  /** Results (the table). */
+  out: Writable;
+  /** Progress lines, so that a long run is not silent. */
+  err: Writable;
+}
+
+/** Refuses --backend tensorflow up front when it cannot load, instead of once per child. */
+export function checkBackendAvailable(o: ResolvedWork): void {
+  if (o.backend === 'tensorflow' && !tensorflowInstalled()) {
+    throw new ThreadfitError(ErrorCodes.BACKEND, "backend 'tensorflow' is not available: @tensorflow/tfjs-node is not installed; use --backend wasm or cpu");
+  }
+}
+
+export function workloadOf(o: ResolvedWork, batchSize: number): Workload {
+  return { backend: o.backend, batchSize, warmup: o.warmup, steps: o.steps, epochs: o.epochs, repeats: o.repeats, seed: o.seed, dataDir: o.dataDir };
+}
+
+/** What one repeat is, in words, for the heading and --help. */
+export function describeWork(o: ResolvedWork): string {
+  const repeat = o.epochs === undefined ? `${o.steps} steps` : `${o.epochs} epoch${o.epochs === 1 ? '' : 's'}`;
+  return `warm-up ${o.warmup} step${o.warmup === 1 ? '' : 's'} excluded, then the median of ${o.repeats} repeat${o.repeats === 1 ? '' : 's'} of ${repeat}`;
+}
+
+interface Planned {
+  name: BenchName;
+  config: RunConfig;
+}
+
+function plan(o: ResolvedBenchOptions): Planned[] {
+  const work = workloadOf(o, o.batchSize);
+  const runs: Planned[] = [{ name: 'tfjs-fit', config: { kind: RunKinds.STOCK, matMulFix: false, ...work } }];
+  // The fix is a wasm kernel: on another backend there is nothing to fix.
+  if (o.backend === 'wasm') runs.push({ name: 'tfjs-fit-fixed', config: { kind: RunKinds.STOCK, matMulFix: true, ...work } });
+  for (const workers of o.workers) runs.push({ name: 'threadfit', config: { kind: RunKinds.THREADFIT, workers, ...work } });
+  return runs;
+}
+
+function resultOf(p: Planned, m: Measurement): BenchResult {
+  const { config } = p;
+  return {
+    name: p.name,
+    backend: config.backend,
+    workers: config.kind === RunKinds.THREADFIT ? config.workers : 1,
+    batchSize: config.batchSize,
+    samplesPerSec: Math.round(m.samplesPerSec),
+    stepMs:
+      m.stepMs === null
+        ? { grad: null, update: null, coord: null, data: null }
+        : { grad: round(m.stepMs.grad, 3), update: round(m.stepMs.update, 3), coord: round(m.stepMs.coord, 3), data: round(m.stepMs.data, 3) },
+    peakRssMb: round(m.peakRssMb, 1),
+  };
+}
+
+export function label(name: string, workers: number, batchSize: number, backend: string): string {
+  return `${name} (${backend}, ${workers} ${name === 'threadfit' ? 'worker' : 'thread'}${workers === 1 ? '' : 's'}, global batch ${batchSize})`;
+}
+
+export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<BenchReport> {
+  if (o.json !== undefined) checkWritableFile(o.json, '--json');
+  checkBackendAvailable(o);
+  const machine = machineInfo();
+  const runs = plan(o);
+  io.err.write(`threadfit bench: ${runs.length} configurations on ${describeMachine(machine)}; ${describeWork(o)}\n`);
+  const results: BenchResult[] = [];
+  for (const [i, p] of runs.entries()) {
+    const workers = p.config.kind === RunKinds.THREADFIT ? p.config.workers : 1;
+    const tag = `[bench ${i + 1}/${runs.length}] ${label(p.name, workers, o.batchSize, o.backend)}`;
+    io.err.write(`${tag}: starting\n`);
+    const m = await measureInChild(p.config, (text) => io.err.write(`${tag}: ${text}\n`));
+    results.push(resultOf(p, m));
+    io.err.write(`${tag}: ${int(m.samplesPerSec)} samples/s, peak RSS ${int(m.peakRssMb)} MB\n`);
+  }
+  const report: BenchReport = { machine, results };
+  io.out.write(formatBench(report, o));
+  if (o.json !== undefined) {
+    writeJsonAtomic(o.json, report);
+    io.out.write(`Results written to ${o.json}\n`);
+  }
+  return report;
+}
+
+const stepTotal = (r: BenchResult): number | null => {
+  const s = r.stepMs;
+  if (s.grad === null) return (1000 * r.batchSize) / r.samplesPerSec;
+  return s.grad + s.update! + s.coord! + s.data!;
+};
+
+export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: number }): string {
+  const base = report.results.find((r) => r.name === 'tfjs-fit')?.samplesPerSec;
+  const columns: Column<BenchResult>[] = [
+    { header: 'name', cell: (r) => r.name },
+    { header: 'backend', cell: (r) => r.backend },
+    { header: 'workers', cell: (r) => String(r.workers), right: true },
+    { header: 'batch', cell: (r) => String(r.batchSize), right: true },
+    { header: 'samples/s', cell: (r) => int(r.samplesPerSec), right: true },
+    { header: 'x tfjs-fit', cell: (r) => (base ? fixed(r.samplesPerSec / base, 2) : '-'), right: true },
+    { header: 'step ms', cell: (r) => fixed(stepTotal(r), 2), right: true },
+    { header: 'grad', cell: (r) => fixed(r.stepMs.grad, 2), right: true },
+    { header: 'update', cell: (r) => fixed(r.stepMs.update, 2), right: true },
+    { header: 'coord', cell: (r) => fixed(r.stepMs.coord, 2), right: true },
+    { header: 'data', cell: (r) => fixed(r.stepMs.data, 2), right: true },
+    { header: 'peak RSS MB', cell: (r) => int(r.peakRssMb), right: true },
+  ];
+  const head = `threadfit bench: seed MLP on ${o.dataDir ?? 'MNIST'}, global batch ${o.batchSize}, ${describeMachine(report.machine)}\n${describeWork(o)}; step-time columns in ms per step\n\n`;
+  return head + formatTable(report.results, columns);
+}

@@ -1,0 +1,316 @@
+/**
+ * One checkpoint directory on disk: what it holds, how it is written and how it is verified.
+ * (checkpoint.ts manages the root: atomic commit, listing, pruning, fallback, compatibility.)
+ *
+ *   ckpt-000469/
+ *     model.json     tfjs's format: modelTopology, trainingConfig, weightsManifest
+ *                      group 1: weights.bin   (model weights, float32, model.getWeights() order)
+ *                      group 2: optimizer.bin ("optimizer" group: iter, then every ${w}/m, then every ${w}/v,
+ *                                              tfjs Adam's getWeights() order, so tfjs restores it)
+ *     weights.bin
+ *     optimizer.bin
+ *     meta.json      written last: epoch, steps, rng, config, data shape, optimizer kind/config/step,
+ *                    the SHA-256 and size of every other file, and its own SHA-256 (metaSha256)
+ *
+ * Binary files are little-endian float32 (int32 for `iter`), as tfjs writes them.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import { VERSION } from './version.js';
+
+export const CHECKPOINT_FORMAT = 'threadfit-checkpoint';
+export const CHECKPOINT_FORMAT_VERSION = 1;
+export const CHECKPOINT_FILES = { model: 'model.json', weights: 'weights.bin', optimizer: 'optimizer.bin', meta: 'meta.json' } as const;
+
+export interface CheckpointWeightSpec {
+  /** The variable's name as tfjs saves it (LayerVariable.originalName, e.g. 'dense_Dense1/kernel'). */
+  name: string;
+  shape: number[];
+  /** Default true. Optimizer slots hold one array per trainable weight only. */
+  trainable?: boolean;
+}
+
+export interface OptimizerSlot {
+  /** stateSlotsOf(spec) order (Adam: 'm', 'v'); saved per weight as `${weightName}/${name}`, tfjs's names. */
+  name: string;
+  /** One array per trainable weight, in weightSpecs order. */
+  values: Float32Array[];
+}
+
+export interface DataShape {
+  /** Shape of one model input sample, e.g. [784]. */
+  inputShape: number[];
+  classes: number;
+  trainCount: number;
+}
+
+export interface CheckpointState {
+  /** model.toJSON(null, false), as ModelSpec.topology. */
+  modelTopology: object;
+  /** Loss and metric identifiers as given to model.compile (ModelSpec.loss, ModelSpec.metrics). */
+  loss: string[];
+  metrics: string[];
+  weightSpecs: CheckpointWeightSpec[];
+  /** In weightSpecs (= model.getWeights()) order. */
+  weights: Float32Array[];
+  optimizer: {
+    /** OptimizerSpec.kind: 'adam', 'sgd', 'momentum', 'rmsprop', 'adagrad', 'adadelta', 'adamax'. */
+    kind: string;
+    /** The rest of the OptimizerSpec (= tfjs's getConfig() of that optimizer). */
+    config: Record<string, unknown>;
+    /** Committed optimizer steps (tfjs's `iterations`, Control.STEP). */
+    step: number;
+    slots: OptimizerSlot[];
+  };
+  /** Epochs completed. */
+  epoch: number;
+  /** Steps done in the current epoch (0 at an epoch boundary). */
+  stepInEpoch: number;
+  /** Steps done in the run (including non-finite steps that were skipped); names the directory. */
+  globalStep: number;
+  rng: { seed: number; [key: string]: unknown };
+  config: Record<string, unknown>;
+  dataShape: DataShape;
+}
+
+interface FileRecord {
+  bytes: number;
+  sha256: string;
+}
+
+export interface CheckpointMeta {
+  format: typeof CHECKPOINT_FORMAT;
+  formatVersion: number;
+  threadfit: string;
+  createdAt: string;
+  epoch: number;
+  stepInEpoch: number;
+  globalStep: number;
+  rng: CheckpointState['rng'];
+  config: Record<string, unknown>;
+  dataShape: DataShape;
+  /** Every weight in model.getWeights() order (also in model.json's manifest; here with `trainable`). */
+  weights: Array<Required<CheckpointWeightSpec>>;
+  optimizer: { kind: string; config: Record<string, unknown>; step: number; slots: string[] };
+  files: Record<string, FileRecord>;
+  metaSha256?: string;
+}
+
+/** tfjs's registered class names (getClassName()) of the optimizer kinds. */
+const TFJS_OPTIMIZER_CLASS: Record<string, string> = { adam: 'Adam', adamax: 'Adamax', sgd: 'SGD', momentum: 'Momentum', rmsprop: 'RMSProp', adagrad: 'Adagrad', adadelta: 'Adadelta' };
+/** tfjs 4.22's Adamax.setWeights() throws: its state is not offered to tfjs (it stays in optimizer.bin). */
+const TFJS_CANNOT_SET_WEIGHTS = new Set(['adamax']);
+
+export const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
+const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+const bytesOf = (a: Float32Array | Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const trainableOf = (specs: CheckpointWeightSpec[]): CheckpointWeightSpec[] => specs.filter((w) => w.trainable !== false);
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Checks that every array has its spec's size and holds only finite values. */
+export function checkStateFinite(state: CheckpointState): void {
+  const check = (name: string, a: Float32Array, expected: number) => {
+    if (a.length !== expected) {
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint state: ${name} has ${a.length} values, its shape needs ${expected}`);
+    }
+    for (let i = 0; i < a.length; i++) {
+      if (!Number.isFinite(a[i])) {
+        throw new ThreadfitError(ErrorCodes.NON_FINITE, `not checkpointing step ${state.globalStep}: ${name} holds ${a[i]} at index ${i}`);
+      }
+    }
+  };
+  if (state.weights.length !== state.weightSpecs.length) {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint state: ${state.weights.length} weight arrays for ${state.weightSpecs.length} weight specs`);
+  }
+  state.weightSpecs.forEach((w, i) => check(`weight ${w.name}`, state.weights[i], sizeOf(w.shape)));
+  const trainable = trainableOf(state.weightSpecs);
+  for (const slot of state.optimizer.slots) {
+    if (slot.values.length !== trainable.length) {
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint state: optimizer slot ${slot.name} has ${slot.values.length} arrays for ${trainable.length} trainable weights`);
+    }
+    trainable.forEach((w, i) => check(`optimizer state ${w.name}/${slot.name}`, slot.values[i], sizeOf(w.shape)));
+  }
+}
+
+/** The three data files of a checkpoint, as bytes. */
+export function encodeCheckpoint(state: CheckpointState): Record<string, Uint8Array> {
+  const trainable = trainableOf(state.weightSpecs);
+  const optimizerClass = TFJS_OPTIMIZER_CLASS[state.optimizer.kind];
+  const optimizerEntries = [
+    { name: 'iter', shape: [], dtype: 'int32', group: 'optimizer' },
+    ...state.optimizer.slots.flatMap((s) => trainable.map((w) => ({ name: `${w.name}/${s.name}`, shape: w.shape, dtype: 'float32', group: 'optimizer' }))),
+  ];
+  const modelJson = {
+    format: 'layers-model',
+    generatedBy: `threadfit ${VERSION}`,
+    convertedBy: null,
+    modelTopology: state.modelTopology,
+    trainingConfig: {
+      loss: state.loss.length === 1 ? state.loss[0] : state.loss,
+      metrics: state.metrics,
+      ...(optimizerClass ? { optimizer_config: { class_name: optimizerClass, config: state.optimizer.config } } : {}),
+    },
+    weightsManifest: [
+      { paths: [CHECKPOINT_FILES.weights], weights: state.weightSpecs.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) },
+      // The "optimizer" group: tf.loadLayersModel hands it to the compiled optimizer's setWeights().
+      ...(optimizerClass && !TFJS_CANNOT_SET_WEIGHTS.has(state.optimizer.kind) ? [{ paths: [CHECKPOINT_FILES.optimizer], weights: optimizerEntries }] : []),
+    ],
+  };
+  return {
+    [CHECKPOINT_FILES.model]: new TextEncoder().encode(JSON.stringify(modelJson)),
+    [CHECKPOINT_FILES.weights]: concat(state.weights.map(bytesOf)),
+    [CHECKPOINT_FILES.optimizer]: concat([bytesOf(new Int32Array([state.optimizer.step])), ...state.optimizer.slots.flatMap((s) => s.values.map(bytesOf))]),
+  };
+}
+
+async function writeFileSynced(file: string, bytes: Uint8Array): Promise<void> {
+  const fh = await open(file, 'wx');
+  try {
+    await fh.writeFile(bytes);
+    // fsync before the directory rename: a rename must never publish a file whose data is not on disk.
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes a complete checkpoint into the empty directory `dir` (meta.json last). `afterFile` is a
+ * fault-injection seam for tests (called after each file is on disk).
+ */
+export async function writeCheckpointFiles(dir: string, state: CheckpointState, afterFile?: (name: string) => void | Promise<void>): Promise<void> {
+  const files = encodeCheckpoint(state);
+  const records: Record<string, FileRecord> = {};
+  for (const [name, bytes] of Object.entries(files)) {
+    await writeFileSynced(join(dir, name), bytes);
+    records[name] = { bytes: bytes.byteLength, sha256: sha256(bytes) };
+    await afterFile?.(name);
+  }
+  const meta: CheckpointMeta = {
+    format: CHECKPOINT_FORMAT,
+    formatVersion: CHECKPOINT_FORMAT_VERSION,
+    threadfit: VERSION,
+    createdAt: new Date().toISOString(),
+    epoch: state.epoch,
+    stepInEpoch: state.stepInEpoch,
+    globalStep: state.globalStep,
+    rng: state.rng,
+    config: state.config,
+    dataShape: state.dataShape,
+    weights: state.weightSpecs.map((w) => ({ name: w.name, shape: w.shape, trainable: w.trainable !== false })),
+    optimizer: { kind: state.optimizer.kind, config: state.optimizer.config, step: state.optimizer.step, slots: state.optimizer.slots.map((s) => s.name) },
+    files: records,
+  };
+  meta.metaSha256 = sha256(JSON.stringify(meta));
+  await writeFileSynced(join(dir, CHECKPOINT_FILES.meta), new TextEncoder().encode(JSON.stringify(meta, null, 2) + '\n'));
+  await afterFile?.(CHECKPOINT_FILES.meta);
+}
+
+/** A corrupt or incomplete checkpoint: the reason, for warnings and errors. */
+export class CorruptCheckpointError extends ThreadfitError {
+  constructor(readonly checkpoint: string, readonly reason: string) {
+    super(ErrorCodes.CHECKSUM, `checkpoint ${checkpoint} is unusable: ${reason}`);
+  }
+}
+
+async function readOrNull(file: string): Promise<Buffer | null> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Reads and parses meta.json, checking its own checksum. */
+export async function readCheckpointMeta(dir: string, name: string): Promise<CheckpointMeta> {
+  const raw = await readOrNull(join(dir, CHECKPOINT_FILES.meta));
+  if (raw === null) throw new CorruptCheckpointError(name, 'no meta.json (an interrupted write?)');
+  let meta: CheckpointMeta;
+  try {
+    meta = JSON.parse(raw.toString('utf8')) as CheckpointMeta;
+  } catch {
+    throw new CorruptCheckpointError(name, 'meta.json is not valid JSON');
+  }
+  if (meta?.format !== CHECKPOINT_FORMAT) throw new CorruptCheckpointError(name, `meta.json is not a ${CHECKPOINT_FORMAT} file`);
+  if (meta.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
+    throw new CorruptCheckpointError(name, `format version ${meta.formatVersion}; this threadfit (${VERSION}) reads version ${CHECKPOINT_FORMAT_VERSION}`);
+  }
+  const { metaSha256, ...rest } = meta;
+  if (metaSha256 !== sha256(JSON.stringify(rest))) throw new CorruptCheckpointError(name, 'meta.json checksum mismatch');
+  return meta;
+}
+
+function floats(bytes: Buffer, byteOffset: number, count: number): Float32Array {
+  // Copy: a Buffer's offset in its pool need not be 4-byte aligned, and callers keep the arrays.
+  const out = new Float32Array(count);
+  new Uint8Array(out.buffer).set(bytes.subarray(byteOffset, byteOffset + count * 4));
+  return out;
+}
+
+/** Reads a checkpoint directory, verifying every file's size and SHA-256 against meta.json. */
+export async function readCheckpointFiles(dir: string, name: string): Promise<CheckpointState> {
+  const meta = await readCheckpointMeta(dir, name);
+  const files: Record<string, Buffer> = {};
+  for (const file of [CHECKPOINT_FILES.model, CHECKPOINT_FILES.weights, CHECKPOINT_FILES.optimizer]) {
+    const bytes = await readOrNull(join(dir, file));
+    const rec = meta.files[file];
+    if (bytes === null) throw new CorruptCheckpointError(name, `${file} is missing`);
+    if (rec === undefined) throw new CorruptCheckpointError(name, `meta.json has no checksum for ${file}`);
+    if (bytes.byteLength !== rec.bytes) throw new CorruptCheckpointError(name, `${file} has ${bytes.byteLength} bytes, meta.json says ${rec.bytes}`);
+    if (sha256(bytes) !== rec.sha256) throw new CorruptCheckpointError(name, `${file} checksum mismatch (SHA-256 ${sha256(bytes).slice(0, 12)}..., expected ${rec.sha256.slice(0, 12)}...)`);
+    files[file] = bytes;
+  }
+  const model = JSON.parse(files[CHECKPOINT_FILES.model].toString('utf8')) as {
+    modelTopology: object;
+    trainingConfig: { loss: string | string[]; metrics?: string[] };
+  };
+  const weightSpecs: CheckpointWeightSpec[] = meta.weights;
+  const weightCount = weightSpecs.reduce((a, w) => a + sizeOf(w.shape), 0);
+  const slotCount = trainableOf(weightSpecs).reduce((a, w) => a + sizeOf(w.shape), 0) * meta.optimizer.slots.length;
+  if (files[CHECKPOINT_FILES.weights].byteLength !== weightCount * 4 || files[CHECKPOINT_FILES.optimizer].byteLength !== 4 + slotCount * 4) {
+    throw new CorruptCheckpointError(name, `the sizes of ${CHECKPOINT_FILES.weights} and ${CHECKPOINT_FILES.optimizer} do not match the weight shapes in meta.json`);
+  }
+  let at = 0;
+  const weights = weightSpecs.map((w) => {
+    const a = floats(files[CHECKPOINT_FILES.weights], at, sizeOf(w.shape));
+    at += a.byteLength;
+    return a;
+  });
+  const opt = files[CHECKPOINT_FILES.optimizer];
+  at = 4;
+  const slots = meta.optimizer.slots.map((slotName) => ({
+    name: slotName,
+    values: trainableOf(weightSpecs).map((w) => {
+      const a = floats(opt, at, sizeOf(w.shape));
+      at += a.byteLength;
+      return a;
+    }),
+  }));
+  const { loss } = model.trainingConfig;
+  return {
+    modelTopology: model.modelTopology,
+    loss: Array.isArray(loss) ? loss : [loss],
+    metrics: model.trainingConfig.metrics ?? [],
+    weightSpecs,
+    weights,
+    optimizer: { kind: meta.optimizer.kind, config: meta.optimizer.config, step: meta.optimizer.step, slots },
+    epoch: meta.epoch,
+    stepInEpoch: meta.stepInEpoch,
+    globalStep: meta.globalStep,
+    rng: meta.rng,
+    config: meta.config,
+    dataShape: meta.dataShape,
+  };
+}

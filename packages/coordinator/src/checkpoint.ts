@@ -1,0 +1,276 @@
+/**
+ * Checkpoints of a run in a root directory that holds nothing but them:
+ *
+ *   DIR/ckpt-000469/            one complete checkpoint (checkpoint-format.ts)
+ *   DIR/ckpt-000938/
+ *   DIR/.tmp-ckpt-001407-<id>/  being written; never read; removed by the next write
+ *
+ * A write goes to a temporary directory in DIR, every file and the directory are fsynced, and a
+ * rename publishes it: a reader sees the whole checkpoint or none of it, and a crash midway leaves
+ * the previous ones intact. Then the root is pruned to the newest `keep`. Loading verifies
+ * checksums and falls back from a corrupt newest checkpoint to the previous one, with a warning.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import {
+  CHECKPOINT_FILES,
+  CorruptCheckpointError,
+  checkStateFinite,
+  readCheckpointFiles,
+  writeCheckpointFiles,
+  type CheckpointState,
+  type DataShape,
+} from './checkpoint-format.js';
+
+export * from './checkpoint-format.js';
+
+const CKPT = /^ckpt-(\d+)$/;
+const TMP = /^\.tmp-ckpt-\d+-\w+$/;
+/** A checkpoint moved aside while one of the same step replaces it (see commitDir). */
+const OLD = /^\.old-(ckpt-\d+)-\w+$/;
+
+export const checkpointName = (globalStep: number): string => `ckpt-${String(globalStep).padStart(6, '0')}`;
+
+export interface CheckpointEntry {
+  name: string;
+  path: string;
+  globalStep: number;
+}
+
+export interface LoadedCheckpoint extends CheckpointState {
+  name: string;
+  path: string;
+}
+
+/** What the caller's model and data look like, to refuse a checkpoint made for others. */
+export interface CheckpointExpectation {
+  /** Every weight in model.getWeights() order (names are informative: compared by position). */
+  weights?: Array<{ name?: string; shape: number[] }>;
+  /** model.toJSON(null, false): layer classes and configs are compared, names and initializers not. */
+  topology?: object;
+  /** Only the given fields are compared (evaluation needs no trainCount). */
+  dataShape?: Partial<DataShape>;
+}
+
+export interface WriteCheckpointOptions {
+  /** Checkpoints kept after the write, newest by step. Default 2. */
+  keep?: number;
+  /** Fault-injection seam for tests: called after each file is on disk. */
+  afterFile?: (name: string) => void | Promise<void>;
+}
+
+/** fsync a directory so that the renames and creations in it are on disk (a no-op where unsupported). */
+async function syncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+async function entriesOf(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/**
+ * Refuses a checkpoint root that holds anything but checkpoints, before anything is written.
+ * `label` names the value in messages (e.g. the CLI flag).
+ */
+async function foreignCheck(dir: string, label: string): Promise<string[]> {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label} ${dir}: is not a directory`);
+  const names = (await entriesOf(dir)).sort();
+  for (const name of names) {
+    const ours = (CKPT.test(name) || TMP.test(name) || OLD.test(name)) && statSync(join(dir, name)).isDirectory();
+    if (!ours) {
+      const hint = (Object.values(CHECKPOINT_FILES) as string[]).includes(name) ? ' (this looks like ONE checkpoint; give the directory that holds the ckpt-* directories)' : '';
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label} ${dir}: is not a threadfit checkpoint directory: found ${name}${hint}`);
+    }
+  }
+  return names;
+}
+
+/** The checkpoints in `dir`, newest first. A missing or empty directory has none. */
+export async function listCheckpoints(dir: string, label = 'checkpoint directory'): Promise<CheckpointEntry[]> {
+  const names = await foreignCheck(dir, label);
+  const found = new Map<string, string>();
+  for (const n of names) if (CKPT.test(n)) found.set(n, join(dir, n));
+  // A crash between the two renames of a same-step swap leaves only the old one, moved aside.
+  for (const n of names) {
+    const m = OLD.exec(n);
+    if (m && !found.has(m[1])) found.set(m[1], join(dir, n));
+  }
+  return [...found].map(([name, path]) => ({ name, path, globalStep: Number(CKPT.exec(name)![1]) })).sort((a, b) => b.globalStep - a.globalStep);
+}
+
+/**
+ * Start-up validation for a checkpoint root to write into: it exists or can be created, it is a
+ * directory, it is writable (checked by creating and removing a probe), and it holds nothing
+ * but threadfit checkpoints. Creates nothing that stays.
+ */
+export async function checkCheckpointDir(dir: string, label = 'checkpoint directory'): Promise<void> {
+  let existing = resolve(dir);
+  while (!existsSync(existing)) existing = dirname(existing);
+  if (!statSync(existing).isDirectory()) {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label} ${dir}: cannot be created, ${existing} is not a directory`);
+  }
+  if (existing === resolve(dir)) await foreignCheck(dir, label);
+  try {
+    const probe = join(existing, `.tmp-ckpt-0-probe${randomBytes(4).toString('hex')}`);
+    await mkdir(probe);
+    await rmdir(probe);
+  } catch (err) {
+    const why = existing === resolve(dir) ? 'is not writable' : `cannot be created (${existing} is not writable)`;
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label} ${dir}: ${why}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+}
+
+/** Publishes `tmp` as `target`; a same-step checkpoint is swapped out, then removed. */
+async function commitDir(tmp: string, target: string): Promise<void> {
+  const root = dirname(target);
+  if (existsSync(target)) {
+    const old = join(root, `.old-${basename(target)}-${randomBytes(4).toString('hex')}`);
+    await rename(target, old);
+    await rename(tmp, target);
+    await syncDir(root);
+    await rm(old, { recursive: true, force: true });
+  } else {
+    await rename(tmp, target);
+  }
+  // The rename is durable only once the root directory's entry is on disk.
+  await syncDir(root);
+}
+
+/** Removes leftovers of interrupted writes: temporary dirs, and moved-aside ones already replaced. */
+async function cleanLeftovers(dir: string, names: string[]): Promise<void> {
+  for (const n of names) {
+    const old = OLD.exec(n);
+    if (TMP.test(n)) await rm(join(dir, n), { recursive: true, force: true });
+    else if (old && names.includes(old[1])) await rm(join(dir, n), { recursive: true, force: true });
+    else if (old) await rename(join(dir, n), join(dir, old[1]));
+  }
+}
+
+/**
+ * Writes `state` as DIR/ckpt-<globalStep>, atomically, then keeps the newest `keep` checkpoints.
+ * Refuses (ERR_THREADFIT_NON_FINITE) a state with a non-finite weight or optimizer value, and a
+ * root holding anything else (ERR_THREADFIT_INVALID_OPTION); in both cases nothing is written.
+ */
+export async function writeCheckpoint(dir: string, state: CheckpointState, options: WriteCheckpointOptions = {}): Promise<CheckpointEntry> {
+  const keep = options.keep ?? 2;
+  if (!Number.isInteger(keep) || keep < 1) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint keep must be a positive integer, got ${keep}`);
+  checkStateFinite(state);
+  const names = await foreignCheck(dir, 'checkpoint directory');
+  await mkdir(dir, { recursive: true });
+  await cleanLeftovers(dir, names);
+  const name = checkpointName(state.globalStep);
+  // mkdir, not mkdtemp: the checkpoint keeps the umask's permissions (mkdtemp makes it 0700).
+  const tmp = join(dir, `.tmp-${name}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp);
+  try {
+    await writeCheckpointFiles(tmp, state, options.afterFile);
+    await syncDir(tmp);
+    await commitDir(tmp, join(dir, name));
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  // Prune: debris without meta.json (never published by us: a rename publishes complete ones),
+  // then all but the newest `keep`, the one just written always kept.
+  const others = (await listCheckpoints(dir)).filter((e) => e.name !== name);
+  const complete = others.filter((e) => existsSync(join(e.path, CHECKPOINT_FILES.meta)));
+  for (const e of others) if (!complete.includes(e)) await rm(e.path, { recursive: true, force: true });
+  for (const stale of complete.slice(keep - 1)) await rm(stale.path, { recursive: true, force: true });
+  await syncDir(dir);
+  return { name, path: join(dir, name), globalStep: state.globalStep };
+}
+
+/** Reads one checkpoint directory, verifying its checksums (ERR_THREADFIT_CHECKSUM if corrupt). */
+export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
+  const name = basename(path).replace(OLD, '$1');
+  return { ...(await readCheckpointFiles(path, name)), name, path };
+}
+
+export interface LoadResult {
+  /** The newest valid checkpoint; undefined when the root holds none (missing or empty). */
+  checkpoint?: LoadedCheckpoint;
+  /** One line per corrupt checkpoint skipped on the way. */
+  warnings: string[];
+}
+
+/**
+ * The newest valid checkpoint in `dir`. Corrupt ones are skipped with a warning; if every one is
+ * corrupt, ERR_THREADFIT_CHECKSUM. A checkpoint made for another model or data shape is refused
+ * (ERR_THREADFIT_INVALID_OPTION, naming what differs) rather than skipped: an older one would not fit either.
+ */
+export async function loadLatestCheckpoint(dir: string, expect?: CheckpointExpectation, label = 'checkpoint directory'): Promise<LoadResult> {
+  const warnings: string[] = [];
+  const entries = await listCheckpoints(dir, label);
+  for (const e of entries) {
+    try {
+      const ckpt = await loadCheckpoint(e.path);
+      if (expect) checkCompatible(ckpt, expect);
+      return { checkpoint: ckpt, warnings };
+    } catch (err) {
+      if (!(err instanceof CorruptCheckpointError)) throw err;
+      warnings.push(`${err.message}; ${e === entries.at(-1) ? 'no older checkpoint left' : 'falling back to the previous one'}`);
+    }
+  }
+  if (entries.length > 0) throw new ThreadfitError(ErrorCodes.CHECKSUM, `${label} ${dir}: no valid checkpoint: ${warnings.join('; ')}`);
+  return { warnings };
+}
+
+const dims = (shape: number[]): string => (shape.length === 0 ? 'a scalar' : shape.join('x'));
+
+/** Layer class and config with what may differ between runs of the same model stripped. */
+function layerSignature(topology: object): Array<{ cls: string; config: Record<string, unknown> }> {
+  const layers = ((topology as { config?: { layers?: unknown[] } }).config?.layers ?? []) as Array<{ class_name: string; config: Record<string, unknown> }>;
+  return layers.map((l) => ({
+    cls: l.class_name,
+    config: Object.fromEntries(Object.entries(l.config ?? {}).filter(([k]) => k !== 'name' && !k.endsWith('initializer') && k !== 'inbound_nodes')),
+  }));
+}
+
+/** Throws ERR_THREADFIT_INVALID_OPTION naming the first difference between a checkpoint and the expectation. */
+export function checkCompatible(ckpt: LoadedCheckpoint, expect: CheckpointExpectation): void {
+  const refuse = (what: string) => {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint ${ckpt.name} was made for ${what}`);
+  };
+  if (expect.weights) {
+    const ours = expect.weights;
+    if (ours.length !== ckpt.weightSpecs.length) refuse(`a model with ${ckpt.weightSpecs.length} weights, this model has ${ours.length}`);
+    ckpt.weightSpecs.forEach((w, i) => {
+      if (dims(w.shape) !== dims(ours[i].shape)) refuse(`weight ${w.name} of shape ${dims(w.shape)}, this model has ${dims(ours[i].shape)}${ours[i].name && ours[i].name !== w.name ? ` (${ours[i].name})` : ''}`);
+    });
+  }
+  if (expect.topology) {
+    const a = layerSignature(ckpt.modelTopology);
+    const b = layerSignature(expect.topology);
+    if (a.map((l) => l.cls).join() !== b.map((l) => l.cls).join()) refuse(`a model with layers ${a.map((l) => l.cls).join(', ')}, this model has ${b.map((l) => l.cls).join(', ')}`);
+    a.forEach((l, i) => {
+      for (const k of new Set([...Object.keys(l.config), ...Object.keys(b[i].config)])) {
+        const [x, y] = [JSON.stringify(l.config[k]), JSON.stringify(b[i].config[k])];
+        if (x !== y) refuse(`a model whose layer ${i} (${l.cls}) has ${k} ${x}, this model has ${y}`);
+      }
+    });
+  }
+  const d = expect.dataShape;
+  if (d) {
+    const c = ckpt.dataShape;
+    if (d.inputShape && dims(d.inputShape) !== dims(c.inputShape)) refuse(`data of input shape ${dims(c.inputShape)}, this data has ${dims(d.inputShape)}`);
+    if (d.classes !== undefined && d.classes !== c.classes) refuse(`data with ${c.classes} classes, this data has ${d.classes}`);
+    if (d.trainCount !== undefined && d.trainCount !== c.trainCount) refuse(`a training set of ${c.trainCount} samples, this one has ${d.trainCount}`);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * `threadfit evaluate --checkpoint DIR`: test loss and metrics of a checkpoint, computed by the
+ * same Trainer (worker threads, shared data set) that trains, so the numbers equal what
+ * `trainer.evaluate('test')` gave at the time the checkpoint was written.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Writable } from 'node:stream';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat, type Logger } from '@threadfit/shared';
+import { resolveBackend } from './backend-choice.js';
+import { CHECKPOINT_FILES, checkCompatible, loadCheckpoint, loadLatestCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { shareImageDataset } from './dataset.js';
+import { loadImageDataset } from './mnist.js';
+import { modelSpecOf, weightsSha256 } from './model-spec.js';
+import { checkEnum, checkKnownKeys, resolveWorkers, type OptionSource } from './options.js';
+import { writeJsonAtomic } from './report.js';
+import { checkWritableFile, coordinatorTf } from './train.js';
+import { Trainer, type TrainerConfig } from './trainer.js';
+import { VERSION } from './version.js';
+
+export interface EvaluateOptions {
+  /** A checkpoint root (its newest valid checkpoint is used) or one ckpt-* directory. Required. */
+  checkpoint?: string;
+  /** MNIST-shaped IDX files. Default: the checkpoint's own config.dataDir, else the bundled MNIST. */
+  dataDir?: string;
+  /** Default 'auto'. */
+  backend?: BackendName | 'auto';
+  /** Default 'auto' = all cores. */
+  workers?: number | 'auto';
+  /** Write the JSON report here. */
+  report?: string;
+  logLevel?: LevelWithSilent;
+  logFormat?: LogFormat;
+}
+
+export interface ResolvedEvaluateOptions {
+  checkpoint: string;
+  dataDir?: string;
+  backend: BackendName | 'auto';
+  workers: number;
+  report?: string;
+  logLevel: LevelWithSilent;
+  logFormat: LogFormat;
+}
+
+export interface EvaluateReport {
+  threadfit: string;
+  checkpoint: { path: string; name: string; epoch: number; stepInEpoch: number; globalStep: number; optimizerStep: number };
+  config: { workers: number; backend: string; dataset: string };
+  /** Sample count, mean loss, and each metric under its History key (acc for 'accuracy'). */
+  test: { count: number; loss: number } & Record<string, number>;
+  weightsSha256: string;
+}
+
+const EVALUATE_KEYS = ['checkpoint', 'dataDir', 'backend', 'workers', 'report', 'logLevel', 'logFormat'] as const;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function validateEvaluateOptions(input: EvaluateOptions, source: OptionSource = 'options'): ResolvedEvaluateOptions {
+  checkKnownKeys(input, EVALUATE_KEYS);
+  const path = (name: string, v: unknown, required: boolean): string | undefined => {
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string' || v.length === 0) {
+      throw invalidOption(source === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}` : name, v, required ? 'a checkpoint directory (required)' : 'a non-empty path', source === 'flag' ? 'flag' : 'options');
+    }
+    return v;
+  };
+  return {
+    checkpoint: path('checkpoint', input.checkpoint, true)!,
+    dataDir: path('dataDir', input.dataDir, false),
+    backend: checkEnum('backend', input.backend ?? 'auto', ['auto', ...BackendNames], source),
+    workers: resolveWorkers(input.workers ?? 'auto', source),
+    report: path('report', input.report, false),
+    logLevel: checkEnum('logLevel', input.logLevel ?? 'info', LOG_LEVELS, source),
+    logFormat: checkEnum('logFormat', input.logFormat ?? 'pretty', ['pretty', 'json'] as const, source),
+  };
+}
+
+/** A root (newest valid, with fallback) or one checkpoint directory; bad values are exit-2 errors naming --checkpoint. */
+export async function resolveCheckpoint(path: string, flag = '--checkpoint'): Promise<{ checkpoint: LoadedCheckpoint; warnings: string[] }> {
+  if (!existsSync(path)) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${flag} ${path}: no such directory`);
+  if (!statSync(path).isDirectory()) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${flag} ${path}: is not a directory`);
+  if (existsSync(join(path, CHECKPOINT_FILES.meta)) || /^ckpt-\d+$/.test(basename(path))) {
+    try {
+      return { checkpoint: await loadCheckpoint(path), warnings: [] };
+    } catch (err) {
+      const e = err as ThreadfitError;
+      throw new ThreadfitError(e.code ?? ErrorCodes.CHECKSUM, `${flag} ${path}: ${e.message}`, { cause: err });
+    }
+  }
+  const { checkpoint, warnings } = await loadLatestCheckpoint(path, undefined, flag);
+  if (checkpoint === undefined) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${flag} ${path}: holds no checkpoint`);
+  return { checkpoint, warnings };
+}
+
+/** The History key of a metric identifier, as tfjs names it ('accuracy' -> 'acc'). */
+const metricKey = (m: string): string => (m === 'accuracy' || m === 'acc' ? 'acc' : m);
+
+export async function runEvaluate(o: ResolvedEvaluateOptions, io: { logger: Logger; out: Writable }): Promise<EvaluateReport> {
+  const log = io.logger.child({ component: 'evaluate' });
+  if (o.report !== undefined) checkWritableFile(o.report, '--report');
+  const { checkpoint: ckpt, warnings } = await resolveCheckpoint(o.checkpoint);
+  for (const w of warnings) log.warn({ code: 'THREADFIT_CHECKPOINT_SKIPPED' }, w);
+  log.info({ checkpoint: ckpt.path, epoch: ckpt.epoch, globalStep: ckpt.globalStep }, `evaluating ${ckpt.name}`);
+
+  // Without --data-dir, the data the checkpoint was trained on (a Fashion-MNIST checkpoint must not
+  // be scored on MNIST silently).
+  const trainedOn = typeof ckpt.config.dataDir === 'string' ? ckpt.config.dataDir : undefined;
+  if (o.dataDir === undefined && trainedOn !== undefined && !existsSync(trainedOn)) {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint ${ckpt.name} was trained on --data-dir ${trainedOn}, which no longer exists; pass --data-dir`);
+  }
+  const data = loadImageDataset(o.dataDir ?? trainedOn);
+  checkCompatible(ckpt, { dataShape: { inputShape: [data.test.rows * data.test.cols], classes: data.numClasses } });
+  const shared = shareImageDataset(data);
+
+  const tf = await coordinatorTf();
+  const model = await tf.models.modelFromJSON({ modelTopology: ckpt.modelTopology } as tfTypes.io.ModelJSON);
+  const lossId = ckpt.loss.length === 1 ? ckpt.loss[0] : ckpt.loss;
+  model.compile({ loss: lossId, metrics: ckpt.metrics, optimizer: 'adam' });
+  const spec = modelSpecOf(model);
+  model.dispose();
+  // The topology rebuilt the model; its weights must be the checkpoint's, position by position.
+  checkCompatible(ckpt, { weights: spec.weights });
+
+  const backend = resolveBackend(o.backend);
+  const trainer = await Trainer.create({
+    workers: o.workers,
+    backend,
+    model: spec,
+    initialWeights: ckpt.weights,
+    dataset: shared,
+    maxBatch: 1,
+    // Never applied (no step is made); the Trainer sizes the optimizer state by it.
+    optimizer: { kind: ckpt.optimizer.kind, ...ckpt.optimizer.config } as unknown as TrainerConfig['optimizer'],
+  });
+  try {
+    const r = await trainer.evaluate('test');
+    const metrics = Object.fromEntries(spec.metrics.map((m, i) => [metricKey(m), r.metrics[i]]));
+    const report: EvaluateReport = {
+      threadfit: VERSION,
+      checkpoint: { path: ckpt.path, name: ckpt.name, epoch: ckpt.epoch, stepInEpoch: ckpt.stepInEpoch, globalStep: ckpt.globalStep, optimizerStep: ckpt.optimizer.step },
+      config: { workers: o.workers, backend, dataset: data.name },
+      test: { count: r.count, loss: r.loss, ...metrics },
+      weightsSha256: await weightsSha256(trainer.committedWeights()),
+    };
+    const shown = Object.entries(metrics).map(([k, v]) => ` - ${k} ${v.toFixed(4)}`).join('');
+    io.out.write(`Test: loss ${r.loss.toFixed(4)}${shown}\n`);
+    if (o.report !== undefined) {
+      writeJsonAtomic(o.report, report);
+      io.out.write(`Report written to ${o.report}\n`);
+    }
+    return report;
+  } finally {
+    await trainer.close();
+  }
+}

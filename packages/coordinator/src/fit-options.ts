@@ -1,0 +1,94 @@
+/** parallelFit's options: model.fit's names and defaults, plus the thread-specific ones; validated before any thread starts. */
+import { isAbsolute, resolve } from 'node:path';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName } from '@threadfit/shared';
+import { checkEnum, checkInt, checkKnownKeys, checkNumber, resolveWorkers } from './options.js';
+import type { TensorInput } from './tensor-dataset.js';
+
+export type CallbackInput = tfTypes.CustomCallbackArgs | tfTypes.CustomCallbackArgs[] | tfTypes.Callback | tfTypes.Callback[];
+
+export interface ParallelFitOptions {
+  /** Worker threads. Default 'auto' (all cores). */
+  workers?: number | 'auto';
+  /** Default 1 (as model.fit). */
+  epochs?: number;
+  /** GLOBAL batch size, split across the workers. Default 32 (as model.fit). */
+  batchSize?: number;
+  /** [xVal, yVal] evaluated after every epoch. */
+  validationData?: [TensorInput, TensorInput];
+  /** Fraction of the LAST samples held out for validation (as model.fit), in [0, 1). */
+  validationSplit?: number;
+  /** Shuffle the training samples each epoch (seeded). Default true. */
+  shuffle?: boolean;
+  /** Seeds shuffling and dropout masks. Default 42, so that runs are reproducible. */
+  seed?: number;
+  callbacks?: CallbackInput;
+  /** 1: the CLI's progress bar on stdout; 0: silent. Default 1. */
+  verbose?: 0 | 1;
+  /** Default 0. */
+  initialEpoch?: number;
+  /** tfjs backend in the workers. Default 'auto' (tensorflow when installed, else wasm). */
+  backend?: BackendName | 'auto';
+  /** Module every worker imports before building its replica, where custom classes register. */
+  workerSetup?: string;
+  /** Refuse NaN/Infinity in x and y before training. Default false. */
+  checkNumerics?: boolean;
+  /** TensorFlow intra/inter-op threads per worker (tensorflow backend). Default 1. */
+  threadsPerWorker?: number;
+}
+
+const KEYS = ['workers', 'epochs', 'batchSize', 'validationData', 'validationSplit', 'shuffle', 'seed', 'callbacks', 'verbose', 'initialEpoch', 'backend', 'workerSetup', 'checkNumerics', 'threadsPerWorker'] as const;
+
+export const FIT_DEFAULTS = Object.freeze({ epochs: 1, batchSize: 32, shuffle: true, seed: 42, verbose: 1 as 0 | 1, initialEpoch: 0, backend: 'auto' as const, checkNumerics: false, threadsPerWorker: 1 });
+
+export interface ResolvedFitOptions extends Omit<Required<ParallelFitOptions>, 'workers' | 'validationData' | 'validationSplit' | 'callbacks' | 'workerSetup'> {
+  workers: number;
+  validationData?: [TensorInput, TensorInput];
+  validationSplit: number;
+  callbacks?: CallbackInput;
+  workerSetup?: string;
+}
+
+const bool = (name: string, v: unknown): boolean => {
+  if (typeof v !== 'boolean') throw invalidOption(name, v, 'true or false');
+  return v;
+};
+
+export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitOptions {
+  if (typeof input !== 'object' || input === null) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options must be an object, got ${String(input)}`);
+  checkKnownKeys(input, KEYS);
+  const o = { ...FIT_DEFAULTS, ...input };
+  const epochs = checkInt('epochs', o.epochs, 1, 1_000_000);
+  const initialEpoch = checkInt('initialEpoch', o.initialEpoch, 0, 1_000_000);
+  if (initialEpoch >= epochs) throw invalidOption('initialEpoch', initialEpoch, `less than options.epochs (${epochs})`);
+  const validationSplit = o.validationSplit === undefined ? 0 : checkNumber('validationSplit', o.validationSplit, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
+  if (o.validationData !== undefined && (!Array.isArray(o.validationData) || o.validationData.length !== 2)) {
+    throw invalidOption('validationData', o.validationData, 'an array [xVal, yVal]');
+  }
+  if (o.validationData !== undefined && validationSplit > 0) {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, 'options.validationData and options.validationSplit cannot both be given');
+  }
+  let workerSetup: string | undefined;
+  if (o.workerSetup !== undefined) {
+    if (typeof o.workerSetup !== 'string' || o.workerSetup.length === 0) throw invalidOption('workerSetup', o.workerSetup, 'a module path or URL');
+    // A relative path means relative to the caller's working directory, not to the worker file.
+    workerSetup = o.workerSetup.startsWith('.') && !isAbsolute(o.workerSetup) ? resolve(o.workerSetup) : o.workerSetup;
+  }
+  if (o.verbose !== 0 && o.verbose !== 1) throw invalidOption('verbose', o.verbose, '0 or 1');
+  return {
+    workers: resolveWorkers(o.workers),
+    epochs,
+    batchSize: checkInt('batchSize', o.batchSize, 1, 1 << 20),
+    validationData: o.validationData,
+    validationSplit,
+    shuffle: bool('shuffle', o.shuffle),
+    seed: checkInt('seed', o.seed, 0, 2 ** 32 - 1),
+    callbacks: o.callbacks,
+    verbose: o.verbose,
+    initialEpoch,
+    backend: checkEnum('backend', o.backend, ['auto', ...BackendNames]),
+    workerSetup,
+    checkNumerics: bool('checkNumerics', o.checkNumerics),
+    threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256),
+  };
+}

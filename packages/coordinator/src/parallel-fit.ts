@@ -1,0 +1,138 @@
+/**
+ * parallelFit(model, x, y, options): a drop-in, data-parallel `model.fit` for a compiled tfjs
+ * LayersModel. The same callbacks in the same order with the same logs keys, `stopTraining`
+ * honoured after every batch, re-entry refused, History returned; the model holds the trained
+ * weights at every epoch end and at the end. Semantics follow tfjs-layers' fitLoop.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch } from '@threadfit/shared';
+import { resolveBackend } from './backend-choice.js';
+import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from './fit-options.js';
+import { runFitLoop, type FitCallbacks } from './fit-loop.js';
+import { modelSpecOf } from './model-spec.js';
+import { ProgressReporter } from './progress.js';
+import { checkFinite, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
+import { Trainer } from './trainer.js';
+
+export type { ParallelFitOptions } from './fit-options.js';
+
+interface TrainingFlags {
+  isTraining: boolean;
+  stopTraining: boolean;
+}
+
+/** What model.fit's callbacks see through `this.model`; a callback instance has setModel. */
+type AnyCallback = tf.Callback | tf.CustomCallback;
+
+function standardizeCallbacks(input: CallbackInput | undefined): AnyCallback[] {
+  if (input === undefined || input === null) return [];
+  const list = (Array.isArray(input) ? input : [input]) as Array<tf.CustomCallbackArgs | tf.Callback>;
+  return list.map((c, i) => {
+    if (typeof c !== 'object' || c === null) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options.callbacks[${i}] must be a tf.Callback or an object of onEpochEnd/onBatchEnd/... functions`);
+    return typeof (c as tf.Callback).setModel === 'function' ? (c as tf.Callback) : new tf.CustomCallback(c as tf.CustomCallbackArgs);
+  });
+}
+
+function tensorsOf(weights: Float32Array[], shapes: number[][]): tf.Tensor[] {
+  return weights.map((w, i) => tf.tensor(w, shapes[i], 'float32'));
+}
+
+export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: TensorInput, options: ParallelFitOptions = {}): Promise<tf.History> {
+  if (model === null || typeof model !== 'object' || typeof (model as tf.LayersModel).getWeights !== 'function') {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, 'parallelFit: the first argument must be a tf.LayersModel');
+  }
+  const o = validateFitOptions(options);
+  const flags = model as unknown as TrainingFlags;
+  if (flags.isTraining) {
+    throw new ThreadfitError(ErrorCodes.REENTRY, 'Cannot start training because another fit() call is ongoing on this model');
+  }
+  const spec = modelSpecOf(model);
+  const optimizer = optimizerSpecOf(model.optimizer);
+
+  // Data: validated and copied into shared memory once, before any thread starts.
+  const xs = columns(x, 'x', model.inputs.length);
+  const ys = columns(y, 'y', model.outputs.length);
+  const n = xs[0].count;
+  [...xs, ...ys].forEach((c, i) => {
+    if (c.count !== n) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `x and y must have the same number of samples: ${i < xs.length ? 'x' : 'y'} has ${c.count}, x has ${n}`);
+  });
+  if (o.checkNumerics) {
+    checkFinite(xs, 'x');
+    checkFinite(ys, 'y');
+  }
+  const splitAt = o.validationSplit > 0 ? Math.floor(n * (1 - o.validationSplit)) : n;
+  if (splitAt < 1) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options.validationSplit ${o.validationSplit} leaves no training samples out of ${n}`);
+  let val: Parameters<typeof shareTensorData>[2];
+  if (o.validationData !== undefined) {
+    const vx = columns(o.validationData[0], 'validationData[0]', model.inputs.length);
+    const vy = columns(o.validationData[1], 'validationData[1]', model.outputs.length);
+    val = { data: { x: vx, y: vy }, start: 0, end: vx[0].count };
+  } else if (splitAt < n) {
+    val = { data: { x: xs, y: ys }, start: splitAt, end: n };
+  }
+  const dataset = shareTensorData({ x: xs, y: ys }, { start: 0, end: splitAt }, val);
+  const doValidation = val !== undefined && val.end > val.start;
+
+  const shapes = spec.weights.map((w) => w.shape);
+  const initialWeights = model.getWeights().map((t) => t.dataSync() as Float32Array);
+  const metricNames = (model.metricsNames ?? ['loss']).slice(1);
+  const callbacks = standardizeCallbacks(o.callbacks);
+  const history = new tf.History();
+  const list = new tf.CallbackList([...callbacks, history]);
+  const steps = stepsPerEpoch(dataset.trainCount, o.batchSize);
+  list.setModel(model as never);
+  list.setParams({
+    epochs: o.epochs,
+    initialEpoch: o.initialEpoch,
+    samples: dataset.trainCount,
+    steps,
+    batchSize: o.batchSize,
+    verbose: o.verbose,
+    doValidation,
+    metrics: ['loss', ...metricNames, ...(doValidation ? ['val_loss', ...metricNames.map((m) => `val_${m}`)] : [])],
+  });
+
+  flags.isTraining = true;
+  flags.stopTraining = false;
+  let trainer: Trainer | undefined;
+  try {
+    trainer = await Trainer.create({
+      workers: o.workers,
+      backend: resolveBackend(o.backend),
+      model: spec,
+      initialWeights,
+      dataset,
+      maxBatch: o.batchSize,
+      optimizer,
+      seed: o.seed,
+      workerSetup: o.workerSetup,
+      threadsPerWorker: o.threadsPerWorker,
+    });
+    const t = trainer;
+    const syncModel = () => {
+      const tensors = tensorsOf(t.committedWeights(), shapes);
+      model.setWeights(tensors);
+      tf.dispose(tensors);
+    };
+    // The model holds the committed weights whenever a callback may read it: at epoch end and
+    // at train end (before the user's callbacks run, so that one restoring weights wins).
+    const modelSync: FitCallbacks = { onEpochEnd: () => syncModel(), onTrainEnd: () => syncModel() };
+    const progress: FitCallbacks[] = o.verbose === 1 ? [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: steps, out: process.stdout })] : [];
+    await runFitLoop(t, {
+      epochs: o.epochs,
+      initialEpoch: o.initialEpoch,
+      batchSize: o.batchSize,
+      shuffle: o.shuffle,
+      seed: o.seed,
+      trainCount: dataset.trainCount,
+      metricNames,
+      validationSplit: doValidation ? 'val' : undefined,
+      callbacks: [modelSync, ...progress, list as unknown as FitCallbacks],
+      shouldStop: () => flags.stopTraining,
+    });
+    return history;
+  } finally {
+    flags.isTraining = false;
+    await trainer?.close();
+  }
+}

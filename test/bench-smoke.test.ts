@@ -1,0 +1,186 @@
+/**
+ * `threadfit bench` and `threadfit scale` end to end, through the real CLI, on a tiny setting
+ * (a small synthetic IDX set, a few steps, W = 1 and 2): the JSON, CSV and SVG they write are
+ * well-formed and complete. No test here asserts a speed: figures on a shared machine are noise.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, tempDir, writeSyntheticIdxSet, type CliResult } from './helpers.js';
+
+const tmp = tempDir('threadfit-bench-');
+const dataDir = join(tmp.dir, 'data');
+afterAll(() => tmp.cleanup());
+beforeAll(() => {
+  mkdirSync(dataDir);
+  writeSyntheticIdxSet(dataDir, { train: 600, test: 100 });
+});
+
+const STEP_KEYS = ['grad', 'update', 'coord', 'data'];
+const PHASE_LABELS = ['gradient compute', 'reduce + optimizer', 'coordination / wait', 'batch gather'];
+
+const isRate = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x > 0;
+const isMs = (x: unknown): boolean => typeof x === 'number' && Number.isFinite(x) && x >= 0;
+
+/** XML-ish well-formedness: one <svg> root, every tag closed in order, nothing after the root. */
+function checkWellFormed(svg: string): void {
+  expect(svg.startsWith('<svg')).toBe(true);
+  const stack: string[] = [];
+  let closedRoot = false;
+  for (const m of svg.matchAll(/<(\/?)([A-Za-z][\w:-]*)((?:[^>"']|"[^"]*"|'[^']*')*?)(\/?)>/g)) {
+    const [, close, name, , selfClose] = m;
+    expect(closedRoot, `content after the root </svg>: <${close}${name}>`).toBe(false);
+    if (close) {
+      expect(stack.pop(), `</${name}> closes the wrong element`).toBe(name);
+      if (stack.length === 0) closedRoot = true;
+    } else if (!selfClose) stack.push(name);
+  }
+  expect(stack).toEqual([]);
+  expect(closedRoot).toBe(true);
+}
+
+/** The item elements (one per datum) of every mark group named `name` (vega-lite's `${name}_marks`). */
+function markItems(svg: string, name: string): string[] {
+  const groups = [...svg.matchAll(new RegExp(`<g class="mark-\\w+ role-mark ${name}_marks"[^>]*>(.*?)</g>`, 'g'))];
+  expect(groups.length, `no mark group ${name}_marks`).toBeGreaterThan(0);
+  return groups.flatMap((g) => [...g[1].matchAll(/<path [^>]*role="graphics-symbol"[^>]*>/g)].map((p) => p[0]));
+}
+
+const ariaLabel = (item: string): string => /aria-label="([^"]*)"/.exec(item)?.[1] ?? '';
+const texts = (svg: string, role: string): string[] =>
+  [...svg.matchAll(new RegExp(`<g class="mark-text role-${role}[^"]*"[^>]*>(.*?)</g>`, 'g'))].flatMap((g) => [...g[1].matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((t) => t[1]));
+
+describe('threadfit bench', () => {
+  let run: CliResult;
+  const json = join(tmp.dir, 'bench.json');
+  beforeAll(async () => {
+    // --epochs 1 over 600 rows at batch 128: 5 steps a repeat, the last one partial (88).
+    run = await runCli(['bench', '--data-dir', dataDir, '--workers', '1,2', '--epochs', '1', '--warmup', '1', '--repeats', '2', '--json', json]);
+  }, 90_000);
+
+  it('exits 0, prints one table row per configuration, and reports progress on stderr', () => {
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.split('\n');
+    const header = lines.findIndex((l) => /^name\s+backend\s+workers\s+batch\s+samples\/s/.test(l));
+    expect(header).toBeGreaterThanOrEqual(0);
+    const rows = lines.slice(header + 2).filter((l) => /^(tfjs-fit|threadfit)/.test(l));
+    expect(rows.map((r) => r.split(/\s+/)[0])).toEqual(['tfjs-fit', 'tfjs-fit-fixed', 'threadfit', 'threadfit']);
+    expect(run.stdout).toContain(`Results written to ${json}`);
+    for (let i = 1; i <= 4; i++) expect(run.stderr).toContain(`[bench ${i}/4]`);
+    expect(run.stderr).toMatch(/repeat 2\/2: [\d,]+ samples\/s/);
+  });
+
+  it('writes the JSON with exactly the documented keys, one result per configuration', () => {
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    expect(Object.keys(report)).toEqual(['machine', 'results']);
+    expect(Object.keys(report.machine)).toEqual(['cpus', 'cpuModel', 'node']);
+    expect(report.machine.node).toBe(process.version);
+    expect(Number.isInteger(report.machine.cpus) && report.machine.cpus >= 1).toBe(true);
+    const results = report.results as Array<Record<string, any>>;
+    expect(results.map((r) => [r.name, r.workers])).toEqual([['tfjs-fit', 1], ['tfjs-fit-fixed', 1], ['threadfit', 1], ['threadfit', 2]]);
+    for (const r of results) {
+      expect(Object.keys(r)).toEqual(['name', 'backend', 'workers', 'batchSize', 'samplesPerSec', 'stepMs', 'peakRssMb']);
+      expect([r.backend, r.batchSize]).toEqual(['wasm', 128]);
+      expect(isRate(r.samplesPerSec), `samplesPerSec ${r.samplesPerSec}`).toBe(true);
+      expect(isRate(r.peakRssMb), `peakRssMb ${r.peakRssMb}`).toBe(true);
+      expect(Object.keys(r.stepMs)).toEqual(STEP_KEYS);
+      // Stock fit is one opaque call: no breakdown. threadfit's phases are measured.
+      for (const k of STEP_KEYS) expect(r.name === 'threadfit' ? isMs(r.stepMs[k]) : r.stepMs[k] === null, `${r.name} stepMs.${k} = ${r.stepMs[k]}`).toBe(true);
+    }
+  });
+});
+
+describe('threadfit scale', () => {
+  let run: CliResult;
+  const out = join(tmp.dir, 'scale-out', 'nested');
+  // 2 strong series + 1 weak series, W = 1, 2.
+  const series = [
+    { mode: 'strong', batch: (_w: number) => 64, name: 'strong, global batch 64' },
+    { mode: 'strong', batch: (_w: number) => 128, name: 'strong, global batch 128' },
+    { mode: 'weak', batch: (w: number) => 32 * w, name: 'weak, 32 per worker' },
+  ];
+  const expected = series.flatMap((s) => [1, 2].map((w) => ({ mode: s.mode, batchSize: s.batch(w), workers: w, series: s.name })));
+  beforeAll(async () => {
+    run = await runCli(['scale', '--data-dir', dataDir, '--workers', '1,2', '--strong-batch-sizes', '64,128', '--weak-batch-size', '32', '--steps', '2', '--warmup', '1', '--repeats', '2', '--out', out]);
+  }, 90_000);
+
+  it('exits 0, prints the table, and reports progress on stderr', () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/mode\s+batch\s+workers\s+samples\/s\s+speed-up\s+efficiency\s+grad\s+update\s+coord\s+data/);
+    expect(run.stdout).toContain(`Written to ${out}: scale.csv, scale.json, throughput.svg, breakdown.svg`);
+    for (let i = 1; i <= 6; i++) expect(run.stderr).toContain(`[scale ${i}/6]`);
+  });
+
+  it('writes scale.json with exactly the documented keys, one run per (series, W)', () => {
+    const report = JSON.parse(readFileSync(join(out, 'scale.json'), 'utf8'));
+    expect(Object.keys(report)).toEqual(['machine', 'runs']);
+    expect(Object.keys(report.machine)).toEqual(['cpus', 'cpuModel', 'node']);
+    const runs = report.runs as Array<Record<string, any>>;
+    expect(runs.map((r) => ({ mode: r.mode, batchSize: r.batchSize, workers: r.workers }))).toEqual(expected.map(({ series: _, ...e }) => e));
+    for (const r of runs) {
+      expect(Object.keys(r)).toEqual(['mode', 'batchSize', 'workers', 'samplesPerSec', 'speedup', 'efficiency', 'stepMs']);
+      expect(isRate(r.samplesPerSec)).toBe(true);
+      expect(Object.keys(r.stepMs)).toEqual(STEP_KEYS);
+      for (const k of STEP_KEYS) expect(isMs(r.stepMs[k]), `stepMs.${k} = ${r.stepMs[k]}`).toBe(true);
+      // Definitions, not speeds: speed-up against the same series at W=1, efficiency = speed-up / W.
+      const base = runs.find((b) => b.mode === r.mode && b.workers === 1 && (r.mode === 'weak' || b.batchSize === r.batchSize))!;
+      expect(r.speedup).toBeCloseTo(r.samplesPerSec / base.samplesPerSec, 2);
+      expect(r.efficiency).toBeCloseTo(r.speedup / r.workers, 2);
+      if (r.workers === 1) expect([r.speedup, r.efficiency]).toEqual([1, 1]);
+    }
+  });
+
+  it('writes scale.csv with the same rows as scale.json', () => {
+    const report = JSON.parse(readFileSync(join(out, 'scale.json'), 'utf8'));
+    const lines = readFileSync(join(out, 'scale.csv'), 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe('mode,batchSize,workers,samplesPerSec,speedup,efficiency,gradMs,updateMs,coordMs,dataMs');
+    expect(lines).toHaveLength(1 + expected.length);
+    lines.slice(1).forEach((line, i) => {
+      const r = report.runs[i];
+      expect(line.split(',')).toEqual([r.mode, r.batchSize, r.workers, r.samplesPerSec, r.speedup, r.efficiency, ...STEP_KEYS.map((k) => r.stepMs[k])].map(String));
+    });
+  });
+
+  it('renders throughput.svg: a point per run, a measured and an ideal line per series, the legend', () => {
+    const svg = readFileSync(join(out, 'throughput.svg'), 'utf8');
+    checkWellFormed(svg);
+    const points = markItems(svg, 'points').map(ariaLabel);
+    expect(points).toHaveLength(expected.length);
+    for (const e of expected) expect(points.some((p) => p.includes(`series: ${e.series}`) && p.includes(`workers: ${e.workers};`)), `${e.series} W=${e.workers}`).toBe(true);
+    expect(svg.match(/class="mark-line role-mark measured_marks"/g)).toHaveLength(series.length);
+    expect(svg.match(/class="mark-line role-mark ideal_marks"/g)).toHaveLength(series.length);
+    expect(texts(svg, 'legend-label').sort()).toEqual(series.map((s) => s.name).sort());
+    expect(texts(svg, 'axis-title')).toEqual(expect.arrayContaining(['workers (W)', 'samples/s']));
+  });
+
+  it('renders breakdown.svg: one stacked bar segment per (run, phase), a panel per series', () => {
+    const svg = readFileSync(join(out, 'breakdown.svg'), 'utf8');
+    checkWellFormed(svg);
+    const bars = markItems(svg, 'phases').map(ariaLabel);
+    expect(bars).toHaveLength(expected.length * PHASE_LABELS.length);
+    for (const e of expected) {
+      for (const phase of PHASE_LABELS) {
+        expect(bars.some((b) => b.includes(`series: ${e.series}`) && b.includes(`workers: ${e.workers};`) && b.includes(`phase: ${phase}`)), `${e.series} W=${e.workers} ${phase}`).toBe(true);
+      }
+    }
+    expect(svg.match(/class="mark-rect role-mark phases_marks"/g)).toHaveLength(series.length);
+    expect(texts(svg, 'legend-label')).toEqual(PHASE_LABELS);
+  });
+});
+
+describe('bench and scale: bad input exits 2 before any measurement', () => {
+  it.each([
+    [['bench', '--workers', '0'], /flag --workers must be a comma-separated list of integers in 1\.\.\d+, got "0"/],
+    [['bench', '--steps', '0'], /flag --steps must be an integer in 1\.\.\d+, got 0/],
+    [['bench', '--backend', 'gpu'], /flag --backend must be one of wasm, cpu, tensorflow, got "gpu"/],
+    [['bench', '--json', '/nonexistent/dir/b.json'], /--json \/nonexistent\/dir\/b.json: directory \/nonexistent\/dir does not exist/],
+    [['scale', '--workers', '2,3'], /flag --workers must include 1/],
+    [['scale', '--strong-batch-sizes', '128,x'], /flag --strong-batch-sizes must be a comma-separated list of integers/],
+  ])('%j', async (args, message) => {
+    const r = await runCli(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toContain(`Usage: threadfit ${args[0]}`);
+    expect(r.stderr).not.toContain('starting');
+  });
+});
