@@ -13,9 +13,10 @@
  *                    the SHA-256 and size of every other file, and its own SHA-256 (metaSha256)
  *
  * Binary files are little-endian float32 (int32 for `iter`), as tfjs writes them.
+ * Reading and verifying: checkpoint-read.ts.
  */
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
 import { VERSION } from './version.js';
@@ -104,9 +105,9 @@ const TFJS_OPTIMIZER_CLASS: Record<string, string> = { adam: 'Adam', adamax: 'Ad
 const TFJS_CANNOT_SET_WEIGHTS = new Set(['adamax']);
 
 export const sha256 = (bytes: Uint8Array | string): string => createHash('sha256').update(bytes).digest('hex');
-const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+export const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 const bytesOf = (a: Float32Array | Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-const trainableOf = (specs: CheckpointWeightSpec[]): CheckpointWeightSpec[] => specs.filter((w) => w.trainable !== false);
+export const trainableOf = (specs: CheckpointWeightSpec[]): CheckpointWeightSpec[] => specs.filter((w) => w.trainable !== false);
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
@@ -118,7 +119,7 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Checks that every array has its spec's size and holds only finite values. */
+/** Checks the counters, that every array has its spec's size, and that it holds only finite values. */
 export function checkStateFinite(state: CheckpointState): void {
   const check = (name: string, a: Float32Array, expected: number) => {
     if (a.length !== expected) {
@@ -130,6 +131,9 @@ export function checkStateFinite(state: CheckpointState): void {
       }
     }
   };
+  for (const [key, v] of [['globalStep', state.globalStep], ['epoch', state.epoch], ['stepInEpoch', state.stepInEpoch], ['optimizer.step', state.optimizer.step]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint state: ${key} must be an integer >= 0, got ${v}`);
+  }
   if (state.weights.length !== state.weightSpecs.length) {
     throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint state: ${state.weights.length} weight arrays for ${state.weightSpecs.length} weight specs`);
   }
@@ -215,102 +219,4 @@ export async function writeCheckpointFiles(dir: string, state: CheckpointState, 
   meta.metaSha256 = sha256(JSON.stringify(meta));
   await writeFileSynced(join(dir, CHECKPOINT_FILES.meta), new TextEncoder().encode(JSON.stringify(meta, null, 2) + '\n'));
   await afterFile?.(CHECKPOINT_FILES.meta);
-}
-
-/** A corrupt or incomplete checkpoint: the reason, for warnings and errors. */
-export class CorruptCheckpointError extends ThreadfitError {
-  constructor(readonly checkpoint: string, readonly reason: string) {
-    super(ErrorCodes.CHECKSUM, `checkpoint ${checkpoint} is unusable: ${reason}`);
-  }
-}
-
-async function readOrNull(file: string): Promise<Buffer | null> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
-
-/** Reads and parses meta.json, checking its own checksum. */
-export async function readCheckpointMeta(dir: string, name: string): Promise<CheckpointMeta> {
-  const raw = await readOrNull(join(dir, CHECKPOINT_FILES.meta));
-  if (raw === null) throw new CorruptCheckpointError(name, 'no meta.json (an interrupted write?)');
-  let meta: CheckpointMeta;
-  try {
-    meta = JSON.parse(raw.toString('utf8')) as CheckpointMeta;
-  } catch {
-    throw new CorruptCheckpointError(name, 'meta.json is not valid JSON');
-  }
-  if (meta?.format !== CHECKPOINT_FORMAT) throw new CorruptCheckpointError(name, `meta.json is not a ${CHECKPOINT_FORMAT} file`);
-  if (meta.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
-    throw new CorruptCheckpointError(name, `format version ${meta.formatVersion}; this threadfit (${VERSION}) reads version ${CHECKPOINT_FORMAT_VERSION}`);
-  }
-  const { metaSha256, ...rest } = meta;
-  if (metaSha256 !== sha256(JSON.stringify(rest))) throw new CorruptCheckpointError(name, 'meta.json checksum mismatch');
-  return meta;
-}
-
-function floats(bytes: Buffer, byteOffset: number, count: number): Float32Array {
-  // Copy: a Buffer's offset in its pool need not be 4-byte aligned, and callers keep the arrays.
-  const out = new Float32Array(count);
-  new Uint8Array(out.buffer).set(bytes.subarray(byteOffset, byteOffset + count * 4));
-  return out;
-}
-
-/** Reads a checkpoint directory, verifying every file's size and SHA-256 against meta.json. */
-export async function readCheckpointFiles(dir: string, name: string): Promise<CheckpointState> {
-  const meta = await readCheckpointMeta(dir, name);
-  const files: Record<string, Buffer> = {};
-  for (const file of [CHECKPOINT_FILES.model, CHECKPOINT_FILES.weights, CHECKPOINT_FILES.optimizer]) {
-    const bytes = await readOrNull(join(dir, file));
-    const rec = meta.files[file];
-    if (bytes === null) throw new CorruptCheckpointError(name, `${file} is missing`);
-    if (rec === undefined) throw new CorruptCheckpointError(name, `meta.json has no checksum for ${file}`);
-    if (bytes.byteLength !== rec.bytes) throw new CorruptCheckpointError(name, `${file} has ${bytes.byteLength} bytes, meta.json says ${rec.bytes}`);
-    if (sha256(bytes) !== rec.sha256) throw new CorruptCheckpointError(name, `${file} checksum mismatch (SHA-256 ${sha256(bytes).slice(0, 12)}..., expected ${rec.sha256.slice(0, 12)}...)`);
-    files[file] = bytes;
-  }
-  const model = JSON.parse(files[CHECKPOINT_FILES.model].toString('utf8')) as {
-    modelTopology: object;
-    trainingConfig: { loss: string | string[]; metrics?: string[] };
-  };
-  const weightSpecs: CheckpointWeightSpec[] = meta.weights;
-  const weightCount = weightSpecs.reduce((a, w) => a + sizeOf(w.shape), 0);
-  const slotCount = trainableOf(weightSpecs).reduce((a, w) => a + sizeOf(w.shape), 0) * meta.optimizer.slots.length;
-  if (files[CHECKPOINT_FILES.weights].byteLength !== weightCount * 4 || files[CHECKPOINT_FILES.optimizer].byteLength !== 4 + slotCount * 4) {
-    throw new CorruptCheckpointError(name, `the sizes of ${CHECKPOINT_FILES.weights} and ${CHECKPOINT_FILES.optimizer} do not match the weight shapes in meta.json`);
-  }
-  let at = 0;
-  const weights = weightSpecs.map((w) => {
-    const a = floats(files[CHECKPOINT_FILES.weights], at, sizeOf(w.shape));
-    at += a.byteLength;
-    return a;
-  });
-  const opt = files[CHECKPOINT_FILES.optimizer];
-  at = 4;
-  const slots = meta.optimizer.slots.map((slotName) => ({
-    name: slotName,
-    values: trainableOf(weightSpecs).map((w) => {
-      const a = floats(opt, at, sizeOf(w.shape));
-      at += a.byteLength;
-      return a;
-    }),
-  }));
-  const { loss } = model.trainingConfig;
-  return {
-    modelTopology: model.modelTopology,
-    loss: Array.isArray(loss) ? loss : [loss],
-    metrics: model.trainingConfig.metrics ?? [],
-    weightSpecs,
-    weights,
-    optimizer: { kind: meta.optimizer.kind, config: meta.optimizer.config, step: meta.optimizer.step, slots },
-    epoch: meta.epoch,
-    stepInEpoch: meta.stepInEpoch,
-    globalStep: meta.globalStep,
-    rng: meta.rng,
-    config: meta.config,
-    dataShape: meta.dataShape,
-  };
 }

@@ -11,7 +11,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { CHECKPOINT_FILES, CorruptCheckpointError, readCheckpointMeta, sha256 } from './checkpoint-format.js';
+import { CHECKPOINT_FILES, sha256 } from './checkpoint-format.js';
+import { CorruptCheckpointError, readCheckpointMeta } from './checkpoint-read.js';
 
 /** `path`: a checkpoint directory or its model.json. */
 export function checkpointIOHandler(path: string): tfTypes.io.IOHandler {

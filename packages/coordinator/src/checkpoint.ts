@@ -15,17 +15,11 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
-import {
-  CHECKPOINT_FILES,
-  CorruptCheckpointError,
-  checkStateFinite,
-  readCheckpointFiles,
-  writeCheckpointFiles,
-  type CheckpointState,
-  type DataShape,
-} from './checkpoint-format.js';
+import { CHECKPOINT_FILES, checkStateFinite, writeCheckpointFiles, type CheckpointState, type DataShape } from './checkpoint-format.js';
+import { CorruptCheckpointError, readCheckpointFiles } from './checkpoint-read.js';
 
 export * from './checkpoint-format.js';
+export * from './checkpoint-read.js';
 
 const CKPT = /^ckpt-(\d+)$/;
 const TMP = /^\.tmp-ckpt-\d+-\w+$/;
@@ -123,16 +117,17 @@ export async function listCheckpoints(dir: string, label = 'checkpoint directory
 export async function checkCheckpointDir(dir: string, label = 'checkpoint directory'): Promise<void> {
   let existing = resolve(dir);
   while (!existsSync(existing)) existing = dirname(existing);
-  if (!statSync(existing).isDirectory()) {
+  const isRoot = existing === resolve(dir);
+  if (isRoot) await foreignCheck(dir, label);
+  else if (!statSync(existing).isDirectory()) {
     throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label} ${dir}: cannot be created, ${existing} is not a directory`);
   }
-  if (existing === resolve(dir)) await foreignCheck(dir, label);
   try {
     const probe = join(existing, `.tmp-ckpt-0-probe${randomBytes(4).toString('hex')}`);
     await mkdir(probe);
     await rmdir(probe);
   } catch (err) {
-    const why = existing === resolve(dir) ? 'is not writable' : `cannot be created (${existing} is not writable)`;
+    const why = isRoot ? 'is not writable' : `cannot be created (${existing} is not writable)`;
     throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label} ${dir}: ${why}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
 }
@@ -155,11 +150,13 @@ async function commitDir(tmp: string, target: string): Promise<void> {
 
 /** Removes leftovers of interrupted writes: temporary dirs, and moved-aside ones already replaced. */
 async function cleanLeftovers(dir: string, names: string[]): Promise<void> {
+  const present = new Set(names.filter((n) => CKPT.test(n)));
   for (const n of names) {
     const old = OLD.exec(n);
-    if (TMP.test(n)) await rm(join(dir, n), { recursive: true, force: true });
-    else if (old && names.includes(old[1])) await rm(join(dir, n), { recursive: true, force: true });
-    else if (old) await rename(join(dir, n), join(dir, old[1]));
+    if (old && !present.has(old[1])) {
+      await rename(join(dir, n), join(dir, old[1]));
+      present.add(old[1]);
+    } else if (old || TMP.test(n)) await rm(join(dir, n), { recursive: true, force: true });
   }
 }
 

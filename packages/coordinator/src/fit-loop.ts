@@ -75,7 +75,8 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     for (let batch = 0; batch < steps; batch++) {
       const start = batch * o.batchSize;
       const indices = order.subarray(start, Math.min(o.trainCount, start + o.batchSize));
-      await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, { batch, size: indices.length }));
+      // model.fit hands onBatchBegin an empty logs object (it fills batch/size afterwards).
+      await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, {}));
       const s = await trainer.trainStep(indices);
       done++;
       if (s.skipped) skipped++;

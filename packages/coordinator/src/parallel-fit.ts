@@ -5,7 +5,7 @@
  * weights at every epoch end and at the end. Semantics follow tfjs-layers' fitLoop.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, stepsPerEpoch } from '@threadfit/shared';
 import { resolveBackend } from './backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from './fit-options.js';
 import { runFitLoop, type FitCallbacks } from './fit-loop.js';
@@ -48,6 +48,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   }
   const spec = modelSpecOf(model);
   const optimizer = optimizerSpecOf(model.optimizer);
+  refuseUntrainable(optimizer);
 
   // Data: validated and copied into shared memory once, before any thread starts.
   const xs = columns(x, 'x', model.inputs.length);

@@ -71,7 +71,9 @@ export class ProgressReporter implements FitCallbacks {
 
   onEpochEnd(_epoch: number, logs: Logs = {}): void {
     const seconds = (performance.now() - this.#epochStart) / 1000;
-    const metrics = Object.entries(logs).map(([k, v]) => `${k}: ${fmt(v)}`).join(' - ');
+    // Training figures first, then their val_ twins (model.fit's logs hold val_ first).
+    const keys = [...Object.keys(logs).filter((k) => !k.startsWith('val_')), ...Object.keys(logs).filter((k) => k.startsWith('val_'))];
+    const metrics = keys.map((k) => `${k}: ${fmt(logs[k])}`).join(' - ');
     const clear = this.#live ? '\r\x1b[2K' : '';
     this.#o.out.write(`${clear}${this.#prefix()} - ${duration(seconds)} - ${metrics}\n`);
   }

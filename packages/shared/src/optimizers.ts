@@ -123,6 +123,20 @@ export function optimizerSpecOf(opt: OptimizerLike): OptimizerSpec {
  * that slot of every trainable weight (after 'iter') is what tfjs's setWeights() expects.
  * (Adamax's getWeights() throws in tfjs 4.22; its names are the ones its variables carry.)
  */
+/**
+ * Optimizers the kernels reproduce exactly but training must not run: tfjs 4.22's centered
+ * RMSProp computes sqrt(ms - (mg^2 + eps)), eps subtracted, so a weight whose ms - mg^2 < eps
+ * (a zero gradient at step 1) becomes NaN, and the step would commit NaN weights.
+ */
+export function refuseUntrainable(spec: OptimizerSpec): void {
+  if (spec.kind === 'rmsprop' && spec.centered) {
+    throw new ThreadfitError(
+      ErrorCodes.UNSUPPORTED,
+      'optimizer RMSProp with centered: true is not supported: tfjs 4.22 computes sqrt(ms - (mg^2 + epsilon)), which turns weights with small gradients into NaN (model.fit does the same); use centered: false',
+    );
+  }
+}
+
 export function stateSlotsOf(spec: OptimizerSpec): readonly string[] {
   switch (spec.kind) {
     case 'adam':

@@ -81,8 +81,9 @@ const adamaxState = (opt: tf.Optimizer) => {
 const bytes = (a: Float32Array, n: number) => Buffer.from(a.buffer, a.byteOffset, n * 4);
 
 describe('SIMD optimizer kernels against tf.train.*', () => {
-  // Tolerance 1e-6 for all (DESIGN.md); every kernel is expected to reproduce tfjs bit for bit,
-  // and the measured max diffs are 0 (printed below when the test runs).
+  // Tolerance 1e-6 for every case (DESIGN.md). Measured (tfjs 4.22, cpu backend): max |diff| 0 for
+  // every case, weights and every state slot: the kernels reproduce tfjs bit for bit. Centered
+  // RMSProp has a few NaN weights, at the same places in both (tfjs's formula, see maxAbsDiff).
   it.each(CASES)('%s: 100 steps, 3 weighted slots, 2 chunks, within 1e-6 of tfjs (weights and state)', async (_name, make) => {
     const P = 1003; // not a multiple of 16: exercises the padding
     const opt = make();
@@ -114,7 +115,6 @@ describe('SIMD optimizer kernels against tf.train.*', () => {
     const tfState = spec.kind === 'adamax' ? adamaxState(opt).map((v) => v.variable) : (await opt.getWeights()).slice(1).map((s) => s.tensor);
     expect(tfState.length).toBe(stateSlotsOf(spec).length);
     tfState.forEach((t, k) => diffs.push(maxAbsDiff(t.dataSync(), views.state(k, from), P)));
-    console.log(`${_name}: max |diff| weights ${diffs[0]}, state [${diffs.slice(1).join(', ')}], NaN weights ${got.subarray(0, P).filter(Number.isNaN).length}`);
     for (const d of diffs) expect(d).toBeLessThanOrEqual(1e-6);
     // The weights moved: a kernel that did nothing would fail here.
     expect(maxAbsDiff(got, init, P)).toBeGreaterThan(1e-3);

@@ -41,7 +41,7 @@ describe('Replica + ChunkUpdater (W=1, in-thread)', () => {
     const data = sharedData();
     const init: WorkerInit = {
       backend: 'wasm', threadsPerWorker: 1, stateMemory: memory, stateLayout: state, dataset: data.buffer, datasetLayout: data.layout,
-      decode: { inputScale: 1 / 255, oneHot: 3 }, model: spec, optimizer: ADAM_DEFAULTS, logLevel: 'silent',
+      decode: { inputScale: 1 / 255, oneHot: 3 }, model: spec, optimizer: ADAM_DEFAULTS, logLevel: 'silent', seed: 0,
     };
     const replica = await Replica.create(tf, init);
     const updater = new ChunkUpdater(memory, state, ADAM_DEFAULTS);

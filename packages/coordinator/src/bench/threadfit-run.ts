@@ -30,6 +30,7 @@ export async function runThreadfit(cfg: ThreadfitRun, progress: (text: string) =
     dataset: shared,
     maxBatch: cfg.batchSize,
     optimizer: { ...ADAM_DEFAULTS },
+    seed: cfg.seed,
     logLevel: 'warn',
   });
   try {

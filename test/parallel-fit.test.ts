@@ -1,0 +1,230 @@
+/**
+ * parallelFit against model.fit: same History and weights (W=1), the same result for any W,
+ * regularized models, callbacks, and every bad input named before a thread starts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parallelFit } from '@threadfit/coordinator';
+import { installWasmMatMulFix } from '@threadfit/worker';
+
+const N = 320; // 20 steps of 16
+
+beforeAll(async () => {
+  tf.env().set('PROD', true);
+  installWasmMatMulFix(tf);
+  await tf.setBackend('cpu');
+});
+
+function data(n = N, features = 10, classes = 3) {
+  return tf.tidy(() => {
+    const x = tf.randomUniform([n, features], 0, 1, 'float32', 11);
+    const y = tf.oneHot(tf.argMax(x.slice([0, 0], [n, classes]), 1), classes).toFloat();
+    return { x, y };
+  });
+}
+
+function mlp(seed: number, optimizer: tf.Optimizer | string = tf.train.adam(0.01), extra = false): tf.Sequential {
+  const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
+  const layers: tf.layers.Layer[] = [tf.layers.dense({ units: 16, activation: 'relu', inputShape: [10], kernelInitializer: init(seed), kernelRegularizer: extra ? tf.regularizers.l2({ l2: 1e-3 }) : undefined })];
+  if (extra) layers.push(tf.layers.batchNormalization(), tf.layers.dropout({ rate: 0.2 }));
+  layers.push(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(seed + 1) }));
+  const m = tf.sequential({ layers });
+  m.compile({ loss: 'categoricalCrossentropy', optimizer, metrics: ['accuracy'] });
+  return m;
+}
+
+function maxRel(a: tf.Tensor[], b: tf.Tensor[]): number {
+  let worst = 0;
+  a.forEach((t, i) => {
+    const x = t.dataSync();
+    const y = b[i].dataSync();
+    let diff = 0;
+    let scale = 1e-12;
+    for (let k = 0; k < x.length; k++) {
+      diff = Math.max(diff, Math.abs(x[k] - y[k]));
+      scale = Math.max(scale, Math.abs(x[k]));
+    }
+    worst = Math.max(worst, diff / scale);
+  });
+  return worst;
+}
+
+describe('parallelFit = model.fit (W=1, shuffle off, same initial weights)', () => {
+  it.each(['cpu', 'wasm'] as const)('on %s: same History and weights after one epoch', async (backend) => {
+    await tf.setBackend(backend);
+    const { x, y } = data();
+    const a = mlp(3);
+    const b = mlp(3);
+    const ha = await a.fit(x, y, { epochs: 1, batchSize: 16, shuffle: false, validationSplit: 0.25, verbose: 0 });
+    await tf.setBackend('cpu');
+    const hb = await parallelFit(b, x, y, { epochs: 1, batchSize: 16, shuffle: false, validationSplit: 0.25, verbose: 0, workers: 1, backend });
+    expect(Object.keys(hb.history)).toEqual(Object.keys(ha.history));
+    expect(hb.epoch).toEqual(ha.epoch);
+    for (const k of Object.keys(ha.history)) {
+      const want = ha.history[k][0] as number;
+      expect(Math.abs((hb.history[k][0] as number) - want)).toBeLessThanOrEqual(1e-4 * Math.abs(want) + 1e-7);
+    }
+    expect(maxRel(a.getWeights(), b.getWeights())).toBeLessThanOrEqual(1e-4);
+  });
+});
+
+describe('W=1 vs W=2 vs W=3, same seed, 20 steps', () => {
+  it.each([
+    ['adam', () => tf.train.adam(0.01)],
+    ['sgd with momentum', () => tf.train.momentum(0.05, 0.9)],
+    ['rmsprop', () => tf.train.rmsprop(0.01)],
+  ])('%s: final weights within 1e-4 relative', async (_name, opt) => {
+    const { x, y } = data();
+    const fit = async (workers: number) => {
+      const m = mlp(7, opt());
+      await parallelFit(m, x, y, { epochs: 1, batchSize: 16, workers, verbose: 0, seed: 9, backend: 'wasm' });
+      return m.getWeights();
+    };
+    const initial = mlp(7, opt()).getWeights();
+    const w1 = await fit(1);
+    expect(maxRel(initial, w1)).toBeGreaterThan(1e-3); // it trained
+    expect(maxRel(w1, await fit(2))).toBeLessThanOrEqual(1e-4);
+    expect(maxRel(w1, await fit(3))).toBeLessThanOrEqual(1e-4);
+  });
+});
+
+describe('regularized model: Dropout, L2 and BatchNormalization on 2 workers', () => {
+  it('lowers the loss, keeps model.fit History keys, and moves the BatchNorm statistics', async () => {
+    const { x, y } = data();
+    const m = mlp(5, tf.train.adam(0.01), true);
+    const ref = mlp(5, tf.train.adam(0.01), true);
+    const refHistory = await ref.fit(x, y, { epochs: 1, batchSize: 32, validationSplit: 0.2, verbose: 0 });
+    const before = m.getWeights().map((w) => w.clone());
+    const h = await parallelFit(m, x, y, { epochs: 4, batchSize: 32, workers: 2, validationSplit: 0.2, verbose: 0 });
+    expect(Object.keys(h.history).sort()).toEqual(Object.keys(refHistory.history).sort());
+    const loss = h.history.loss as number[];
+    expect(loss[loss.length - 1]).toBeLessThan(loss[0]);
+    // BatchNormalization's moving mean (non-trainable) was averaged and committed: it moved.
+    const idx = m.weights.findIndex((w) => w.name.includes('moving_mean'));
+    expect(idx).toBeGreaterThan(-1);
+    expect(maxRel(before.slice(idx, idx + 1), m.getWeights().slice(idx, idx + 1))).toBeGreaterThan(1e-3);
+    for (const w of m.getWeights()) expect(Array.from(w.dataSync()).every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('callbacks and control', () => {
+  it('calls callbacks in model.fit order with the same logs keys', async () => {
+    const { x, y } = data(64);
+    const record = (events: string[]) => ({
+      onTrainBegin: async () => void events.push('trainBegin'),
+      onEpochBegin: async (e: number) => void events.push(`epochBegin ${e}`),
+      onBatchBegin: async (b: number, l?: tf.Logs) => void events.push(`batchBegin ${b} ${Object.keys(l ?? {}).sort().join(',')}`),
+      onBatchEnd: async (b: number, l?: tf.Logs) => void events.push(`batchEnd ${b} ${Object.keys(l ?? {}).sort().join(',')}`),
+      onEpochEnd: async (e: number, l?: tf.Logs) => void events.push(`epochEnd ${e} ${Object.keys(l ?? {}).sort().join(',')}`),
+      onTrainEnd: async () => void events.push('trainEnd'),
+    });
+    const want: string[] = [];
+    const got: string[] = [];
+    await mlp(1).fit(x, y, { epochs: 2, batchSize: 32, validationSplit: 0.5, verbose: 0, callbacks: record(want) });
+    await parallelFit(mlp(1), x, y, { epochs: 2, batchSize: 32, validationSplit: 0.5, verbose: 0, workers: 2, callbacks: record(got) });
+    expect(got).toEqual(want);
+  });
+
+  it('stops after the batch in which a callback sets model.stopTraining', async () => {
+    const { x, y } = data();
+    const m = mlp(2);
+    let batches = 0;
+    const h = await parallelFit(m, x, y, {
+      epochs: 3, batchSize: 16, workers: 2, verbose: 0,
+      callbacks: { onBatchEnd: async (b) => { batches++; if (b === 4) m.stopTraining = true; } },
+    });
+    expect(batches).toBe(5);
+    expect(h.epoch).toEqual([0]);
+  });
+
+  it('tf.callbacks.earlyStopping works unchanged', async () => {
+    const { x, y } = data();
+    const h = await parallelFit(mlp(2, tf.train.sgd(0)), x, y, {
+      epochs: 10, batchSize: 32, workers: 2, verbose: 0, validationSplit: 0.2,
+      callbacks: tf.callbacks.earlyStopping({ monitor: 'val_loss', patience: 1 }),
+    });
+    // lr 0: val_loss never improves, so patience 1 stops after the second epoch.
+    expect(h.epoch).toEqual([0, 1]);
+  });
+
+  it('refuses re-entry on the same model', async () => {
+    const { x, y } = data(64);
+    const m = mlp(2);
+    const first = parallelFit(m, x, y, { epochs: 1, batchSize: 32, workers: 1, verbose: 0 });
+    await expect(parallelFit(m, x, y, { workers: 1, verbose: 0 })).rejects.toThrow(/another fit\(\) call is ongoing/);
+    await first;
+  });
+});
+
+describe('models beyond the MLP', () => {
+  it('a functional model with two inputs and two outputs trains; History has per-output keys', async () => {
+    const a = tf.input({ shape: [4] });
+    const b = tf.input({ shape: [3] });
+    const h = tf.layers.dense({ units: 8, activation: 'relu' }).apply(tf.layers.concatenate().apply([a, b])) as tf.SymbolicTensor;
+    const o1 = tf.layers.dense({ units: 1, name: 'reg' }).apply(h) as tf.SymbolicTensor;
+    const o2 = tf.layers.dense({ units: 2, activation: 'softmax', name: 'cls' }).apply(h) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: [a, b], outputs: [o1, o2] });
+    model.compile({ optimizer: 'adam', loss: ['meanSquaredError', 'categoricalCrossentropy'] });
+    const ref = tf.model({ inputs: [a, b], outputs: [o1, o2] });
+    void ref;
+    const xa = tf.randomNormal([64, 4], 0, 1, 'float32', 1);
+    const xb = tf.randomNormal([64, 3], 0, 1, 'float32', 2);
+    const y1 = tf.randomNormal([64, 1], 0, 1, 'float32', 3);
+    const y2 = tf.oneHot(tf.randomUniform([64], 0, 2, 'int32', 4), 2).toFloat();
+    const hist = await parallelFit(model, [xa, xb], [y1, y2], { epochs: 3, batchSize: 16, workers: 2, verbose: 0 });
+    expect(Object.keys(hist.history).sort()).toEqual(['cls_loss', 'loss', 'reg_loss']);
+    const loss = hist.history.loss as number[];
+    expect(loss[2]).toBeLessThan(loss[0]);
+  });
+
+  it('a custom layer trains when its workerSetup module registers it, and fails clearly without', async () => {
+    const { ScaleLayer } = await import('./fixtures/custom-layer.mjs');
+    const build = () => {
+      const m = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [10] }), new ScaleLayer({ factor: 0.5 }), tf.layers.dense({ units: 3, activation: 'softmax' })] });
+      m.compile({ loss: 'categoricalCrossentropy', optimizer: 'sgd' });
+      return m;
+    };
+    const { x, y } = data(64);
+    await expect(parallelFit(build(), x, y, { workers: 1, verbose: 0 })).rejects.toThrow(/ThreadfitTestScale.*options\.workerSetup/s);
+    const setup = new URL('./fixtures/custom-layer.mjs', import.meta.url).href;
+    const h = await parallelFit(build(), x, y, { workers: 2, verbose: 0, epochs: 2, workerSetup: setup });
+    expect(h.history.loss).toHaveLength(2);
+  });
+
+  it('a conv model on wasm fails before training, naming the kernel and the backends that have it', async () => {
+    const m = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+    m.compile({ loss: 'categoricalCrossentropy', optimizer: 'sgd' });
+    const x = tf.zeros([8, 6, 6, 1]);
+    const y = tf.oneHot(tf.zeros([8], 'int32'), 2).toFloat();
+    let calls = 0;
+    await expect(parallelFit(m, x, y, { workers: 1, verbose: 0, backend: 'wasm', callbacks: { onTrainBegin: async () => void calls++ } }))
+      .rejects.toThrow(/kernel 'Conv2DBackpropFilter', which backend 'wasm' does not have.*'cpu'/);
+    expect(calls).toBe(0);
+    const h = await parallelFit(m, x, y, { workers: 2, verbose: 0, backend: 'cpu', batchSize: 4 });
+    expect(h.history.loss).toHaveLength(1);
+  });
+});
+
+describe('bad input fails fast, naming the problem', () => {
+  let x: tf.Tensor;
+  let y: tf.Tensor;
+  beforeAll(() => ({ x, y } = data(32)));
+  it.each([
+    ['an uncompiled model', () => parallelFit(tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [10] })] }), x, y), /must be compiled first/],
+    ['x/y count mismatch', () => parallelFit(mlp(1), x, y.slice(0, 31)), /x and y must have the same number of samples: y has 31, x has 32/],
+    ['batchSize 0', () => parallelFit(mlp(1), x, y, { batchSize: 0 }), /options\.batchSize must be an integer in 1\.\.\d+, got 0/],
+    ['workers 0', () => parallelFit(mlp(1), x, y, { workers: 0 }), /options\.workers must be an integer in 1\.\.\d+, got 0/],
+    ['validationSplit 1', () => parallelFit(mlp(1), x, y, { validationSplit: 1 }), /options\.validationSplit must be a number in \[0, 1\), got 1/],
+    ['an unknown option', () => parallelFit(mlp(1), x, y, { epoch: 3 } as never), /unknown option 'epoch'/],
+    ['NaN in x with checkNumerics', () => parallelFit(mlp(1), tf.fill([32, 10], NaN), y, { checkNumerics: true }), /x holds NaN at sample 0/],
+    ['centered RMSProp (tfjs makes NaN weights with it)', () => parallelFit(mlp(1, tf.train.rmsprop(0.01, 0.9, 0, 1e-7, true)), x, y), /centered: true is not supported/],
+    ['an unsupported optimizer', () => {
+      const m = mlp(1);
+      m.optimizer = { getClassName: () => 'MyOptimizer', getConfig: () => ({}) } as unknown as tf.Optimizer;
+      return parallelFit(m, x, y);
+    }, /MyOptimizer.*not supported/],
+  ] as Array<[string, () => Promise<unknown>, RegExp]>)('%s', async (_what, run, message) => {
+    await expect(run()).rejects.toThrow(message);
+  });
+});
