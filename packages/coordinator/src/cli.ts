@@ -100,7 +100,7 @@ const COMMANDS: Record<string, Command> = {
       'Benchmark the seed MLP on MNIST at one global batch: stock tfjs model.fit in one thread (without and with\n' +
       "threadfit's wasm BatchMatMul fix), then threadfit at each worker count; one child process per configuration.\n" +
       'Prints a table (stdout) and progress (stderr). The defaults (10 warm-up + 3 x 100 timed steps per\n' +
-      'configuration) take about 1-2 minutes on 2 cores, most of it in the stock fit.',
+      'configuration) take about 1-2 minutes on a quiet 2-core machine, most of it in the stock fit.',
     flags: BENCH_FLAGS,
     async run(options) {
       await runBench(validateBenchOptions(options, 'flag'), { out: process.stdout, err: process.stderr });
@@ -112,7 +112,7 @@ const COMMANDS: Record<string, Command> = {
       'Scaling experiments of threadfit on the seed MLP: strong scaling (global batch fixed) and weak scaling\n' +
       '(per-worker batch fixed) over W workers; samples/s, speed-up, efficiency and the step-time breakdown.\n' +
       'Writes scale.csv, scale.json and SVG charts to --out. The defaults (5 warm-up + 3 x 50 timed steps, 3\n' +
-      'series x 2x cores configurations) take about 1-2 minutes on 2 cores.',
+      'series x 2x cores configurations) take about 1-2 minutes on a quiet 2-core machine.',
     flags: SCALE_FLAGS,
     async run(options) {
       await runScale(validateScaleOptions(options, 'flag'), { out: process.stdout, err: process.stderr });

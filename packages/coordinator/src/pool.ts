@@ -5,7 +5,7 @@ import type { Task, ResultOf, WorkerInit } from '@threadfit/shared';
 
 export class WorkerPool {
   readonly #piscina: Piscina;
-  constructor(init: WorkerInit, readonly size: number) {
+  constructor(init: WorkerInit, readonly size: number, onError?: (err: unknown) => void) {
     this.#piscina = new Piscina({
       filename: workerEntryUrl.href,
       workerData: init,
@@ -16,10 +16,14 @@ export class WorkerPool {
       // Every worker holds a replica; an unbounded queue would only hide a stuck step.
       maxQueue: size * 4,
     });
+    // A worker failing outside a task (e.g. while being replaced) must not crash the process:
+    // the task-level errors are what the trainer acts on.
+    this.#piscina.on('error', (err: unknown) => onError?.(err));
   }
 
-  run<T extends Task>(task: T): Promise<ResultOf<T>> {
-    return this.#piscina.run(task) as Promise<ResultOf<T>>;
+  /** Runs a task; aborting `signal` while it runs terminates its worker (piscina replaces it). */
+  run<T extends Task>(task: T, signal?: AbortSignal): Promise<ResultOf<T>> {
+    return this.#piscina.run(task, signal ? { signal } : undefined) as Promise<ResultOf<T>>;
   }
 
   get threads(): number {

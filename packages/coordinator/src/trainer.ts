@@ -27,13 +27,18 @@ import {
   stateSlotsOf,
   type OptimizerSpec,
   type BackendName,
-  type GradResult,
+  type GradTask,
+  type ResultOf,
+  type UpdateTask,
+  type Logger,
+  silentLogger,
   type ModelSpec,
   type StateLayout,
   type WorkerInit,
 } from '@threadfit/shared';
 import type { SharedDataset } from './dataset.js';
 import { WorkerPool } from './pool.js';
+import { StepClock, isRetryable, type FaultSpec } from './faults.js';
 
 export interface TrainerConfig {
   workers: number;
@@ -50,6 +55,21 @@ export interface TrainerConfig {
   seed?: number;
   /** Module every worker imports before building its replica (custom layers). */
   workerSetup?: string;
+  /** Reruns of failed steps allowed over the run (default 3). */
+  maxRestarts?: number;
+  /** Non-finite steps allowed in a row before training stops (default 5). */
+  maxSkippedSteps?: number;
+  /** Fixed step-phase timeout; default adaptive: max(30 s, 50 x median step). */
+  stepTimeoutMs?: number;
+  injectFault?: FaultSpec;
+  logger?: Logger;
+}
+
+/** A failed phase: which task, and the error that ended it. */
+interface StepFault extends Error {
+  cause: unknown;
+  rank: number;
+  phase: 'grad' | 'update';
 }
 
 export interface StepMs {
@@ -84,12 +104,21 @@ export class Trainer {
   readonly views: StateViews;
   readonly #pool: WorkerPool;
   readonly #cfg: TrainerConfig;
+  readonly #log: Logger;
+  readonly #clock = new StepClock(30_000);
+  readonly #maxRestarts: number;
+  readonly #maxSkipped: number;
+  #restarts = 0;
+  #skippedInARow = 0;
 
   private constructor(cfg: TrainerConfig, layout: StateLayout, views: StateViews, pool: WorkerPool) {
     this.#cfg = cfg;
     this.layout = layout;
     this.views = views;
     this.#pool = pool;
+    this.#log = (cfg.logger ?? silentLogger).child({ component: 'trainer' });
+    this.#maxRestarts = cfg.maxRestarts ?? 3;
+    this.#maxSkipped = cfg.maxSkippedSteps ?? 5;
   }
 
   static async create(cfg: TrainerConfig): Promise<Trainer> {
@@ -118,7 +147,8 @@ export class Trainer {
       seed: cfg.seed ?? 0,
       workerSetup: cfg.workerSetup,
     };
-    const pool = new WorkerPool(init, cfg.workers);
+    const poolLog = (cfg.logger ?? silentLogger).child({ component: 'pool' });
+    const pool = new WorkerPool(init, cfg.workers, (err) => poolLog.warn({ cause: (err as Error)?.message }, 'a worker failed outside a task'));
     const trainer = new Trainer(cfg, layout, views, pool);
     try {
       // One init task per worker: each builds its backend and replica now, and a set-up error
@@ -154,22 +184,51 @@ export class Trainer {
         throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `sample index ${row} at position ${i} is outside the train split (0..${trainCount - 1})`);
       }
     }
+    this.views.batchIndices.set(indices);
+    for (let attempt = 0; ; attempt++) {
+      let stats: StepStats;
+      try {
+        stats = await this.#attemptStep(n, attempt);
+      } catch (err) {
+        const fault = err as StepFault;
+        if (!isRetryable(fault.cause ?? err)) throw fault.cause ?? err;
+        this.#restarts++;
+        const cause = (fault.cause as Error | undefined)?.message ?? (err as Error).message;
+        this.#log.warn({ step: this.step + 1, rank: fault.rank, phase: fault.phase, cause, restart: this.#restarts }, 'a worker failed mid-step; the step runs again');
+        if (this.#restarts > this.#maxRestarts) {
+          throw new ThreadfitError(
+            ErrorCodes.WORKER_FAILED,
+            `training stopped: workers failed ${this.#restarts} times (more than maxRestarts ${this.#maxRestarts}); last: rank ${fault.rank} in the ${fault.phase} phase of step ${this.step + 1}: ${cause}`,
+            { cause: fault.cause ?? err },
+          );
+        }
+        continue;
+      }
+      this.#clock.record(stats.wallMs);
+      this.#checkSkipped(stats.skipped);
+      return stats;
+    }
+  }
+
+  /**
+   * One attempt at a step. Its inputs (committed buffers, batchIndices, rankWeights) are never
+   * written by it, so a failed attempt can simply be made again.
+   */
+  async #attemptStep(n: number, attempt: number): Promise<StepStats> {
+    const t0 = performance.now();
     const { views } = this;
     const from = views.committed;
     const step = this.step;
-    views.batchIndices.set(indices);
     const shards = shardRanges(n, this.workers).filter((r) => r.end > r.start);
     shards.forEach((r, rank) => (views.rankWeights[rank] = (r.end - r.start) / n));
+    const fault = this.#cfg.injectFault;
+    const faultFor = (rank: number) => (attempt === 0 && fault !== undefined && fault.step === step + 1 && fault.rank === rank ? fault.kind : undefined);
 
     // Sync point 1: every rank's gradients are in its slot.
-    const grads: GradResult[] = await Promise.all(
-      shards.map((r, rank) => this.#pool.run({ type: 'grad', rank, step, from, start: r.start, end: r.end })),
-    );
-    // Sync point 2: every chunk of params/m/v[1-from] is written.
+    const grads = await this.#phase('grad', shards.map((r, rank) => ({ type: 'grad' as const, rank, step, from, start: r.start, end: r.end, fault: faultFor(rank) })));
+    // Sync point 2: every chunk of params/state[1-from] is written.
     const chunks = this.workers;
-    const updates = await Promise.all(
-      Array.from({ length: chunks }, (_, chunk) => this.#pool.run({ type: 'update', chunk, chunks, ranks: shards.length, from, step: step + 1 })),
-    );
+    const updates = await this.#phase('update', Array.from({ length: chunks }, (_, chunk) => ({ type: 'update' as const, chunk, chunks, ranks: shards.length, from, step: step + 1 })));
     const nonFinite = updates.reduce((a, u) => a + u.nonFinite, 0);
     const skipped = nonFinite > 0;
     if (!skipped) {
@@ -192,6 +251,49 @@ export class Trainer {
     };
   }
 
+  /**
+   * Runs one phase's tasks and waits for ALL of them to settle (so no straggler writes a slot
+   * during a rerun). A phase slower than the adaptive timeout is hung: its tasks are aborted,
+   * which makes piscina terminate and replace their workers.
+   */
+  async #phase<T extends GradTask | UpdateTask>(phase: 'grad' | 'update', tasks: T[]): Promise<Array<ResultOf<T>>> {
+    const abort = new AbortController();
+    const timeoutMs = this.#cfg.stepTimeoutMs ?? this.#clock.timeoutMs;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, timeoutMs);
+    try {
+      const settled = await Promise.allSettled(tasks.map((t) => this.#pool.run(t, abort.signal)));
+      const failed = settled.findIndex((s) => s.status === 'rejected');
+      if (failed >= 0) {
+        const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
+        const rank = 'rank' in tasks[failed] ? (tasks[failed] as GradTask).rank : (tasks[failed] as UpdateTask).chunk;
+        const cause = timedOut ? new ThreadfitError(ErrorCodes.WORKER_FAILED, `the ${phase} phase took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`) : reason;
+        throw Object.assign(new Error('step failed'), { cause, rank, phase } satisfies Omit<StepFault, 'name' | 'message'>);
+      }
+      return settled.map((s) => (s as PromiseFulfilledResult<ResultOf<T>>).value);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #checkSkipped(skipped: boolean): void {
+    if (!skipped) {
+      this.#skippedInARow = 0;
+      return;
+    }
+    this.#skippedInARow++;
+    this.#log.warn({ step: this.step + 1, inARow: this.#skippedInARow }, 'non-finite gradients after the reduce: the step was skipped for every rank (weights and optimizer state unchanged)');
+    if (this.#skippedInARow > this.#maxSkipped) {
+      throw new ThreadfitError(
+        ErrorCodes.NON_FINITE,
+        `training stopped: non-finite gradients ${this.#skippedInARow} steps in a row (more than maxSkippedSteps ${this.#maxSkipped}); the last at step ${this.step + 1} (the weights are those of step ${this.step})`,
+      );
+    }
+  }
+
   /** Loss and metrics over a whole split with the committed weights, split across the workers. */
   async evaluate(split = 'test'): Promise<EvalStats> {
     const count = this.#cfg.dataset.layout.splits[split]?.count ?? 0;
@@ -208,6 +310,11 @@ export class Trainer {
   committedWeights(): Float32Array[] {
     const c = this.views.committed;
     return this.#cfg.model.weights.map((w) => (w.trainable ? this.views.params(c) : this.views.buffers(c)).slice(w.offset, w.offset + w.size));
+  }
+
+  /** Worker restarts so far (failed attempts that were run again). */
+  get restarts(): number {
+    return this.#restarts;
   }
 
   async close(): Promise<void> {

@@ -72,10 +72,15 @@ export interface InitResult {
   threadId: number;
 }
 
+/** Faults a grad task can be told to simulate (testing aid: `--inject-fault`). */
+export type FaultKind = 'crash' | 'exit' | 'hang' | 'nan';
+
 /** Gradients of the rows batchIndices[start, end) of the train split into gradSlot(rank). */
 export interface GradTask {
   type: typeof TaskTypes.GRAD;
   rank: number;
+  /** Simulate this fault in this task (the first attempt of one (step, rank) only). */
+  fault?: FaultKind;
   /** Committed optimizer step the weights come from (cache key) and the buffer that holds them. */
   step: number;
   from: 0 | 1;

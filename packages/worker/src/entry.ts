@@ -9,6 +9,7 @@ import { setupBackend } from './backend.js';
 import { Replica } from './replica.js';
 import { ChunkUpdater } from './updater.js';
 import { importWorkerSetup } from './worker-setup.js';
+import { faultAfter, faultBefore } from './faults.js';
 
 const init = workerData as WorkerInit;
 
@@ -23,8 +24,12 @@ async function start(): Promise<(task: Task) => TaskResult> {
     switch (task.type) {
       case 'init':
         return { type: 'init', backend: tf.getBackend(), threadId };
-      case 'grad':
-        return replica.grad(task);
+      case 'grad': {
+        faultBefore(task.fault, `grad task of rank ${task.rank}, step ${task.step}`);
+        const result = replica.grad(task);
+        faultAfter(task.fault, replica.gradSlot(task.rank));
+        return result;
+      }
       case 'update':
         return updater.update(task);
       case 'evaluate':

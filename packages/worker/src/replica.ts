@@ -107,6 +107,11 @@ export class Replica {
     return this.#io.isFast;
   }
 
+  /** The gradient slot of a rank (for fault injection after a grad task). */
+  gradSlot(rank: number): Float32Array {
+    return this.#views.gradSlot(rank);
+  }
+
   get model(): tfTypes.LayersModel {
     return this.#model;
   }

@@ -1,0 +1,54 @@
+/**
+ * What the trainer does when a worker fails: which errors are worth a rerun of the step, how long
+ * a step may take before its workers count as hung, and fault injection for tests and for users
+ * who want to check their set-up (`--inject-fault crash@step=3,rank=1`).
+ */
+import { ErrorCodes, ThreadfitError, type FaultKind } from '@threadfit/shared';
+
+export interface FaultSpec {
+  kind: FaultKind;
+  step: number;
+  rank: number;
+}
+
+export const FaultKinds: readonly FaultKind[] = ['crash', 'exit', 'hang', 'nan'];
+
+/** Parses `kind@step=S,rank=R` (rank defaults to 0). */
+export function parseFault(text: unknown, where = 'flag --inject-fault'): FaultSpec {
+  const m = typeof text === 'string' ? /^(crash|exit|hang|nan)@step=(\d+)(?:,rank=(\d+))?$/.exec(text) : null;
+  if (m === null) {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${where} must look like crash|exit|hang|nan@step=S,rank=R, got ${JSON.stringify(text)}`);
+  }
+  return { kind: m[1] as FaultKind, step: Number(m[2]), rank: Number(m[3] ?? 0) };
+}
+
+/**
+ * Deterministic failures (bad options, unsupported models, missing kernels) fail the same way on
+ * every rerun: they end training at once. Everything else (a throw inside a task, a worker that
+ * exited or ran out of memory, an aborted hung task) is rerun.
+ */
+export function isRetryable(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  const fatal: string[] = [ErrorCodes.INVALID_OPTION, ErrorCodes.UNSUPPORTED, ErrorCodes.BAD_DATA, ErrorCodes.BACKEND, ErrorCodes.INTERNAL];
+  return !(code !== undefined && fatal.includes(code));
+}
+
+/** Median of the last `window` step times, for the adaptive step timeout. */
+export class StepClock {
+  readonly #times: number[] = [];
+  constructor(
+    private readonly floorMs: number,
+    private readonly factor = 50,
+    private readonly window = 50,
+  ) {}
+  record(ms: number): void {
+    this.#times.push(ms);
+    if (this.#times.length > this.window) this.#times.shift();
+  }
+  /** max(floor, factor x median step); the floor alone until a step has been timed. */
+  get timeoutMs(): number {
+    if (this.#times.length === 0) return this.floorMs;
+    const sorted = [...this.#times].sort((a, b) => a - b);
+    return Math.max(this.floorMs, this.factor * sorted[sorted.length >> 1]);
+  }
+}

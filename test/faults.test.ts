@@ -1,0 +1,91 @@
+/**
+ * Faults in workers: a throw, a process.exit, a hang, a NaN gradient, each in the middle of a run
+ * on real threads. The promise: the step runs again and training ends with the same weights as a
+ * fault-free run (bitwise, same W); a non-finite step changes nothing; past the limits, a clear error.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADAM_DEFAULTS, ErrorCodes, epochPermutation } from '@threadfit/shared';
+import { Trainer, buildSeedModel, coordinatorTf, modelSpecOf, shareImageDataset, loadImageDataset, type SharedDataset, type TrainerConfig } from '@threadfit/coordinator';
+import { parseFault } from '../packages/coordinator/dist/faults.js';
+import { tempDir, writeSyntheticIdxSet } from './helpers.js';
+
+const STEPS = 6;
+let shared: SharedDataset;
+let trainers: Trainer[] = [];
+const tmp = tempDir();
+
+beforeAll(async () => {
+  await coordinatorTf();
+  writeSyntheticIdxSet(tmp.dir, { train: 512, test: 64 });
+  shared = shareImageDataset(loadImageDataset(tmp.dir));
+  return () => tmp.cleanup();
+});
+afterEach(async () => {
+  await Promise.all(trainers.map((t) => t.close()));
+  trainers = [];
+});
+
+async function run(extra: Partial<TrainerConfig> = {}, steps = STEPS): Promise<{ trainer: Trainer; weights: Float32Array[]; skipped: number }> {
+  const model = buildSeedModel(tf, { seed: 3, hidden: 16 });
+  const spec = modelSpecOf(model);
+  const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  model.dispose();
+  const trainer = await Trainer.create({ workers: 2, backend: 'wasm', model: spec, initialWeights, dataset: shared, maxBatch: 64, optimizer: ADAM_DEFAULTS, ...extra });
+  trainers.push(trainer);
+  const order = epochPermutation(shared.trainCount, 3, 0);
+  let skipped = 0;
+  for (let s = 0; s < steps; s++) {
+    const r = await trainer.trainStep(order.subarray(s * 64, (s + 1) * 64));
+    if (r.skipped) skipped++;
+  }
+  return { trainer, weights: trainer.committedWeights(), skipped };
+}
+
+const same = (a: Float32Array[], b: Float32Array[]) => a.every((w, i) => Buffer.compare(Buffer.from(w.buffer, w.byteOffset, w.byteLength), Buffer.from(b[i].buffer, b[i].byteOffset, b[i].byteLength)) === 0);
+
+describe('a worker fault mid-step is survived with the same final weights', () => {
+  let clean: Float32Array[];
+  beforeAll(async () => {
+    clean = (await run()).weights;
+  });
+
+  it.each(['crash@step=3,rank=1', 'exit@step=2,rank=0', 'hang@step=4,rank=1'])('%s', async (fault) => {
+    const { trainer, weights } = await run({ injectFault: parseFault(fault), stepTimeoutMs: 4000 });
+    expect(trainer.restarts).toBe(1);
+    expect(trainer.step).toBe(STEPS);
+    expect(same(weights, clean)).toBe(true);
+  });
+});
+
+describe('non-finite gradients', () => {
+  it('a NaN gradient skips the step for every rank: weights and step count unchanged by it', async () => {
+    const before = await run({}, 2);
+    const beforeWeights = before.weights;
+    const { trainer, skipped } = await run({ injectFault: parseFault('nan@step=3,rank=1') }, 3);
+    expect(skipped).toBe(1);
+    expect(trainer.step).toBe(2);
+    expect(same(trainer.committedWeights(), beforeWeights)).toBe(true);
+    for (const w of trainer.committedWeights()) expect(w.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('limits', () => {
+  it('past maxRestarts, training stops with a clear error', async () => {
+    const err = await run({ injectFault: parseFault('crash@step=2,rank=0'), maxRestarts: 0 }).catch((e: unknown) => e as Error & { code: string });
+    expect((err as { code: string }).code).toBe(ErrorCodes.WORKER_FAILED);
+    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 in the grad phase of step 2: injected crash/);
+  });
+
+  it('past maxSkippedSteps non-finite steps in a row, training stops naming the step', async () => {
+    const err = await run({ injectFault: parseFault('nan@step=2,rank=0'), maxSkippedSteps: 0 }).catch((e: unknown) => e as Error);
+    expect((err as { code: string }).code).toBe(ErrorCodes.NON_FINITE);
+    expect((err as Error).message).toMatch(/non-finite gradients 1 steps in a row .* at step 2/);
+  });
+
+  it('parses fault specs and refuses bad ones', () => {
+    expect(parseFault('hang@step=7,rank=2')).toEqual({ kind: 'hang', step: 7, rank: 2 });
+    expect(parseFault('nan@step=1')).toEqual({ kind: 'nan', step: 1, rank: 0 });
+    expect(() => parseFault('boom@step=1')).toThrow(/must look like crash\|exit\|hang\|nan@step=S,rank=R, got "boom@step=1"/);
+  });
+});
