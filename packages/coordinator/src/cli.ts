@@ -11,6 +11,7 @@ import { parseFlags, usage, UsageError, type FlagSpec } from './cli-args.js';
 import { runEvaluate, validateEvaluateOptions } from './evaluate.js';
 import { TRAIN_DEFAULTS, validateTrainOptions } from './options.js';
 import { runTraining } from './train.js';
+import { SIGNAL_EXIT_CODES } from './signals.js';
 import { VERSION } from './version.js';
 
 const EXIT_BAD_INPUT = 2;
@@ -31,6 +32,14 @@ const TRAIN_FLAGS: FlagSpec[] = [
   { name: 'data-dir', type: 'string', value: 'DIR', help: 'MNIST-shaped IDX files, raw or .gz (default: the bundled MNIST)' },
   { name: 'report', type: 'string', value: 'FILE', help: 'write the JSON report here' },
   { name: 'quiet', type: 'boolean', help: 'no progress bar or epoch lines' },
+  { name: 'checkpoint-dir', type: 'string', value: 'DIR', help: 'write checkpoints here (atomic; model.json loadable by tfjs)' },
+  { name: 'checkpoint-every', type: 'string', numeric: true, value: 'N|epoch', default: 'epoch', help: 'checkpoint every N steps, or at every epoch end' },
+  { name: 'keep-checkpoints', type: 'string', numeric: true, value: 'K', default: '2', help: 'how many of the newest checkpoints to keep' },
+  { name: 'resume', type: 'boolean', help: 'continue from the newest valid checkpoint in --checkpoint-dir' },
+  { name: 'max-restarts', type: 'string', numeric: true, value: 'N', default: '3', help: 'reruns of failed steps (crashed or hung workers) before giving up' },
+  { name: 'max-skipped-steps', type: 'string', numeric: true, value: 'N', default: '5', help: 'non-finite steps in a row before giving up' },
+  { name: 'step-timeout', type: 'string', numeric: true, value: 'MS', default: 'max(30000, 50 x median step)', help: 'a step phase slower than this is hung: its workers are replaced' },
+  { name: 'inject-fault', type: 'string', value: 'SPEC', help: 'testing aid: crash|exit|hang|nan@step=S,rank=R' },
   ...COMMON_FLAGS,
 ];
 
@@ -87,10 +96,17 @@ const COMMANDS: Record<string, Command> = {
     async run(options) {
       const o = validateTrainOptions({ logFormat: defaultLogFormat(), ...options }, 'flag');
       const logger = createLogger({ level: o.logLevel as LevelWithSilent, format: o.logFormat });
-      const report = await runTraining(o, { logger, out: process.stdout });
+      const { report, interrupted, checkpoint } = await runTraining(o, { logger, out: process.stdout });
       if (!o.quiet) {
         process.stdout.write(`Test: loss ${report.test.loss.toFixed(4)} - acc ${report.test.acc.toFixed(4)}\n`);
         if (o.report) process.stdout.write(`Report written to ${o.report}\n`);
+      }
+      if (interrupted !== undefined) {
+        const how = checkpoint !== undefined
+          ? `the committed state is in ${checkpoint}; resume with the same flags plus --resume`
+          : 'no --checkpoint-dir was given, so nothing was saved';
+        process.stderr.write(`threadfit train: stopped by ${interrupted}; ${how}\n`);
+        return SIGNAL_EXIT_CODES[interrupted];
       }
       return 0;
     },
@@ -160,12 +176,14 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(options, positionals);
   } catch (err) {
     const e = err as Error & { code?: string };
-    const badInput = e instanceof UsageError || e.code === ErrorCodes.INVALID_OPTION || e.code === ErrorCodes.BAD_DATA || e.code === ErrorCodes.CHECKSUM;
+    const badInput = e instanceof UsageError || e.code === ErrorCodes.INVALID_OPTION || e.code === ErrorCodes.BAD_DATA || e.code === ErrorCodes.CHECKSUM || e.code === ErrorCodes.BACKEND;
     if (badInput) {
       process.stderr.write(`threadfit ${name}: ${e.message}\n\n${usage(name, command.summary, command.flags)}`);
       return EXIT_BAD_INPUT;
     }
-    process.stderr.write(`threadfit ${name}: failed: ${e.stack ?? e.message}\n`);
+    // Our own errors say what happened; a stack only helps for the unexpected ones.
+    const ours = typeof e.code === 'string' && e.code.startsWith('ERR_THREADFIT_');
+    process.stderr.write(`threadfit ${name}: failed: ${ours ? e.message : (e.stack ?? e.message)}\n`);
     return EXIT_FAILED;
   }
 }

@@ -30,6 +30,24 @@ export interface FitLoopOptions {
   validationSplit?: string;
   callbacks: FitCallbacks[];
   shouldStop(): boolean;
+  /**
+   * Where training stands; updated after every step, so that a checkpoint, a signal handler or an
+   * error handler knows what is committed. Start values resume a run mid-epoch: batches
+   * [0, position.stepInEpoch) of `initialEpoch` are skipped.
+   */
+  position?: FitPosition;
+  /** Called after every committed (or skipped) step, and after every epoch's validation. */
+  afterStep?(position: FitPosition): void | Promise<void>;
+  afterEpoch?(position: FitPosition): void | Promise<void>;
+}
+
+export interface FitPosition {
+  /** Epochs completed. */
+  epoch: number;
+  /** Batches done in the current epoch. */
+  stepInEpoch: number;
+  /** Steps done in the run, skipped ones included. */
+  globalStep: number;
 }
 
 export interface EpochRecord {
@@ -60,6 +78,7 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
   const result: FitResult = { epoch: [], history, epochs: [] };
   const order = new Int32Array(o.trainCount);
   const steps = stepsPerEpoch(o.trainCount, o.batchSize);
+  const pos: FitPosition = o.position ?? { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
   await each(o.callbacks, (cb) => cb.onTrainBegin?.({}));
   for (let epoch = o.initialEpoch; epoch < o.epochs; epoch++) {
     await each(o.callbacks, (cb) => cb.onEpochBegin?.(epoch, {}));
@@ -72,13 +91,17 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     let metricSums = o.metricNames.map(() => 0);
     const ms = { grad: 0, update: 0, coord: 0, data: 0 };
     let done = 0;
-    for (let batch = 0; batch < steps; batch++) {
+    const firstBatch = epoch === o.initialEpoch ? pos.stepInEpoch : 0;
+    for (let batch = firstBatch; batch < steps; batch++) {
       const start = batch * o.batchSize;
       const indices = order.subarray(start, Math.min(o.trainCount, start + o.batchSize));
       // model.fit hands onBatchBegin an empty logs object (it fills batch/size afterwards).
       await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, {}));
       const s = await trainer.trainStep(indices);
       done++;
+      pos.epoch = epoch;
+      pos.stepInEpoch = batch + 1;
+      pos.globalStep++;
       if (s.skipped) skipped++;
       seen += s.count;
       lossSum += s.lossSum;
@@ -87,8 +110,11 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
       const batchLogs: Logs = { batch, size: s.count, loss: s.lossSum / s.count };
       o.metricNames.forEach((name, i) => (batchLogs[name] = s.metricSums[i] / s.count));
       await each(o.callbacks, (cb) => cb.onBatchEnd?.(batch, batchLogs));
+      // A step that ended the epoch is recorded by afterEpoch, once validation is done.
+      if (batch + 1 < steps) await o.afterStep?.(pos);
       if (o.shouldStop()) break;
     }
+    const completed = pos.stepInEpoch === steps;
     const seconds = (performance.now() - t0) / 1000;
     // Key order as model.fit's History: validation first (tfjs's fitLoop writes them into the
     // epoch logs before its BaseLogger adds the training means).
@@ -105,6 +131,11 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] /= Math.max(done, 1);
     result.epochs.push({ epoch: epoch + 1, steps: done, seconds, samplesPerSec: seen / seconds, skippedSteps: skipped, stepMs: ms });
     await each(o.callbacks, (cb) => cb.onEpochEnd?.(epoch, logs));
+    if (completed) {
+      pos.epoch = epoch + 1;
+      pos.stepInEpoch = 0;
+      await o.afterEpoch?.(pos);
+    }
     if (o.shouldStop()) break;
   }
   await each(o.callbacks, (cb) => cb.onTrainEnd?.({}));

@@ -4,6 +4,7 @@
  * same options and calls the same validator, naming the flag as the source.
  */
 import { availableParallelism } from 'node:os';
+import { parseFault, type FaultSpec } from './faults.js';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 
 export interface TrainOptions {
@@ -27,13 +28,32 @@ export interface TrainOptions {
   logFormat?: LogFormat;
   /** No progress bar or epoch lines. */
   quiet?: boolean;
+  /** Write checkpoints here (atomic, the newest `keepCheckpoints` kept). */
+  checkpointDir?: string;
+  /** Every N steps, or 'epoch' (default when a dir is given). */
+  checkpointEvery?: number | 'epoch';
+  /** Default 2. */
+  keepCheckpoints?: number;
+  /** Continue from the newest valid checkpoint in checkpointDir. */
+  resume?: boolean;
+  /** Reruns of failed steps allowed over the run. Default 3. */
+  maxRestarts?: number;
+  /** Non-finite steps allowed in a row. Default 5. */
+  maxSkippedSteps?: number;
+  /** Step-phase timeout in ms. Default adaptive: max(30 s, 50 x median step). */
+  stepTimeout?: number;
+  /** Testing aid: `crash|exit|hang|nan@step=S,rank=R`. */
+  injectFault?: string;
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend'>> & {
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend' | 'checkpointDir' | 'stepTimeout' | 'injectFault'>> & {
   workers: number;
   backend: BackendName | 'auto';
   dataDir?: string;
   report?: string;
+  checkpointDir?: string;
+  stepTimeout?: number;
+  injectFault?: FaultSpec;
 };
 
 export const TRAIN_DEFAULTS = Object.freeze({
@@ -46,6 +66,11 @@ export const TRAIN_DEFAULTS = Object.freeze({
   logLevel: 'info' as const,
   logFormat: 'pretty' as const,
   quiet: false,
+  checkpointEvery: 'epoch' as const,
+  keepCheckpoints: 2,
+  resume: false,
+  maxRestarts: 3,
+  maxSkippedSteps: 5,
 });
 
 /** More workers than this is a typo, not a plan (each holds a replica and a gradient slot). */
@@ -92,7 +117,7 @@ export function checkKnownKeys(opts: object, known: readonly string[]): void {
   }
 }
 
-const TRAIN_KEYS = ['workers', 'epochs', 'batchSize', 'learningRate', 'seed', 'backend', 'dataDir', 'report', 'logLevel', 'logFormat', 'quiet'] as const;
+const TRAIN_KEYS = ['workers', 'epochs', 'batchSize', 'learningRate', 'seed', 'backend', 'dataDir', 'report', 'logLevel', 'logFormat', 'quiet', 'checkpointDir', 'checkpointEvery', 'keepCheckpoints', 'resume', 'maxRestarts', 'maxSkippedSteps', 'stepTimeout', 'injectFault'] as const;
 
 export function resolveWorkers(v: unknown, source: OptionSource = 'options'): number {
   if (v === 'auto' || v === undefined) return availableParallelism();
@@ -110,7 +135,7 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     }
     return v;
   };
-  return {
+  const r: ResolvedTrainOptions = {
     workers: resolveWorkers(o.workers, source),
     epochs: checkInt('epochs', o.epochs, 1, 1_000_000, source),
     batchSize: checkInt('batchSize', o.batchSize, 1, 1 << 20, source),
@@ -122,5 +147,19 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     logLevel: checkEnum('logLevel', o.logLevel, LOG_LEVELS, source),
     logFormat: checkEnum('logFormat', o.logFormat, ['pretty', 'json'] as const, source),
     quiet: o.quiet === true,
+    checkpointDir: str('checkpointDir', o.checkpointDir),
+    checkpointEvery: o.checkpointEvery === 'epoch' ? 'epoch' : checkInt('checkpointEvery', o.checkpointEvery, 1, Number.MAX_SAFE_INTEGER, source),
+    keepCheckpoints: checkInt('keepCheckpoints', o.keepCheckpoints, 1, 1000, source),
+    resume: o.resume === true,
+    maxRestarts: checkInt('maxRestarts', o.maxRestarts, 0, 1_000_000, source),
+    maxSkippedSteps: checkInt('maxSkippedSteps', o.maxSkippedSteps, 0, 1_000_000, source),
+    stepTimeout: o.stepTimeout === undefined ? undefined : checkInt('stepTimeout', o.stepTimeout, 1, 86_400_000, source),
+    injectFault: o.injectFault === undefined ? undefined : parseFault(o.injectFault, source === 'flag' ? 'flag --inject-fault' : 'options.injectFault'),
   };
+  if (r.checkpointDir === undefined) {
+    const [flag] = label('checkpointDir', source);
+    if (r.resume) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('resume', source)[0]} needs ${flag}: the directory to resume from`);
+    if (input.checkpointEvery !== undefined) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('checkpointEvery', source)[0]} needs ${flag}`);
+  }
+  return r;
 }

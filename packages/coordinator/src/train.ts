@@ -6,10 +6,13 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
-import { ADAM_DEFAULTS, ErrorCodes, ThreadfitError, stepsPerEpoch, type Logger } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch, type Logger } from '@threadfit/shared';
+import { checkpointWeightSpecs } from './checkpoint-state.js';
+import { RunCheckpoints } from './run-checkpoints.js';
+import { onStopSignals, type StopSignal } from './signals.js';
 import { resolveBackend } from './backend-choice.js';
 import { shareImageDataset } from './dataset.js';
-import { runFitLoop } from './fit-loop.js';
+import { runFitLoop, type FitPosition } from './fit-loop.js';
 import { loadImageDataset } from './mnist.js';
 import { modelSpecOf, weightsSha256 } from './model-spec.js';
 import type { ResolvedTrainOptions } from './options.js';
@@ -45,7 +48,15 @@ export async function coordinatorTf(): Promise<typeof tf> {
   return tf;
 }
 
-export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<TrainReport> {
+export interface TrainOutcome {
+  report: TrainReport;
+  /** Set when a signal stopped the run early (exit 130 / 143). */
+  interrupted?: StopSignal;
+  /** Where a checkpoint of the final committed state was written, if any. */
+  checkpoint?: string;
+}
+
+export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<TrainOutcome> {
   const log = io.logger.child({ component: 'train' });
   if (o.report !== undefined) checkWritableFile(o.report, '--report');
   const t0 = performance.now();
@@ -58,47 +69,83 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   const tfc = await coordinatorTf();
   const model = buildSeedModel(tfc, { seed: o.seed, inputSize, learningRate: o.learningRate });
   const spec = modelSpecOf(model);
-  const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  const optimizer = optimizerSpecOf(model.optimizer);
+  const weightSpecs = checkpointWeightSpecs(model);
+  let initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
+
+  const config = { workers: o.workers, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed, backend, dataset: data.name };
+  const ckpts = o.checkpointDir === undefined ? undefined : await RunCheckpoints.open(o.checkpointDir, {
+    spec, optimizer, weightSpecs, seed: o.seed,
+    dataShape: { inputShape: [inputSize], classes: data.numClasses, trainCount: shared.trainCount },
+    config: { ...config, dataDir: o.dataDir },
+  }, o.keepCheckpoints, log);
+  const resumed = o.resume ? await ckpts!.latest() : undefined;
+  if (o.resume && resumed === undefined) log.warn({ dir: o.checkpointDir }, 'no checkpoint to resume from: starting from the beginning');
+  if (resumed !== undefined) initialWeights = resumed.weights;
 
   const perRank = Math.ceil(o.batchSize / o.workers);
   log.info({ workers: o.workers, backend, globalBatch: o.batchSize, perWorkerBatch: perRank, params: spec.paramCount }, `global batch ${o.batchSize} = ${o.workers} workers x ~${perRank}`);
   const trainer = await Trainer.create({
-    workers: o.workers,
-    backend,
-    model: spec,
-    initialWeights,
-    dataset: shared,
-    maxBatch: o.batchSize,
-    optimizer: { ...ADAM_DEFAULTS, learningRate: o.learningRate },
+    workers: o.workers, backend, model: spec, initialWeights, dataset: shared, maxBatch: o.batchSize, optimizer, seed: o.seed,
+    maxRestarts: o.maxRestarts, maxSkippedSteps: o.maxSkippedSteps, stepTimeoutMs: o.stepTimeout, injectFault: o.injectFault, logger: io.logger,
   });
+  const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
+  const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
+  let history: Record<string, number[]> = prior;
+  if (resumed !== undefined) {
+    ckpts!.restore(trainer, resumed);
+    Object.assign(position, { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep });
+    log.info({ checkpoint: resumed.path, epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }, 'resuming');
+  }
+  const stop = onStopSignals((signal) => log.warn({ signal }, 'stopping after the step in flight (press Ctrl-C again to exit at once)'));
+  let lastCheckpoint: string | undefined;
   try {
     const steps = stepsPerEpoch(shared.trainCount, o.batchSize);
     const callbacks = o.quiet ? [] : [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: steps, out: io.out })];
-    const fit = await runFitLoop(trainer, {
-      epochs: o.epochs,
-      initialEpoch: 0,
-      batchSize: o.batchSize,
-      shuffle: true,
-      seed: o.seed,
-      trainCount: shared.trainCount,
-      metricNames: ['acc'],
-      validationSplit: 'test',
-      callbacks: [...callbacks, { onEpochEnd: (epoch, logs) => log.debug({ epoch: epoch + 1, ...logs }, 'epoch end') }],
-      shouldStop: () => false,
-    });
+    const merged = (fitHistory: Record<string, number[]>) =>
+      Object.fromEntries([...new Set([...Object.keys(prior), ...Object.keys(fitHistory)])].map((k) => [k, [...(prior[k] ?? []), ...(fitHistory[k] ?? [])]]));
+    const fitHistory: Record<string, number[]> = {};
+    let fit;
+    try {
+      fit = await runFitLoop(trainer, {
+        epochs: o.epochs, initialEpoch: position.epoch, batchSize: o.batchSize, shuffle: true, seed: o.seed,
+        trainCount: shared.trainCount, metricNames: ['acc'], validationSplit: 'test', position,
+        callbacks: [...callbacks, { onEpochEnd: (epoch, logs) => {
+          for (const [k, v] of Object.entries(logs ?? {})) (fitHistory[k] ??= []).push(v);
+          log.debug({ epoch: epoch + 1, ...logs }, 'epoch end');
+        } }],
+        shouldStop: () => stop.signal !== undefined,
+        afterStep: ckpts && typeof o.checkpointEvery === 'number' ? async (pos) => {
+          if (pos.globalStep % (o.checkpointEvery as number) === 0) lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
+        } : undefined,
+        afterEpoch: ckpts ? async (pos) => {
+          if (o.checkpointEvery === 'epoch' || pos.globalStep % (o.checkpointEvery as number) === 0) lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
+        } : undefined,
+      });
+    } catch (err) {
+      // Training failed (e.g. past --max-restarts): keep what is committed.
+      if (ckpts) {
+        const path = await ckpts.write(trainer, position, merged(fitHistory)).catch(() => undefined);
+        if (path) log.error({ checkpoint: path }, `the last committed state was checkpointed; resume with --checkpoint-dir ${ckpts.dir} --resume`);
+      }
+      throw err;
+    }
+    history = merged(fit.history);
+    if (stop.signal !== undefined && ckpts) lastCheckpoint = await ckpts.write(trainer, position, history);
     const test = await trainer.evaluate('test');
     const report: TrainReport = {
       threadfit: VERSION,
-      config: { workers: o.workers, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed, backend, dataset: data.name },
-      history: historyForReport(fit.history),
+      config,
+      history: historyForReport(history),
       epochs: epochsOf(fit),
       test: { loss: test.loss, acc: test.metrics[0] },
       weightsSha256: await weightsSha256(trainer.committedWeights()),
     };
     if (o.report !== undefined) writeJsonAtomic(o.report, report);
-    return report;
+    return { report, interrupted: stop.signal, checkpoint: lastCheckpoint };
   } finally {
+    stop.dispose();
     await trainer.close();
   }
 }

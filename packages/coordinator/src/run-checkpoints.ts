@@ -1,0 +1,77 @@
+/**
+ * Checkpoints of a `threadfit train` run: what to resume from, and writing the committed state at
+ * a position of the fit loop. (The format and the atomic writes are checkpoint.ts's.)
+ */
+import { stateSlotsOf, type Logger, type ModelSpec, type OptimizerSpec } from '@threadfit/shared';
+import { checkCheckpointDir, loadLatestCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import type { CheckpointWeightSpec, DataShape } from './checkpoint-format.js';
+import { readOptimizerSlots, restoreOptimizerState } from './checkpoint-state.js';
+import type { FitPosition } from './fit-loop.js';
+import type { Trainer } from './trainer.js';
+
+export interface RunIdentity {
+  spec: ModelSpec;
+  optimizer: OptimizerSpec;
+  weightSpecs: CheckpointWeightSpec[];
+  dataShape: DataShape;
+  seed: number;
+  config: Record<string, unknown>;
+}
+
+export class RunCheckpoints {
+  #written = 0;
+  constructor(
+    readonly dir: string,
+    private readonly id: RunIdentity,
+    private readonly keep: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Refuses an unwritable or foreign directory before any thread starts. */
+  static async open(dir: string, id: RunIdentity, keep: number, log: Logger): Promise<RunCheckpoints> {
+    await checkCheckpointDir(dir, '--checkpoint-dir');
+    return new RunCheckpoints(dir, id, keep, log);
+  }
+
+  /** The newest valid checkpoint of this model and data shape, or undefined (a fresh start). */
+  async latest(): Promise<LoadedCheckpoint | undefined> {
+    const { checkpoint, warnings } = await loadLatestCheckpoint(this.dir, { weights: this.id.spec.weights, topology: this.id.spec.topology, dataShape: this.id.dataShape }, '--checkpoint-dir');
+    for (const w of warnings) this.log.warn({ dir: this.dir }, w);
+    return checkpoint;
+  }
+
+  /** Puts a checkpoint's optimizer state into a fresh trainer (its weights went in at create). */
+  restore(trainer: Trainer, ckpt: LoadedCheckpoint): void {
+    restoreOptimizerState(trainer.views, this.id.spec, ckpt.optimizer, stateSlotsOf(this.id.optimizer));
+  }
+
+  /** Writes the trainer's committed state as the state at `pos`. Between steps only. */
+  async write(trainer: Trainer, pos: FitPosition, history: Record<string, number[]>): Promise<string> {
+    const { kind, ...config } = this.id.optimizer;
+    const entry = await writeCheckpoint(
+      this.dir,
+      {
+        modelTopology: this.id.spec.topology,
+        loss: this.id.spec.loss,
+        metrics: this.id.spec.metrics,
+        weightSpecs: this.id.weightSpecs,
+        weights: trainer.committedWeights(),
+        optimizer: { kind, config, step: trainer.step, slots: readOptimizerSlots(trainer.views, this.id.spec, stateSlotsOf(this.id.optimizer)) },
+        epoch: pos.epoch,
+        stepInEpoch: pos.stepInEpoch,
+        globalStep: pos.globalStep,
+        rng: { seed: this.id.seed },
+        config: { ...this.id.config, history },
+        dataShape: this.id.dataShape,
+      },
+      { keep: this.keep },
+    );
+    this.#written++;
+    this.log.info({ checkpoint: entry.path, epoch: pos.epoch, stepInEpoch: pos.stepInEpoch, globalStep: pos.globalStep }, 'checkpoint written');
+    return entry.path;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+}
