@@ -29,27 +29,24 @@ export async function setupBackend(opts: BackendSetup): Promise<typeof tf> {
     case 'cpu':
       break;
     case 'tensorflow':
-      throw new ThreadfitError(
-        ErrorCodes.BACKEND,
-        "backend 'tensorflow' is not available: @tensorflow/tfjs-node is not installed; run `npm run setup:tensorflow` (see docs/TENSORFLOW-SETUP.md) or use --backend wasm",
-      );
+      // Registers backend 'tensorflow' on the same tfjs-core instance (all @tensorflow/* are
+      // pinned to 4.22.0, so there is one copy) and switches to it. TensorFlow's thread pools
+      // are sized from TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS, which the coordinator
+      // sets before any worker starts (they are read once per process).
+      try {
+        await import('@tensorflow/tfjs-node' as string);
+      } catch (err) {
+        throw new ThreadfitError(
+          ErrorCodes.BACKEND,
+          `backend 'tensorflow' is not available: @tensorflow/tfjs-node did not load (${(err as Error).message.split('\n')[0]}); run \`npm run setup:tensorflow\` (see docs/TENSORFLOW-SETUP.md) or use --backend wasm`,
+          { cause: err },
+        );
+      }
+      break;
   }
   const ok = await tf.setBackend(opts.backend);
   if (!ok) throw new ThreadfitError(ErrorCodes.BACKEND, `tfjs backend '${opts.backend}' failed to initialise`);
   await tf.ready();
   active = opts.backend;
   return tf;
-}
-
-/** Which backends load on this machine, fastest first (for --backend auto). */
-export async function availableBackends(): Promise<BackendName[]> {
-  const out: BackendName[] = [];
-  try {
-    await import('@tensorflow/tfjs-node' as string);
-    out.push('tensorflow');
-  } catch {
-    // not installed: fine, it is optional
-  }
-  out.push('wasm', 'cpu');
-  return out;
 }

@@ -48,10 +48,14 @@ function storageOf(tf: Tf): Storage | undefined {
 }
 
 export class TensorIO {
+  readonly #uploadCopies: boolean;
+
   private constructor(
     private readonly tf: Tf,
     private readonly storage: Storage | undefined,
-  ) {}
+  ) {
+    this.#uploadCopies = tf.getBackend() === 'wasm';
+  }
 
   /** `fast` false forces the public API (used by tests to compare both paths). */
   static create(tf: Tf, fast = true): TensorIO {
@@ -90,7 +94,9 @@ export class TensorIO {
 
   /** Overwrites variable `v` with `src` (src.length must equal v.size). */
   writeVariable(v: tfTypes.Variable, src: Float32Array): void {
-    const t = this.tf.tensor(src, v.shape, 'float32');
+    // wasm copies a typed array into its heap; cpu and tensorflow keep a reference to it, and
+    // `src` is a view of shared memory that a later step overwrites: give them a copy.
+    const t = this.tf.tensor(this.#uploadCopies ? src : src.slice(), v.shape, 'float32');
     v.assign(t);
     t.dispose();
   }

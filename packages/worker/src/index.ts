@@ -1,5 +1,5 @@
 export { installWasmMatMulFix, isWasmMatMulFixInstalled } from './matmul-fix.js';
-export { setupBackend, availableBackends, type BackendSetup } from './backend.js';
+export { setupBackend, type BackendSetup } from './backend.js';
 export { Replica } from './replica.js';
 export { ChunkUpdater } from './updater.js';
 export { TensorIO } from './heap-io.js';

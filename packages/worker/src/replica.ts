@@ -47,7 +47,7 @@ export class Replica {
   readonly #buffers: Array<{ v: tfTypes.Variable; offset: number; size: number }>;
   readonly #io: TensorIO;
   readonly #scratch = new Map<string, Float32Array>();
-  /** wasm and tensorflow copy a typed array on upload; cpu keeps a reference, so no reuse there. */
+  /** wasm copies a typed array on upload; cpu and tensorflow keep a reference, so no reuse there. */
   readonly #uploadCopies: boolean;
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
@@ -69,7 +69,7 @@ export class Replica {
     }
     this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
-    this.#uploadCopies = tf.getBackend() !== 'cpu';
+    this.#uploadCopies = tf.getBackend() === 'wasm';
     const trainable = init.model.weights.filter((w) => w.trainable);
     if (trainable.length !== this.#vars.length) {
       throw new ThreadfitError(ErrorCodes.INTERNAL, `replica has ${this.#vars.length} trainable weights, the coordinator sent ${trainable.length}`);
