@@ -86,6 +86,6 @@ describe('limits', () => {
   it('parses fault specs and refuses bad ones', () => {
     expect(parseFault('hang@step=7,rank=2')).toEqual({ kind: 'hang', step: 7, rank: 2 });
     expect(parseFault('nan@step=1')).toEqual({ kind: 'nan', step: 1, rank: 0 });
-    expect(() => parseFault('boom@step=1')).toThrow(/must look like crash\|exit\|hang\|nan@step=S,rank=R, got "boom@step=1"/);
+    expect(() => parseFault('boom@step=1')).toThrow(/must look like crash\|exit\|hang\|nan@step=S,rank=R\[,times=T\], got "boom@step=1"/);
   });
 });

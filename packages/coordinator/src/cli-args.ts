@@ -11,6 +11,8 @@ export interface FlagSpec {
   type: 'string' | 'boolean';
   /** Option key it maps to (camelCase), default: the flag name in camelCase. */
   key?: string;
+  /** One-letter alias, e.g. 'o' for `-o FILE`. */
+  short?: string;
   numeric?: boolean;
   value?: string;
   default?: string;
@@ -29,10 +31,10 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Parses argv against the flag specs into an options object keyed by option names. */
 export function parseFlags(argv: string[], flags: FlagSpec[]): { options: Record<string, unknown>; help: boolean; positionals: string[] } {
-  const config = Object.fromEntries([...flags.map((f) => [f.name, { type: f.type }]), ['help', { type: 'boolean', short: 'h' }]]);
+  const config = Object.fromEntries([...flags.map((f) => [f.name, { type: f.type, ...(f.short ? { short: f.short } : {}) }]), ['help', { type: 'boolean', short: 'h' }]]);
   // `--epochs -1` would be refused by parseArgs as ambiguous; join a negative number to its flag
   // so that the validator can name the flag and the value.
-  const stringFlags = new Set(flags.filter((f) => f.type === 'string').map((f) => `--${f.name}`));
+  const stringFlags = new Set(flags.filter((f) => f.type === 'string').flatMap((f) => [`--${f.name}`, ...(f.short ? [`-${f.short}`] : [])]));
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     if (stringFlags.has(argv[i]) && i + 1 < argv.length && /^-\d|^-\.\d/.test(argv[i + 1])) {
@@ -58,12 +60,13 @@ export function parseFlags(argv: string[], flags: FlagSpec[]): { options: Record
   return { options, help: (parsed.values as Record<string, unknown>).help === true, positionals: parsed.positionals };
 }
 
-export function usage(command: string, summary: string, flags: FlagSpec[]): string {
+/** `args` names the positional arguments, e.g. 'REPORT.json'. */
+export function usage(command: string, summary: string, flags: FlagSpec[], args?: string): string {
   const rows = flags.map((f) => {
-    const left = `  --${f.name}${f.type === 'string' ? ` ${f.value ?? 'VALUE'}` : ''}`;
+    const left = `  ${f.short ? `-${f.short}, ` : ''}--${f.name}${f.type === 'string' ? ` ${f.value ?? 'VALUE'}` : ''}`;
     const def = f.default !== undefined ? ` (default: ${f.default})` : '';
     return `${left.padEnd(28)} ${f.help}${def}`;
   });
   rows.push(`${'  -h, --help'.padEnd(28)} show this help`);
-  return `Usage: threadfit ${command} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n`;
+  return `Usage: threadfit ${command}${args ? ` ${args}` : ''} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n`;
 }

@@ -3,14 +3,15 @@
  * The threadfit CLI. Exit codes: 0 done, 1 training failed, 2 bad input (flag, file or data),
  * with the usage and the bad value on stderr.
  */
-import { ErrorCodes, createLogger, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
+import { ErrorCodes, createLogger, invalidOption, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 import { runBench } from './bench/bench.js';
 import { BENCH_DEFAULTS, SCALE_DEFAULTS, validateBenchOptions, validateScaleOptions } from './bench/options.js';
 import { runScale } from './bench/scale.js';
 import { parseFlags, usage, UsageError, type FlagSpec } from './cli-args.js';
 import { runEvaluate, validateEvaluateOptions } from './evaluate.js';
 import { TRAIN_DEFAULTS, validateTrainOptions } from './options.js';
-import { runTraining } from './train.js';
+import { defaultPlotPath, epochCount, readReport, writeLearningCurves } from './plot.js';
+import { checkWritableFile, runTraining } from './train.js';
 import { SIGNAL_EXIT_CODES } from './signals.js';
 import { VERSION } from './version.js';
 
@@ -23,7 +24,7 @@ const COMMON_FLAGS: FlagSpec[] = [
 ];
 
 const TRAIN_FLAGS: FlagSpec[] = [
-  { name: 'workers', type: 'string', numeric: true, value: 'N|auto', default: 'auto = all cores', help: 'worker threads (data-parallel replicas)' },
+  { name: 'workers', type: 'string', numeric: true, value: 'N|MIN:MAX|auto', default: 'auto = all cores', help: 'worker threads (replicas); MIN:MAX is elastic: shrinks when a worker keeps failing, grows back' },
   { name: 'epochs', type: 'string', numeric: true, value: 'N', default: String(TRAIN_DEFAULTS.epochs), help: 'passes over the training set' },
   { name: 'batch-size', type: 'string', numeric: true, value: 'N', default: String(TRAIN_DEFAULTS.batchSize), help: 'GLOBAL batch size, split across the workers' },
   { name: 'lr', key: 'learningRate', type: 'string', numeric: true, value: 'X', default: String(TRAIN_DEFAULTS.learningRate), help: 'Adam learning rate' },
@@ -31,6 +32,7 @@ const TRAIN_FLAGS: FlagSpec[] = [
   { name: 'backend', type: 'string', value: 'NAME', default: 'auto', help: 'auto|wasm|cpu|tensorflow (auto: tensorflow if installed, else wasm)' },
   { name: 'data-dir', type: 'string', value: 'DIR', help: 'MNIST-shaped IDX files, raw or .gz (default: the bundled MNIST)' },
   { name: 'report', type: 'string', value: 'FILE', help: 'write the JSON report here' },
+  { name: 'plot', type: 'string', value: 'FILE', help: 'draw the learning curves (loss and accuracy per epoch, train and validation) to this SVG' },
   { name: 'quiet', type: 'boolean', help: 'no progress bar or epoch lines' },
   { name: 'checkpoint-dir', type: 'string', value: 'DIR', help: 'write checkpoints here (atomic; model.json loadable by tfjs)' },
   { name: 'checkpoint-every', type: 'string', numeric: true, value: 'N|epoch', default: 'epoch', help: 'checkpoint every N steps, or at every epoch end' },
@@ -39,7 +41,14 @@ const TRAIN_FLAGS: FlagSpec[] = [
   { name: 'max-restarts', type: 'string', numeric: true, value: 'N', default: '3', help: 'reruns of failed steps (crashed or hung workers) before giving up' },
   { name: 'max-skipped-steps', type: 'string', numeric: true, value: 'N', default: '5', help: 'non-finite steps in a row before giving up' },
   { name: 'step-timeout', type: 'string', numeric: true, value: 'MS', default: 'max(30000, 50 x median step)', help: 'a step phase slower than this is hung: its workers are replaced' },
-  { name: 'inject-fault', type: 'string', value: 'SPEC', help: 'testing aid: crash|exit|hang|nan@step=S,rank=R' },
+  { name: 'inject-fault', type: 'string', value: 'SPEC', help: 'testing aid: crash|exit|hang|nan@step=S,rank=R[,times=T]' },
+  { name: 'deterministic', type: 'boolean', help: 'the same weights, bit for bit, for any worker count (fixed micro-batches)' },
+  { name: 'micro-batches', type: 'string', numeric: true, value: 'M', default: '8', help: 'micro-batches per step in --deterministic mode' },
+  { name: 'accumulate', type: 'string', numeric: true, value: 'N', default: '1', help: 'gradient accumulation: N x batch-size samples per optimizer step' },
+  { name: 'lr-warmup', type: 'string', numeric: true, value: 'EPOCHS', default: '0', help: 'linear learning-rate warm-up over the first EPOCHS' },
+  { name: 'lr-scale', type: 'string', value: 'RULE', default: 'none', help: 'none|linear (lr x effective batch / --lr-base-batch)' },
+  { name: 'lr-base-batch', type: 'string', numeric: true, value: 'N', default: '128', help: 'reference batch of --lr-scale linear' },
+  { name: 'lr-decay', type: 'string', value: 'SCHED', default: 'none', help: 'none | cosine[:MIN_LR] | step:EVERY_EPOCHS:GAMMA' },
   ...COMMON_FLAGS,
 ];
 
@@ -79,8 +88,21 @@ const EVALUATE_FLAGS: FlagSpec[] = [
   ...COMMON_FLAGS,
 ];
 
+const PLOT_FLAGS: FlagSpec[] = [
+  { name: 'out', short: 'o', type: 'string', value: 'FILE', default: 'the report path with .svg', help: 'where the SVG goes' },
+];
+
+/** A path flag the options validator does not know (it is the CLI's own): non-empty, in a writable directory. */
+function outputPath(v: unknown, flag: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw invalidOption(flag, v, 'a non-empty path', 'flag');
+  checkWritableFile(v, flag);
+  return v;
+}
+
 interface Command {
   summary: string;
+  /** Positional arguments, for the usage line. */
+  args?: string;
   flags: FlagSpec[];
   run(options: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
@@ -93,13 +115,19 @@ const COMMANDS: Record<string, Command> = {
   train: {
     summary: 'Train the seed MLP (Dense 512 relu -> Dense 10 softmax, Adam) on MNIST across worker threads,\nvalidating on the test set after every epoch.',
     flags: TRAIN_FLAGS,
-    async run(options) {
+    async run({ plot, ...options }) {
       const o = validateTrainOptions({ logFormat: defaultLogFormat(), ...options }, 'flag');
+      // Checked before training, as --report is: a bad path must not cost a whole run.
+      const plotFile = plot === undefined ? undefined : outputPath(plot, '--plot');
       const logger = createLogger({ level: o.logLevel as LevelWithSilent, format: o.logFormat });
       const { report, interrupted, checkpoint } = await runTraining(o, { logger, out: process.stdout });
+      const plotted = plotFile !== undefined && epochCount(report.history) > 0;
+      if (plotted) await writeLearningCurves(report, plotFile);
+      else if (plotFile !== undefined) process.stderr.write(`threadfit train: no epoch finished, so no learning curves were written to ${plotFile}\n`);
       if (!o.quiet) {
         process.stdout.write(`Test: loss ${report.test.loss.toFixed(4)} - acc ${report.test.acc.toFixed(4)}\n`);
         if (o.report) process.stdout.write(`Report written to ${o.report}\n`);
+        if (plotted) process.stdout.write(`Learning curves written to ${plotFile}\n`);
       }
       if (interrupted !== undefined) {
         const how = checkpoint !== undefined
@@ -132,6 +160,21 @@ const COMMANDS: Record<string, Command> = {
     flags: SCALE_FLAGS,
     async run(options) {
       await runScale(validateScaleOptions(options, 'flag'), { out: process.stdout, err: process.stderr });
+      return 0;
+    },
+  },
+  plot: {
+    summary:
+      'Draw the learning curves of a training run from its JSON report (threadfit train --report FILE): loss and\n' +
+      'each metric per epoch, train and validation, one panel each, as an SVG chart.',
+    args: 'REPORT.json',
+    flags: PLOT_FLAGS,
+    async run(options, positionals) {
+      if (positionals.length !== 1) throw new UsageError(`expected one report file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+      const [reportFile] = positionals;
+      const out = outputPath(options.out ?? defaultPlotPath(reportFile), options.out === undefined ? 'output' : '-o');
+      await writeLearningCurves(readReport(reportFile), out);
+      process.stdout.write(`Learning curves written to ${out}\n`);
       return 0;
     },
   },
@@ -170,7 +213,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const { options, help, positionals } = parseFlags(rest, command.flags);
     if (help) {
-      process.stdout.write(usage(name, command.summary, command.flags));
+      process.stdout.write(usage(name, command.summary, command.flags, command.args));
       return 0;
     }
     return await command.run(options, positionals);
@@ -178,7 +221,7 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as Error & { code?: string };
     const badInput = e instanceof UsageError || e.code === ErrorCodes.INVALID_OPTION || e.code === ErrorCodes.BAD_DATA || e.code === ErrorCodes.CHECKSUM || e.code === ErrorCodes.BACKEND;
     if (badInput) {
-      process.stderr.write(`threadfit ${name}: ${e.message}\n\n${usage(name, command.summary, command.flags)}`);
+      process.stderr.write(`threadfit ${name}: ${e.message}\n\n${usage(name, command.summary, command.flags, command.args)}`);
       return EXIT_BAD_INPUT;
     }
     // Our own errors say what happened; a stack only helps for the unexpected ones.

@@ -9,17 +9,21 @@ export interface FaultSpec {
   kind: FaultKind;
   step: number;
   rank: number;
+  /** The first `times` attempts of that step fail (default 1: the rerun succeeds). */
+  times?: number;
 }
 
 export const FaultKinds: readonly FaultKind[] = ['crash', 'exit', 'hang', 'nan'];
 
-/** Parses `kind@step=S,rank=R` (rank defaults to 0). */
+/** Parses `kind@step=S,rank=R[,times=T]` (rank defaults to 0, times to 1). */
 export function parseFault(text: unknown, where = 'flag --inject-fault'): FaultSpec {
-  const m = typeof text === 'string' ? /^(crash|exit|hang|nan)@step=(\d+)(?:,rank=(\d+))?$/.exec(text) : null;
+  const m = typeof text === 'string' ? /^(crash|exit|hang|nan)@step=(\d+)(?:,rank=(\d+))?(?:,times=(\d+))?$/.exec(text) : null;
   if (m === null) {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${where} must look like crash|exit|hang|nan@step=S,rank=R, got ${JSON.stringify(text)}`);
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${where} must look like crash|exit|hang|nan@step=S,rank=R[,times=T], got ${JSON.stringify(text)}`);
   }
-  return { kind: m[1] as FaultKind, step: Number(m[2]), rank: Number(m[3] ?? 0) };
+  const spec: FaultSpec = { kind: m[1] as FaultKind, step: Number(m[2]), rank: Number(m[3] ?? 0) };
+  if (m[4] !== undefined) spec.times = Number(m[4]);
+  return spec;
 }
 
 /**

@@ -36,6 +36,10 @@ export interface FitLoopOptions {
    * [0, position.stepInEpoch) of `initialEpoch` are skipped.
    */
   position?: FitPosition;
+  /** The learning rate of the step with this 0-based index in the run; none: the optimizer's own. */
+  learningRateAt?(globalStep: number): number;
+  /** At every epoch end (after the callbacks): how many workers the next epoch uses (elastic). */
+  workersForEpoch?(epoch: number): number | undefined;
   /** Called after every committed (or skipped) step, and after every epoch's validation. */
   afterStep?(position: FitPosition): void | Promise<void>;
   afterEpoch?(position: FitPosition): void | Promise<void>;
@@ -97,7 +101,7 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
       const indices = order.subarray(start, Math.min(o.trainCount, start + o.batchSize));
       // model.fit hands onBatchBegin an empty logs object (it fills batch/size afterwards).
       await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, {}));
-      const s = await trainer.trainStep(indices);
+      const s = await trainer.trainStep(indices, { learningRate: o.learningRateAt?.(pos.globalStep) });
       done++;
       pos.epoch = epoch;
       pos.stepInEpoch = batch + 1;
@@ -131,6 +135,8 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] /= Math.max(done, 1);
     result.epochs.push({ epoch: epoch + 1, steps: done, seconds, samplesPerSec: seen / seconds, skippedSteps: skipped, stepMs: ms });
     await each(o.callbacks, (cb) => cb.onEpochEnd?.(epoch, logs));
+    const resize = o.workersForEpoch?.(epoch + 1);
+    if (resize !== undefined && resize !== trainer.activeWorkers) trainer.resize(resize);
     if (completed) {
       pos.epoch = epoch + 1;
       pos.stepInEpoch = 0;

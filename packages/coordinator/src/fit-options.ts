@@ -4,6 +4,7 @@ import type * as tfTypes from '@tensorflow/tfjs';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName } from '@threadfit/shared';
 import { checkEnum, checkInt, checkKnownKeys, checkNumber, resolveWorkers } from './options.js';
 import type { TensorInput } from './tensor-dataset.js';
+import { parseLrDecay, type LrDecay } from './lr-schedule.js';
 
 export type CallbackInput = tfTypes.CustomCallbackArgs | tfTypes.CustomCallbackArgs[] | tfTypes.Callback | tfTypes.Callback[];
 
@@ -35,19 +36,45 @@ export interface ParallelFitOptions {
   checkNumerics?: boolean;
   /** TensorFlow intra/inter-op threads per worker (tensorflow backend). Default 1. */
   threadsPerWorker?: number;
+  /** The same weights, bit for bit, for any worker count: `microBatches` fixed micro-batches per step. */
+  deterministic?: boolean;
+  /** Micro-batches per step in deterministic mode. Default 8. */
+  microBatches?: number;
+  /** Gradient accumulation: each optimizer step takes accumulate x batchSize samples. Default 1. */
+  accumulate?: number;
+  /** Linear learning-rate warm-up over this many epochs. Default 0. */
+  lrWarmupEpochs?: number;
+  /** 'linear': lr x (batchSize x accumulate) / lrBaseBatch. Default 'none'. */
+  lrScale?: 'none' | 'linear';
+  /** Default 128. */
+  lrBaseBatch?: number;
+  /** 'none', 'cosine[:MIN_LR]' or 'step:EVERY_EPOCHS:GAMMA'. Default 'none'. */
+  lrDecay?: string;
+  /** Elastic resize: called at every epoch end, returns the worker count for the next epoch (1..workers). */
+  workersForEpoch?: (epoch: number) => number | undefined;
 }
 
-const KEYS = ['workers', 'epochs', 'batchSize', 'validationData', 'validationSplit', 'shuffle', 'seed', 'callbacks', 'verbose', 'initialEpoch', 'backend', 'workerSetup', 'checkNumerics', 'threadsPerWorker'] as const;
+const KEYS = ['workers', 'epochs', 'batchSize', 'validationData', 'validationSplit', 'shuffle', 'seed', 'callbacks', 'verbose', 'initialEpoch', 'backend', 'workerSetup', 'checkNumerics', 'threadsPerWorker', 'deterministic', 'microBatches', 'accumulate', 'lrWarmupEpochs', 'lrScale', 'lrBaseBatch', 'lrDecay', 'workersForEpoch'] as const;
 
-export const FIT_DEFAULTS = Object.freeze({ epochs: 1, batchSize: 32, shuffle: true, seed: 42, verbose: 1 as 0 | 1, initialEpoch: 0, backend: 'auto' as const, checkNumerics: false, threadsPerWorker: 1 });
+export const FIT_DEFAULTS = Object.freeze({
+  epochs: 1, batchSize: 32, shuffle: true, seed: 42, verbose: 1 as 0 | 1, initialEpoch: 0, backend: 'auto' as const, checkNumerics: false, threadsPerWorker: 1,
+  deterministic: false, microBatches: 8, accumulate: 1, lrWarmupEpochs: 0, lrScale: 'none' as const, lrBaseBatch: 128,
+});
 
-export interface ResolvedFitOptions extends Omit<Required<ParallelFitOptions>, 'workers' | 'validationData' | 'validationSplit' | 'callbacks' | 'workerSetup'> {
+export interface ResolvedFitOptions extends Omit<Required<ParallelFitOptions>, 'workers' | 'validationData' | 'validationSplit' | 'callbacks' | 'workerSetup' | 'lrDecay' | 'workersForEpoch'> {
+  lrDecay: LrDecay;
+  workersForEpoch?: (epoch: number) => number | undefined;
   workers: number;
   validationData?: [TensorInput, TensorInput];
   validationSplit: number;
   callbacks?: CallbackInput;
   workerSetup?: string;
 }
+
+const fnOrUndefined = <F>(name: string, v: F | undefined): F | undefined => {
+  if (v !== undefined && typeof v !== 'function') throw invalidOption(name, v, 'a function');
+  return v;
+};
 
 const bool = (name: string, v: unknown): boolean => {
   if (typeof v !== 'boolean') throw invalidOption(name, v, 'true or false');
@@ -90,5 +117,13 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     workerSetup,
     checkNumerics: bool('checkNumerics', o.checkNumerics),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256),
+    deterministic: bool('deterministic', o.deterministic),
+    microBatches: checkInt('microBatches', o.microBatches, 1, 256),
+    accumulate: checkInt('accumulate', o.accumulate, 1, 1024),
+    lrWarmupEpochs: checkNumber('lrWarmupEpochs', o.lrWarmupEpochs, (x) => x >= 0, 'a number of epochs >= 0'),
+    lrScale: checkEnum('lrScale', o.lrScale, ['none', 'linear'] as const),
+    lrBaseBatch: checkInt('lrBaseBatch', o.lrBaseBatch, 1, 1 << 24),
+    lrDecay: parseLrDecay(o.lrDecay, 'options.lrDecay'),
+    workersForEpoch: fnOrUndefined('workersForEpoch', o.workersForEpoch),
   };
 }

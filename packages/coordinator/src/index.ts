@@ -8,6 +8,8 @@ export { buildSeedModel } from './seed-model.js';
 export { modelSpecOf, weightsSha256 } from './model-spec.js';
 export { ProgressReporter } from './progress.js';
 export type { TrainReport } from './report.js';
+export { learningCurvesSpec, writeLearningCurves, readReport, checkPlottable, CURVE_SPLITS, type EpochHistory, type PlottableReport } from './plot.js';
+export { renderSvg } from './chart-svg.js';
 export { VERSION } from './version.js';
 export { installWasmMatMulFix } from '@threadfit/worker';
 export {

@@ -5,11 +5,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseFault, type FaultSpec } from './faults.js';
+import { parseLrDecay, type LrDecay } from './lr-schedule.js';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 
 export interface TrainOptions {
   /** Worker threads (data-parallel replicas). Default: 'auto' = all cores. */
-  workers?: number | 'auto';
+  workers?: number | 'auto' | `${number}:${number}`;
   /** Default 10. */
   epochs?: number;
   /** GLOBAL batch size, split across the workers (as in Keras). Default 128. */
@@ -42,12 +43,29 @@ export interface TrainOptions {
   maxSkippedSteps?: number;
   /** Step-phase timeout in ms. Default adaptive: max(30 s, 50 x median step). */
   stepTimeout?: number;
-  /** Testing aid: `crash|exit|hang|nan@step=S,rank=R`. */
+  /** Testing aid: `crash|exit|hang|nan@step=S,rank=R[,times=T]`. */
   injectFault?: string;
+  /** Bitwise-identical weights for any worker count: a fixed number of micro-batches per step. */
+  deterministic?: boolean;
+  /** Micro-batches per step in deterministic mode. Default 8. */
+  microBatches?: number;
+  /** Gradient accumulation: N x batchSize samples per optimizer step, N micro-batches per rank. Default 1. */
+  accumulate?: number;
+  /** Linear learning-rate warm-up over this many epochs. Default 0. */
+  lrWarmup?: number;
+  /** 'linear': the linear scaling rule, lr x effective batch / lrBaseBatch. Default 'none'. */
+  lrScale?: 'none' | 'linear';
+  /** Reference batch of the linear scaling rule. Default 128. */
+  lrBaseBatch?: number;
+  /** 'none', 'cosine[:MIN_LR]' or 'step:EVERY_EPOCHS:GAMMA'. Default 'none'. */
+  lrDecay?: string;
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend' | 'checkpointDir' | 'stepTimeout' | 'injectFault'>> & {
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend' | 'checkpointDir' | 'stepTimeout' | 'injectFault' | 'lrDecay'>> & {
   workers: number;
+  /** Elastic: the fewest workers (= workers when not elastic). */
+  minWorkers: number;
+  lrDecay: LrDecay;
   backend: BackendName | 'auto';
   dataDir?: string;
   report?: string;
@@ -71,6 +89,12 @@ export const TRAIN_DEFAULTS = Object.freeze({
   resume: false,
   maxRestarts: 3,
   maxSkippedSteps: 5,
+  deterministic: false,
+  microBatches: 8,
+  accumulate: 1,
+  lrWarmup: 0,
+  lrScale: 'none' as const,
+  lrBaseBatch: 128,
 });
 
 /** More workers than this is a typo, not a plan (each holds a replica and a gradient slot). */
@@ -117,7 +141,7 @@ export function checkKnownKeys(opts: object, known: readonly string[]): void {
   }
 }
 
-const TRAIN_KEYS = ['workers', 'epochs', 'batchSize', 'learningRate', 'seed', 'backend', 'dataDir', 'report', 'logLevel', 'logFormat', 'quiet', 'checkpointDir', 'checkpointEvery', 'keepCheckpoints', 'resume', 'maxRestarts', 'maxSkippedSteps', 'stepTimeout', 'injectFault'] as const;
+const TRAIN_KEYS = ['workers', 'epochs', 'batchSize', 'learningRate', 'seed', 'backend', 'dataDir', 'report', 'logLevel', 'logFormat', 'quiet', 'checkpointDir', 'checkpointEvery', 'keepCheckpoints', 'resume', 'maxRestarts', 'maxSkippedSteps', 'stepTimeout', 'injectFault', 'deterministic', 'microBatches', 'accumulate', 'lrWarmup', 'lrScale', 'lrBaseBatch', 'lrDecay'] as const;
 
 export function resolveWorkers(v: unknown, source: OptionSource = 'options'): number {
   if (v === 'auto' || v === undefined) return availableParallelism();
@@ -135,8 +159,13 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     }
     return v;
   };
+  const elastic = typeof o.workers === 'string' ? /^(\d+):(\d+)$/.exec(o.workers) : null;
+  const workers = elastic ? checkInt('workers', Number(elastic[2]), 1, maxWorkers(), source) : resolveWorkers(o.workers, source);
+  const minWorkers = elastic ? Number(elastic[1]) : workers;
+  if (elastic && (minWorkers < 1 || minWorkers > workers)) throw invalidOption('workers', o.workers, `MIN:MAX with 1 <= MIN <= MAX`, label('workers', source)[1]);
   const r: ResolvedTrainOptions = {
-    workers: resolveWorkers(o.workers, source),
+    workers,
+    minWorkers,
     epochs: checkInt('epochs', o.epochs, 1, 1_000_000, source),
     batchSize: checkInt('batchSize', o.batchSize, 1, 1 << 20, source),
     learningRate: checkNumber('learningRate', o.learningRate, (x) => x > 0, 'a positive number', source),
@@ -155,6 +184,13 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     maxSkippedSteps: checkInt('maxSkippedSteps', o.maxSkippedSteps, 0, 1_000_000, source),
     stepTimeout: o.stepTimeout === undefined ? undefined : checkInt('stepTimeout', o.stepTimeout, 1, 86_400_000, source),
     injectFault: o.injectFault === undefined ? undefined : parseFault(o.injectFault, source === 'flag' ? 'flag --inject-fault' : 'options.injectFault'),
+    deterministic: o.deterministic === true,
+    microBatches: checkInt('microBatches', o.microBatches, 1, 256, source),
+    accumulate: checkInt('accumulate', o.accumulate, 1, 1024, source),
+    lrWarmup: checkNumber('lrWarmup', o.lrWarmup, (x) => x >= 0, 'a number of epochs >= 0', source),
+    lrScale: checkEnum('lrScale', o.lrScale, ['none', 'linear'] as const, source),
+    lrBaseBatch: checkInt('lrBaseBatch', o.lrBaseBatch, 1, 1 << 24, source),
+    lrDecay: parseLrDecay(o.lrDecay, source === 'flag' ? 'flag --lr-decay' : 'options.lrDecay'),
   };
   if (r.checkpointDir === undefined) {
     const [flag] = label('checkpointDir', source);

@@ -9,6 +9,7 @@ import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, stepsPe
 import { resolveBackend } from './backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from './fit-options.js';
 import { runFitLoop, type FitCallbacks } from './fit-loop.js';
+import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { modelSpecOf } from './model-spec.js';
 import { ProgressReporter } from './progress.js';
 import { checkFinite, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
@@ -80,7 +81,11 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const callbacks = standardizeCallbacks(o.callbacks);
   const history = new tf.History();
   const list = new tf.CallbackList([...callbacks, history]);
-  const steps = stepsPerEpoch(dataset.trainCount, o.batchSize);
+  const stepBatch = o.batchSize * o.accumulate;
+  const steps = stepsPerEpoch(dataset.trainCount, stepBatch);
+  const schedule: LrScheduleOptions = {
+    base: optimizer.learningRate, scale: o.lrScale, baseBatch: o.lrBaseBatch, batch: stepBatch, warmupEpochs: o.lrWarmupEpochs, decay: o.lrDecay, epochs: o.epochs, stepsPerEpoch: steps,
+  };
   list.setModel(model as never);
   list.setParams({
     epochs: o.epochs,
@@ -103,7 +108,9 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       model: spec,
       initialWeights,
       dataset,
-      maxBatch: o.batchSize,
+      maxBatch: stepBatch,
+      accumulate: o.accumulate,
+      microBatches: o.deterministic ? o.microBatches : undefined,
       optimizer,
       seed: o.seed,
       workerSetup: o.workerSetup,
@@ -122,8 +129,10 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     await runFitLoop(t, {
       epochs: o.epochs,
       initialEpoch: o.initialEpoch,
-      batchSize: o.batchSize,
+      batchSize: stepBatch,
       shuffle: o.shuffle,
+      learningRateAt: isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
+      workersForEpoch: o.workersForEpoch,
       seed: o.seed,
       trainCount: dataset.trainCount,
       metricNames,

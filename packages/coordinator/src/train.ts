@@ -13,6 +13,7 @@ import { onStopSignals, type StopSignal } from './signals.js';
 import { resolveBackend } from './backend-choice.js';
 import { shareImageDataset } from './dataset.js';
 import { runFitLoop, type FitPosition } from './fit-loop.js';
+import { isConstant, lrAt, peakLr, type LrScheduleOptions } from './lr-schedule.js';
 import { loadImageDataset } from './mnist.js';
 import { modelSpecOf, weightsSha256 } from './model-spec.js';
 import type { ResolvedTrainOptions } from './options.js';
@@ -85,10 +86,16 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   if (resumed !== undefined) initialWeights = resumed.weights;
 
   const perRank = Math.ceil(o.batchSize / o.workers);
-  log.info({ workers: o.workers, backend, globalBatch: o.batchSize, perWorkerBatch: perRank, params: spec.paramCount }, `global batch ${o.batchSize} = ${o.workers} workers x ~${perRank}`);
+  log.info(
+    { workers: o.workers, minWorkers: o.minWorkers, backend, globalBatch: o.batchSize, perWorkerBatch: perRank, accumulate: o.accumulate, deterministic: o.deterministic, params: spec.paramCount },
+    `global batch ${o.batchSize * o.accumulate} = ${o.workers} workers x ~${perRank}${o.accumulate > 1 ? ` x ${o.accumulate} accumulated` : ''}${o.deterministic ? ` (deterministic: ${o.microBatches} micro-batches)` : ''}`,
+  );
+  // One optimizer step takes batchSize x accumulate samples (accumulate micro-batches per rank).
+  const stepBatch = o.batchSize * o.accumulate;
   const trainer = await Trainer.create({
-    workers: o.workers, backend, model: spec, initialWeights, dataset: shared, maxBatch: o.batchSize, optimizer, seed: o.seed,
+    workers: o.workers, minWorkers: o.minWorkers, backend, model: spec, initialWeights, dataset: shared, maxBatch: stepBatch, optimizer, seed: o.seed,
     maxRestarts: o.maxRestarts, maxSkippedSteps: o.maxSkippedSteps, stepTimeoutMs: o.stepTimeout, injectFault: o.injectFault, logger: io.logger,
+    accumulate: o.accumulate, microBatches: o.deterministic ? o.microBatches : undefined,
   });
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
@@ -101,7 +108,11 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   const stop = onStopSignals((signal) => log.warn({ signal }, 'stopping after the step in flight (press Ctrl-C again to exit at once)'));
   let lastCheckpoint: string | undefined;
   try {
-    const steps = stepsPerEpoch(shared.trainCount, o.batchSize);
+    const steps = stepsPerEpoch(shared.trainCount, stepBatch);
+    const schedule: LrScheduleOptions = {
+      base: o.learningRate, scale: o.lrScale, baseBatch: o.lrBaseBatch, batch: stepBatch, warmupEpochs: o.lrWarmup, decay: o.lrDecay, epochs: o.epochs, stepsPerEpoch: steps,
+    };
+    if (!isConstant(schedule)) log.info({ peakLr: peakLr(schedule), warmupEpochs: o.lrWarmup, decay: o.lrDecay.kind }, 'learning-rate schedule');
     const callbacks = o.quiet ? [] : [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: steps, out: io.out })];
     const merged = (fitHistory: Record<string, number[]>) =>
       Object.fromEntries([...new Set([...Object.keys(prior), ...Object.keys(fitHistory)])].map((k) => [k, [...(prior[k] ?? []), ...(fitHistory[k] ?? [])]]));
@@ -109,7 +120,8 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     let fit;
     try {
       fit = await runFitLoop(trainer, {
-        epochs: o.epochs, initialEpoch: position.epoch, batchSize: o.batchSize, shuffle: true, seed: o.seed,
+        epochs: o.epochs, initialEpoch: position.epoch, batchSize: stepBatch, shuffle: true, seed: o.seed,
+        learningRateAt: isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
         trainCount: shared.trainCount, metricNames: ['acc'], validationSplit: 'test', position,
         callbacks: [...callbacks, { onEpochEnd: (epoch, logs) => {
           for (const [k, v] of Object.entries(logs ?? {})) (fitHistory[k] ??= []).push(v);

@@ -39,6 +39,7 @@ import {
 import type { SharedDataset } from './dataset.js';
 import { WorkerPool } from './pool.js';
 import { StepClock, isRetryable, type FaultSpec } from './faults.js';
+import { maxSlots, planStep } from './step-plan.js';
 
 export interface TrainerConfig {
   workers: number;
@@ -63,7 +64,16 @@ export interface TrainerConfig {
   stepTimeoutMs?: number;
   injectFault?: FaultSpec;
   logger?: Logger;
+  /** Gradient accumulation: micro-batches per rank per step (default 1). */
+  accumulate?: number;
+  /** Deterministic mode: this many micro-batches per step whatever the worker count. */
+  microBatches?: number;
+  /** Elastic: the fewest workers a step may shrink to when a worker keeps failing (default: workers). */
+  minWorkers?: number;
 }
+
+/** Successful steps after which an elastic trainer that shrank tries one more worker. */
+const GROW_BACK_AFTER_STEPS = 50;
 
 /** A failed phase: which task, and the error that ended it. */
 interface StepFault extends Error {
@@ -110,6 +120,10 @@ export class Trainer {
   readonly #maxSkipped: number;
   #restarts = 0;
   #skippedInARow = 0;
+  /** Workers a step uses now (elastic: between minWorkers and workers). */
+  #active: number;
+  readonly #minWorkers: number;
+  #healthySteps = 0;
 
   private constructor(cfg: TrainerConfig, layout: StateLayout, views: StateViews, pool: WorkerPool) {
     this.#cfg = cfg;
@@ -119,10 +133,13 @@ export class Trainer {
     this.#log = (cfg.logger ?? silentLogger).child({ component: 'trainer' });
     this.#maxRestarts = cfg.maxRestarts ?? 3;
     this.#maxSkipped = cfg.maxSkippedSteps ?? 5;
+    this.#active = cfg.workers;
+    this.#minWorkers = cfg.minWorkers ?? cfg.workers;
   }
 
   static async create(cfg: TrainerConfig): Promise<Trainer> {
-    const layout = stateLayout({ paramCount: cfg.model.paramCount, gradSlots: cfg.workers, stateSlots: stateSlotsOf(cfg.optimizer).length, maxBatch: cfg.maxBatch, bufferCount: cfg.model.bufferCount });
+    const gradSlots = Math.max(cfg.workers, maxSlots({ workers: cfg.workers, accumulate: cfg.accumulate ?? 1, microBatches: cfg.microBatches }));
+    const layout = stateLayout({ paramCount: cfg.model.paramCount, gradSlots, stateSlots: stateSlotsOf(cfg.optimizer).length, maxBatch: cfg.maxBatch, bufferCount: cfg.model.bufferCount });
     const memory = createStateMemory(layout);
     const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, layout);
     // Initial weights into buffer 0, which is the committed one (control words start zeroed).
@@ -172,7 +189,7 @@ export class Trainer {
   }
 
   /** One optimizer step on the global batch `indices` (rows of the train split). */
-  async trainStep(indices: ArrayLike<number>): Promise<StepStats> {
+  async trainStep(indices: ArrayLike<number>, opts: { learningRate?: number } = {}): Promise<StepStats> {
     const t0 = performance.now();
     const n = indices.length;
     const trainCount = this.#cfg.dataset.layout.splits.train.count;
@@ -189,13 +206,21 @@ export class Trainer {
     for (let attempt = 0; ; attempt++) {
       let stats: StepStats;
       try {
-        stats = await this.#attemptStep(n, attempt);
+        stats = await this.#attemptStep(n, attempt, opts.learningRate);
       } catch (err) {
         const fault = err as StepFault;
         if (!isRetryable(fault.cause ?? err)) throw fault.cause ?? err;
         this.#restarts++;
         const cause = (fault.cause as Error | undefined)?.message ?? (err as Error).message;
         this.#log.warn({ step: this.step + 1, rank: fault.rank, phase: fault.phase, cause, restart: this.#restarts }, 'a worker failed mid-step; the step runs again');
+        // Elastic: a step that keeps failing with this many workers runs with one fewer (a
+        // worker that cannot come back is what this survives); they grow back after a while.
+        if (attempt >= 1 && this.#active > this.#minWorkers) {
+          this.#active--;
+          this.#healthySteps = 0;
+          this.#log.warn({ step: this.step + 1, workers: this.#active }, 'a step keeps failing: continuing with one worker fewer');
+          continue;
+        }
         if (this.#restarts > this.#maxRestarts) {
           throw new ThreadfitError(
             ErrorCodes.WORKER_FAILED,
@@ -207,6 +232,11 @@ export class Trainer {
       }
       this.#clock.record(stats.wallMs);
       this.#checkSkipped(stats.skipped);
+      if (this.#active < this.workers && ++this.#healthySteps >= GROW_BACK_AFTER_STEPS) {
+        this.#active++;
+        this.#healthySteps = 0;
+        this.#log.info({ step: this.step, workers: this.#active }, 'growing back by one worker');
+      }
       return stats;
     }
   }
@@ -215,25 +245,26 @@ export class Trainer {
    * One attempt at a step. Its inputs (committed buffers, batchIndices, rankWeights) are never
    * written by it, so a failed attempt can simply be made again.
    */
-  async #attemptStep(n: number, attempt: number): Promise<StepStats> {
+  async #attemptStep(n: number, attempt: number, learningRate: number | undefined): Promise<StepStats> {
     const t0 = performance.now();
     const { views } = this;
     const from = views.committed;
     const step = this.step;
-    const shards = shardRanges(n, this.workers).filter((r) => r.end > r.start);
-    shards.forEach((r, rank) => (views.rankWeights[rank] = (r.end - r.start) / n));
+    const plan = planStep(n, { workers: this.#active, accumulate: this.#cfg.accumulate ?? 1, microBatches: this.#cfg.microBatches });
+    plan.weights.forEach((w, slot) => (views.rankWeights[slot] = w));
     const fault = this.#cfg.injectFault;
-    const faultFor = (rank: number) => (attempt === 0 && fault !== undefined && fault.step === step + 1 && fault.rank === rank ? fault.kind : undefined);
+    const faultFor = (rank: number) =>
+      fault !== undefined && attempt < (fault.times ?? 1) && fault.step === step + 1 && fault.rank === rank ? fault.kind : undefined;
 
-    // Sync point 1: every rank's gradients are in its slot.
-    const grads = await this.#phase('grad', shards.map((r, rank) => ({ type: 'grad' as const, rank, step, from, start: r.start, end: r.end, fault: faultFor(rank) })));
+    // Sync point 1: every micro-batch's gradients are in its slot.
+    const grads = await this.#phase('grad', plan.tasks.map((t) => ({ type: 'grad' as const, rank: t.rank, micro: t.micro, step, from, fault: faultFor(t.rank) })));
     // Sync point 2: every chunk of params/state[1-from] is written.
-    const chunks = this.workers;
-    const updates = await this.#phase('update', Array.from({ length: chunks }, (_, chunk) => ({ type: 'update' as const, chunk, chunks, ranks: shards.length, from, step: step + 1 })));
+    const chunks = this.#active;
+    const updates = await this.#phase('update', Array.from({ length: chunks }, (_, chunk) => ({ type: 'update' as const, chunk, chunks, slots: plan.slots, from, step: step + 1, learningRate })));
     const nonFinite = updates.reduce((a, u) => a + u.nonFinite, 0);
     const skipped = nonFinite > 0;
     if (!skipped) {
-      if (this.layout.paddedBufferCount > 0) averageBuffers(views, from, shards.length);
+      if (this.layout.paddedBufferCount > 0) averageBuffers(views, from, plan.slots);
       // Commit: the flip is the single write that publishes the new weights to every replica.
       Atomics.store(views.control, Control.COMMITTED, 1 - from);
       Atomics.add(views.control, Control.STEP, 1);
@@ -270,7 +301,7 @@ export class Trainer {
       const failed = settled.findIndex((s) => s.status === 'rejected');
       if (failed >= 0) {
         const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
-        const rank = 'rank' in tasks[failed] ? (tasks[failed] as GradTask).rank : (tasks[failed] as UpdateTask).chunk;
+        const rank = tasks[failed].type === 'grad' ? (tasks[failed] as GradTask).rank : (tasks[failed] as UpdateTask).chunk;
         const cause = timedOut ? new ThreadfitError(ErrorCodes.WORKER_FAILED, `the ${phase} phase took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`) : reason;
         throw Object.assign(new Error('step failed'), { cause, rank, phase } satisfies Omit<StepFault, 'name' | 'message'>);
       }
@@ -300,7 +331,7 @@ export class Trainer {
     const count = this.#cfg.dataset.layout.splits[split]?.count ?? 0;
     const from = this.views.committed;
     const step = this.step;
-    const parts = shardRanges(count, this.workers).filter((r) => r.end > r.start);
+    const parts = shardRanges(count, this.#active).filter((r) => r.end > r.start);
     const results = await Promise.all(parts.map((r) => this.#pool.run({ type: 'evaluate', split, step, from, start: r.start, end: r.end })));
     const lossSum = results.reduce((a, r) => a + r.lossSum, 0);
     const metricSums = results.reduce<number[]>((acc, r) => (acc.length === 0 ? [...r.metricSums] : acc.map((s, i) => s + r.metricSums[i])), []);
@@ -311,6 +342,23 @@ export class Trainer {
   committedWeights(): Float32Array[] {
     const c = this.views.committed;
     return this.#cfg.model.weights.map((w) => (w.trainable ? this.views.params(c) : this.views.buffers(c)).slice(w.offset, w.offset + w.size));
+  }
+
+  /** Workers the next step uses (elastic trainers shrink and grow between steps). */
+  get activeWorkers(): number {
+    return this.#active;
+  }
+
+  /**
+   * Uses `workers` of the pool from the next step on (1..the pool's size): the elastic resize
+   * parallelFit offers at an epoch boundary. In deterministic mode the result does not change.
+   */
+  resize(workers: number): void {
+    if (!Number.isInteger(workers) || workers < 1 || workers > this.workers) {
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `resize: workers must be an integer in 1..${this.workers} (the pool's size), got ${workers}`);
+    }
+    this.#active = workers;
+    this.#healthySteps = 0;
   }
 
   /** Worker restarts so far (failed attempts that were run again). */

@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './layout.js';
 export * from './kernels.js';
+export * from './transpose.js';
 export * from './optimizers.js';
 export * from './optimizer-references.js';
 export * from './rng.js';

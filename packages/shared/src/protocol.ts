@@ -75,17 +75,28 @@ export interface InitResult {
 /** Faults a grad task can be told to simulate (testing aid: `--inject-fault`). */
 export type FaultKind = 'crash' | 'exit' | 'hang' | 'nan';
 
-/** Gradients of the rows batchIndices[start, end) of the train split into gradSlot(rank). */
+
+/**
+ * One micro-batch of a step: rows batchIndices[start, end) of the train split, whose mean-loss
+ * gradient goes into gradSlot(slot) (and, with non-trainable weights, its moving statistics into
+ * bufferSlot(slot)). Dropout masks come from (seed, slot, step).
+ */
+export interface MicroBatch {
+  slot: number;
+  start: number;
+  end: number;
+}
+
+/** A rank's share of a step: one micro-batch normally; several in deterministic or accumulation mode. */
 export interface GradTask {
   type: typeof TaskTypes.GRAD;
   rank: number;
-  /** Simulate this fault in this task (the first attempt of one (step, rank) only). */
-  fault?: FaultKind;
+  micro: MicroBatch[];
   /** Committed optimizer step the weights come from (cache key) and the buffer that holds them. */
   step: number;
   from: 0 | 1;
-  start: number;
-  end: number;
+  /** Simulate this fault in this task (testing aid: `--inject-fault`). */
+  fault?: FaultKind;
 }
 
 export interface GradResult {
@@ -104,7 +115,10 @@ export interface UpdateTask {
   type: typeof TaskTypes.UPDATE;
   chunk: number;
   chunks: number;
-  ranks: number;
+  /** Gradient slots holding this step's micro-batch gradients (slots 0..slots-1). */
+  slots: number;
+  /** The learning rate of this step (a schedule may change it); default: the optimizer's. */
+  learningRate?: number;
   from: 0 | 1;
   /** The step being made (1-based: committed step + 1). */
   step: number;

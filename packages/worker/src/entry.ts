@@ -27,7 +27,7 @@ async function start(): Promise<(task: Task) => TaskResult> {
       case 'grad': {
         faultBefore(task.fault, `grad task of rank ${task.rank}, step ${task.step}`);
         const result = replica.grad(task);
-        faultAfter(task.fault, replica.gradSlot(task.rank));
+        faultAfter(task.fault, replica.gradSlot(task.micro[0].slot));
         return result;
       }
       case 'update':

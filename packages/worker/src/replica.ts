@@ -16,6 +16,7 @@ import {
   type EvaluateTask,
   type GradResult,
   type GradTask,
+  type MicroBatch,
   type SplitLayout,
   type TensorRegion,
   type WorkerInit,
@@ -125,28 +126,44 @@ export class Replica {
       if (!w.trainable) continue;
       this.#io.writeVariable(this.#vars[k++], params.subarray(w.offset, w.offset + w.size));
     }
-    const buffers = this.#views.buffers(from);
-    for (const b of this.#buffers) this.#io.writeVariable(b.v, buffers.subarray(b.offset, b.offset + b.size));
+    this.#loadBuffers(from);
     this.#loadedStep = step;
     this.#loadedFrom = from;
   }
 
-  /** Gradients of the mean loss over batchIndices[start, end) into gradSlot(rank). */
+  /**
+   * The gradients of each of the task's micro-batches (mean loss over its rows) into its slot.
+   * Every micro-batch starts from the committed state, so its result does not depend on which
+   * rank computes it, nor on what else that rank computed: the basis of deterministic mode.
+   */
   grad(task: GradTask): GradResult {
+    const ms = { gather: 0, compute: 0, copy: 0 };
+    let count = 0;
+    let lossSum = 0;
+    let metricSums: number[] = [];
+    for (const micro of task.micro) {
+      const r = this.#microGrad(micro, task.step, task.from, ms);
+      count += r.count;
+      lossSum += r.lossSum;
+      metricSums = metricSums.length === 0 ? r.metricSums : metricSums.map((m, i) => m + r.metricSums[i]);
+    }
+    if (count === 0) throw new ThreadfitError(ErrorCodes.INTERNAL, `grad task for rank ${task.rank} has no samples`);
+    return { type: 'grad', rank: task.rank, count, lossSum, metricSums, ms };
+  }
+
+  #microGrad(micro: MicroBatch, step: number, from: 0 | 1, ms: GradResult['ms']): { count: number; lossSum: number; metricSums: number[] } {
     const tf = this.#tf;
     const t0 = now();
-    const split = this.#split('train');
-    const indices = this.#views.batchIndices.subarray(task.start, task.end);
+    const indices = this.#views.batchIndices.subarray(micro.start, micro.end);
     const n = indices.length;
-    if (n === 0) throw new ThreadfitError(ErrorCodes.INTERNAL, `grad task for rank ${task.rank} has no samples`);
-    const { xs, ys } = this.#gather(split, indices);
+    const { xs, ys } = this.#gather(this.#split('train'), indices);
     const t1 = now();
-    this.loadWeights(task.step, task.from);
+    this.loadWeights(step, from);
 
     let outputs: tfTypes.Tensor[] = [];
     // Dropout masks: tfjs seeds each random op from Math.random(); a generator seeded from
-    // (run seed, rank, step) makes them independent across ranks and the same on a rerun.
-    const { value, grads } = withSeededMathRandom(deriveSeed(this.#init.seed, task.rank, task.step), () =>
+    // (run seed, slot, step) makes them independent across micro-batches and the same on a rerun.
+    const { value, grads } = withSeededMathRandom(deriveSeed(this.#init.seed, micro.slot, step), () =>
       tf.variableGrads(() => {
         const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
         outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
@@ -156,25 +173,34 @@ export class Replica {
     const metricSums = this.#metricSums(ys, outputs, n);
     const t2 = now();
 
-    const slot = this.#views.gradSlot(task.rank);
+    const slot = this.#views.gradSlot(micro.slot);
     let k = 0;
     for (const w of this.#init.model.weights) {
       if (!w.trainable) continue;
       const g = grads[this.#vars[k++].name];
       this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
     }
-    // The forward pass in training mode moved this rank's moving statistics: publish them for the
-    // coordinator to average at commit, and forget them locally (the next load restores the
-    // committed ones, so a rerun of this task starts from the same state).
+    // The forward pass in training mode moved the moving statistics: publish them for the
+    // coordinator to average at commit, and put the committed ones back (the next micro-batch,
+    // or a rerun of this task, starts from the same state).
     if (this.#buffers.length > 0) {
-      const slot = this.#views.bufferSlot(task.rank);
-      for (const b of this.#buffers) this.#io.read(b.v, slot.subarray(b.offset, b.offset + b.size));
-      this.#loadedStep = -1;
+      const out = this.#views.bufferSlot(micro.slot);
+      for (const b of this.#buffers) this.#io.read(b.v, out.subarray(b.offset, b.offset + b.size));
+      this.#loadBuffers(from);
     }
     const lossSum = (value.dataSync()[0] as number) * n;
     tf.dispose([value, ...Object.values(grads), ...outputs, ...xs, ...ys]);
     const t3 = now();
-    return { type: 'grad', rank: task.rank, count: n, lossSum, metricSums, ms: { gather: t1 - t0, compute: t2 - t1, copy: t3 - t2 } };
+    ms.gather += t1 - t0;
+    ms.compute += t2 - t1;
+    ms.copy += t3 - t2;
+    return { count: n, lossSum, metricSums };
+  }
+
+  /** Non-trainable weights (moving statistics) from a committed buffer. */
+  #loadBuffers(from: 0 | 1): void {
+    const buffers = this.#views.buffers(from);
+    for (const b of this.#buffers) this.#io.writeVariable(b.v, buffers.subarray(b.offset, b.offset + b.size));
   }
 
   /**
@@ -204,7 +230,7 @@ export class Replica {
       );
     } finally {
       tf.dispose([...xs, ...ys]);
-      this.#loadedStep = -1;
+      this.#loadedStep = -1; // the probe's training-mode pass moved the moving statistics
     }
   }
 

@@ -35,11 +35,12 @@ export class ChunkUpdater {
 
   update(task: UpdateTask): UpdateResult {
     const t0 = performance.now();
-    if (task.ranks < 1 || task.ranks > this.layout.grads.length) {
-      throw new ThreadfitError(ErrorCodes.INTERNAL, `update task names ${task.ranks} ranks; the layout has ${this.layout.grads.length} gradient slots`);
+    if (task.slots < 1 || task.slots > this.layout.grads.length) {
+      throw new ThreadfitError(ErrorCodes.INTERNAL, `update task names ${task.slots} gradient slots; the layout has ${this.layout.grads.length}`);
     }
     const { start, end } = chunkRanges(this.layout.paddedParamCount, task.chunks)[task.chunk];
-    const nonFinite = applyUpdate(this.#kernels, this.optimizer, { layout: this.layout, ranks: task.ranks, from: task.from, start, end }, task.step);
+    const spec = task.learningRate === undefined ? this.optimizer : { ...this.optimizer, learningRate: task.learningRate };
+    const nonFinite = applyUpdate(this.#kernels, spec, { layout: this.layout, ranks: task.slots, from: task.from, start, end }, task.step);
     return { type: 'update', chunk: task.chunk, nonFinite, ms: performance.now() - t0 };
   }
 }

@@ -1,10 +1,11 @@
 /**
- * The scaling charts, as vega-lite specs rendered to SVG by vega's own SVG renderer (no browser,
- * no canvas: vega estimates text widths). Loaded lazily by scale.ts, so the other commands never
- * pay for vega. Marks are named (`measured`, `ideal`, `phases`, ...) so that a test can count them
- * in the SVG (vega writes the name into each mark group's class).
+ * The scaling charts, as vega-lite specs rendered to SVG by chart-svg.ts (vega's own SVG renderer).
+ * Loaded lazily by scale.ts, so the other commands never pay for vega. Marks are named (`measured`,
+ * `ideal`, `phases`, ...) so that a test can count them in the SVG (vega writes the name into each
+ * mark group's class).
  */
 import type { TopLevelSpec } from 'vega-lite';
+import { CHART_FONT } from '../chart-svg.js';
 import type { MachineInfo } from './machine.js';
 import type { ScaleRun } from './scale.js';
 
@@ -25,8 +26,6 @@ function seriesOrder(runs: ScaleRun[], weakPerWorker: number): string[] {
   return [...new Set(runs.map((r) => seriesName(r, weakPerWorker)))];
 }
 
-const FONT = { font: 'sans-serif', labelFont: 'sans-serif', titleFont: 'sans-serif' };
-
 /** Samples/s against W per series, with each series' ideal (W x its own W=1 rate) dashed. */
 export function throughputSpec(runs: ScaleRun[], weakPerWorker: number, machine: MachineInfo, backend: string): TopLevelSpec {
   const base = new Map<string, number>();
@@ -40,7 +39,7 @@ export function throughputSpec(runs: ScaleRun[], weakPerWorker: number, machine:
   const color = { field: 'series', type: 'nominal' as const, title: null, sort: seriesOrder(runs, weakPerWorker), legend: { labelLimit: 400 } };
   return {
     title: { anchor: 'start', text: 'threadfit throughput vs workers', subtitle: `${backend}; ${machine.cpus} cpus (${machine.cpuModel}); dashed: ideal linear scaling from W=1` },
-    config: { ...FONT, view: { stroke: null } },
+    config: { ...CHART_FONT, view: { stroke: null } },
     width: 420,
     height: 280,
     data: { values },
@@ -72,7 +71,7 @@ export function breakdownSpec(runs: ScaleRun[], weakPerWorker: number, machine: 
   );
   return {
     title: { anchor: 'start', text: 'threadfit step time by phase', subtitle: `${backend}; ${machine.cpus} cpus (${machine.cpuModel}); mean ms per step` },
-    config: { ...FONT, view: { stroke: null } },
+    config: { ...CHART_FONT, view: { stroke: null } },
     data: { values },
     facet: { column: { field: 'series', type: 'nominal', title: null, sort: seriesOrder(runs, weakPerWorker) } },
     resolve: { scale: { y: 'independent' } },
@@ -92,13 +91,4 @@ export function breakdownSpec(runs: ScaleRun[], weakPerWorker: number, machine: 
   } as TopLevelSpec;
 }
 
-/** vega-lite -> vega -> SVG text, headless. */
-export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const [{ compile }, { parse, View }] = await Promise.all([import('vega-lite'), import('vega')]);
-  const view = new View(parse(compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
+export { renderSvg } from '../chart-svg.js';
