@@ -130,3 +130,27 @@ describe('learning-rate schedules', () => {
     expect(maxStep).toBeLessThan(1e-4);
   });
 });
+
+describe('through the CLI', () => {
+  it('--deterministic: 1 and 2 workers give the same weightsSha256; --accumulate, --lr-warmup/--lr-scale/--lr-decay and --workers MIN:MAX run', async () => {
+    const { runCli } = await import('./helpers.js');
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const base = ['train', '--data-dir', tmp.dir, '--epochs', '1', '--batch-size', '64', '--quiet', '--log-level', 'warn'];
+    const sha = async (name: string, extra: string[]) => {
+      const file = join(tmp.dir, name);
+      const r = await runCli([...base, ...extra, '--report', file]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return (JSON.parse(readFileSync(file, 'utf8')) as { weightsSha256: string; epochs: Array<{ steps: number }> });
+    };
+    const a = await sha('d1.json', ['--deterministic', '--micro-batches', '4', '--workers', '1']);
+    const b = await sha('d2.json', ['--deterministic', '--micro-batches', '4', '--workers', '2']);
+    expect(b.weightsSha256).toBe(a.weightsSha256);
+    const acc = await sha('acc.json', ['--accumulate', '2', '--lr-warmup', '0.5', '--lr-scale', 'linear', '--lr-decay', 'cosine', '--workers', '1:2']);
+    expect(acc.epochs[0].steps).toBe(Math.ceil(1280 / 128));
+    const bad = await runCli([...base, '--workers', '3:2']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--workers must be MIN:MAX with 1 <= MIN <= MAX, got "3:2"/);
+  });
+});

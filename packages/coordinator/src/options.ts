@@ -162,7 +162,10 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
   const elastic = typeof o.workers === 'string' ? /^(\d+):(\d+)$/.exec(o.workers) : null;
   const workers = elastic ? checkInt('workers', Number(elastic[2]), 1, maxWorkers(), source) : resolveWorkers(o.workers, source);
   const minWorkers = elastic ? Number(elastic[1]) : workers;
-  if (elastic && (minWorkers < 1 || minWorkers > workers)) throw invalidOption('workers', o.workers, `MIN:MAX with 1 <= MIN <= MAX`, label('workers', source)[1]);
+  if (elastic && (minWorkers < 1 || minWorkers > workers)) {
+    const [name, where] = label('workers', source);
+    throw invalidOption(name, o.workers, 'MIN:MAX with 1 <= MIN <= MAX', where);
+  }
   const r: ResolvedTrainOptions = {
     workers,
     minWorkers,

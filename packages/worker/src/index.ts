@@ -1,4 +1,6 @@
-export { installWasmMatMulFix, isWasmMatMulFixInstalled } from './matmul-fix.js';
+export { installWasmMatMulFix, isWasmMatMulFixInstalled, registerTransposedOperand, unregisterTransposedOperand } from './matmul-fix.js';
+export { TransposedWeights, TRANSPOSE_MIN_ELEMENTS } from './transposed-weights.js';
+export { HeapTranspose } from './heap-transpose.js';
 export { setupBackend, type BackendSetup } from './backend.js';
 export { Replica } from './replica.js';
 export { ChunkUpdater } from './updater.js';

@@ -33,7 +33,10 @@ export function isWasmMatMulFixInstalled(tf: Tf): boolean {
   return k?.[FIXED] === true;
 }
 
-/** bᵀ by b's dataId (weak: a disposed b's entry goes with it). The registrant owns bᵀ. */
+/**
+ * bᵀ by b's dataId (weak: a disposed b's entry goes with it). The registrant owns bᵀ. A reshape
+ * of b shares its dataId, so the kernel also checks b's shape against bᵀ's.
+ */
 const transposedOperands = new WeakMap<object, TensorInfo>();
 
 /**
@@ -87,7 +90,10 @@ export function installWasmMatMulFix(tf: Tf): void {
     const wasm = backend as unknown as WasmBackendLike;
     if (!transposeA && !transposeB) {
       const bt = transposedOperands.get(b.dataId);
-      if (bt === undefined || a.shape.length !== 2 || b.shape.length !== 2 || a.dtype !== 'float32' || !swapPays(a.shape[0], b.shape[1])) {
+      if (
+        bt === undefined || a.shape.length !== 2 || b.shape.length !== 2 || a.dtype !== 'float32' ||
+        b.shape[0] !== bt.shape[1] || b.shape[1] !== bt.shape[0] || !swapPays(a.shape[0], b.shape[1])
+      ) {
         return original.kernelFunc({ inputs, backend, attrs });
       }
       const heap = HeapTranspose.for(backend);
