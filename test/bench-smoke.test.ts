@@ -48,7 +48,9 @@ function markItems(svg: string, name: string): string[] {
 
 const ariaLabel = (item: string): string => /aria-label="([^"]*)"/.exec(item)?.[1] ?? '';
 const texts = (svg: string, role: string): string[] =>
-  [...svg.matchAll(new RegExp(`<g class="mark-text role-${role}[^"]*"[^>]*>(.*?)</g>`, 'g'))].flatMap((g) => [...g[1].matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((t) => t[1]));
+  [...svg.matchAll(new RegExp(`<g class="mark-text role-${role}[^"]*"[^>]*>(.*?)</g>`, 'g'))].flatMap((g) =>
+    [...g[1].matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((t) => t[1]),
+  );
 
 describe('threadfit bench', () => {
   let run: CliResult;
@@ -76,8 +78,21 @@ describe('threadfit bench', () => {
     expect(Object.keys(report.machine)).toEqual(['cpus', 'cpuModel', 'node']);
     expect(report.machine.node).toBe(process.version);
     expect(Number.isInteger(report.machine.cpus) && report.machine.cpus >= 1).toBe(true);
-    const results = report.results as Array<Record<string, any>>;
-    expect(results.map((r) => [r.name, r.workers])).toEqual([['tfjs-fit', 1], ['tfjs-fit-fixed', 1], ['threadfit', 1], ['threadfit', 2]]);
+    const results = report.results as Array<{
+      name: string;
+      backend: string;
+      workers: number;
+      batchSize: number;
+      samplesPerSec: number;
+      stepMs: Record<string, number | null>;
+      peakRssMb: number;
+    }>;
+    expect(results.map((r) => [r.name, r.workers])).toEqual([
+      ['tfjs-fit', 1],
+      ['tfjs-fit-fixed', 1],
+      ['threadfit', 1],
+      ['threadfit', 2],
+    ]);
     for (const r of results) {
       expect(Object.keys(r)).toEqual(['name', 'backend', 'workers', 'batchSize', 'samplesPerSec', 'stepMs', 'peakRssMb']);
       expect([r.backend, r.batchSize]).toEqual(['wasm', 128]);
@@ -101,7 +116,25 @@ describe('threadfit scale', () => {
   ];
   const expected = series.flatMap((s) => [1, 2].map((w) => ({ mode: s.mode, batchSize: s.batch(w), workers: w, series: s.name })));
   beforeAll(async () => {
-    run = await runCli(['scale', '--data-dir', dataDir, '--workers', '1,2', '--strong-batch-sizes', '64,128', '--weak-batch-size', '32', '--steps', '2', '--warmup', '1', '--repeats', '2', '--out', out]);
+    run = await runCli([
+      'scale',
+      '--data-dir',
+      dataDir,
+      '--workers',
+      '1,2',
+      '--strong-batch-sizes',
+      '64,128',
+      '--weak-batch-size',
+      '32',
+      '--steps',
+      '2',
+      '--warmup',
+      '1',
+      '--repeats',
+      '2',
+      '--out',
+      out,
+    ]);
   }, 90_000);
 
   it('exits 0, prints the table, and reports progress on stderr', () => {
@@ -115,7 +148,15 @@ describe('threadfit scale', () => {
     const report = JSON.parse(readFileSync(join(out, 'scale.json'), 'utf8'));
     expect(Object.keys(report)).toEqual(['machine', 'runs']);
     expect(Object.keys(report.machine)).toEqual(['cpus', 'cpuModel', 'node']);
-    const runs = report.runs as Array<Record<string, any>>;
+    const runs = report.runs as Array<{
+      mode: string;
+      batchSize: number;
+      workers: number;
+      samplesPerSec: number;
+      speedup: number;
+      efficiency: number;
+      stepMs: Record<string, number>;
+    }>;
     expect(runs.map((r) => ({ mode: r.mode, batchSize: r.batchSize, workers: r.workers }))).toEqual(expected.map(({ series: _, ...e }) => e));
     for (const r of runs) {
       expect(Object.keys(r)).toEqual(['mode', 'batchSize', 'workers', 'samplesPerSec', 'speedup', 'efficiency', 'stepMs']);
@@ -137,7 +178,9 @@ describe('threadfit scale', () => {
     expect(lines).toHaveLength(1 + expected.length);
     lines.slice(1).forEach((line, i) => {
       const r = report.runs[i];
-      expect(line.split(',')).toEqual([r.mode, r.batchSize, r.workers, r.samplesPerSec, r.speedup, r.efficiency, ...STEP_KEYS.map((k) => r.stepMs[k])].map(String));
+      expect(line.split(',')).toEqual(
+        [r.mode, r.batchSize, r.workers, r.samplesPerSec, r.speedup, r.efficiency, ...STEP_KEYS.map((k) => r.stepMs[k])].map(String),
+      );
     });
   });
 
@@ -146,7 +189,11 @@ describe('threadfit scale', () => {
     checkWellFormed(svg);
     const points = markItems(svg, 'points').map(ariaLabel);
     expect(points).toHaveLength(expected.length);
-    for (const e of expected) expect(points.some((p) => p.includes(`series: ${e.series}`) && p.includes(`workers: ${e.workers};`)), `${e.series} W=${e.workers}`).toBe(true);
+    for (const e of expected)
+      expect(
+        points.some((p) => p.includes(`series: ${e.series}`) && p.includes(`workers: ${e.workers};`)),
+        `${e.series} W=${e.workers}`,
+      ).toBe(true);
     expect(svg.match(/class="mark-line role-mark measured_marks"/g)).toHaveLength(series.length);
     expect(svg.match(/class="mark-line role-mark ideal_marks"/g)).toHaveLength(series.length);
     expect(texts(svg, 'legend-label').sort()).toEqual(series.map((s) => s.name).sort());
@@ -160,7 +207,10 @@ describe('threadfit scale', () => {
     expect(bars).toHaveLength(expected.length * PHASE_LABELS.length);
     for (const e of expected) {
       for (const phase of PHASE_LABELS) {
-        expect(bars.some((b) => b.includes(`series: ${e.series}`) && b.includes(`workers: ${e.workers};`) && b.includes(`phase: ${phase}`)), `${e.series} W=${e.workers} ${phase}`).toBe(true);
+        expect(
+          bars.some((b) => b.includes(`series: ${e.series}`) && b.includes(`workers: ${e.workers};`) && b.includes(`phase: ${phase}`)),
+          `${e.series} W=${e.workers} ${phase}`,
+        ).toBe(true);
       }
     }
     expect(svg.match(/class="mark-rect role-mark phases_marks"/g)).toHaveLength(series.length);

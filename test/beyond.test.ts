@@ -5,7 +5,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
-import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, parallelFit, shareImageDataset, type SharedDataset, type TrainerConfig } from '@threadfit/coordinator';
+import {
+  Trainer,
+  buildSeedModel,
+  coordinatorTf,
+  loadImageDataset,
+  modelSpecOf,
+  parallelFit,
+  shareImageDataset,
+  type SharedDataset,
+  type TrainerConfig,
+} from '@threadfit/coordinator';
 import { parseFault } from '../packages/coordinator/dist/faults.js';
 import { lrAt, parseLrDecay, type LrScheduleOptions } from '../packages/coordinator/dist/lr-schedule.js';
 import { tempDir, writeSyntheticIdxSet } from './helpers.js';
@@ -25,12 +35,26 @@ afterEach(async () => {
   trainers = [];
 });
 
-async function run(cfg: Partial<TrainerConfig>, steps: number, batch: number, lr?: (step: number) => number): Promise<{ init: Float32Array[]; final: Float32Array[]; trainer: Trainer }> {
+async function run(
+  cfg: Partial<TrainerConfig>,
+  steps: number,
+  batch: number,
+  lr?: (step: number) => number,
+): Promise<{ init: Float32Array[]; final: Float32Array[]; trainer: Trainer }> {
   const model = buildSeedModel(tf, { seed: 8, hidden: 16 });
   const spec = modelSpecOf(model);
   const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
-  const trainer = await Trainer.create({ workers: 1, backend: 'wasm', model: spec, initialWeights: init, dataset: shared, maxBatch: batch, optimizer: ADAM_DEFAULTS, ...cfg });
+  const trainer = await Trainer.create({
+    workers: 1,
+    backend: 'wasm',
+    model: spec,
+    initialWeights: init,
+    dataset: shared,
+    maxBatch: batch,
+    optimizer: ADAM_DEFAULTS,
+    ...cfg,
+  });
   trainers.push(trainer);
   const order = epochPermutation(shared.trainCount, 8, 0);
   for (let s = 0; s < steps; s++) await trainer.trainStep(order.subarray(s * batch, (s + 1) * batch), { learningRate: lr?.(s) });
@@ -77,7 +101,12 @@ describe('deterministic mode', () => {
     const x = tf.randomUniform([256, 10], 0, 1, 'float32', 5);
     const y = tf.oneHot(tf.argMax(x.slice([0, 0], [256, 3]), 1), 3).toFloat();
     const fit = async (workersForEpoch?: (e: number) => number) => {
-      const m = tf.sequential({ layers: [tf.layers.dense({ units: 8, activation: 'relu', inputShape: [10], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }), tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })] });
+      const m = tf.sequential({
+        layers: [
+          tf.layers.dense({ units: 8, activation: 'relu', inputShape: [10], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+          tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+        ],
+      });
       m.compile({ loss: 'categoricalCrossentropy', optimizer: tf.train.adam(0.01) });
       await parallelFit(m, x, y, { epochs: 3, batchSize: 64, workers: 3, verbose: 0, deterministic: true, microBatches: 4, workersForEpoch });
       return m.getWeights().map((w) => w.dataSync() as Float32Array);
@@ -98,7 +127,16 @@ describe('gradient accumulation', () => {
 });
 
 describe('learning-rate schedules', () => {
-  const base: LrScheduleOptions = { base: 0.001, scale: 'none', baseBatch: 128, batch: 128, warmupEpochs: 0, decay: { kind: 'none' }, epochs: 10, stepsPerEpoch: 100 };
+  const base: LrScheduleOptions = {
+    base: 0.001,
+    scale: 'none',
+    baseBatch: 128,
+    batch: 128,
+    warmupEpochs: 0,
+    decay: { kind: 'none' },
+    epochs: 10,
+    stepsPerEpoch: 100,
+  };
 
   it('linear scaling, warm-up, step and cosine decay (hand-derived values)', () => {
     // Linear scaling: batch 512 at base batch 128 -> 4 x 0.001.
@@ -142,7 +180,7 @@ describe('through the CLI', () => {
       const r = await runCli([...base, ...extra, '--report', file]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      return (JSON.parse(readFileSync(file, 'utf8')) as { weightsSha256: string; epochs: Array<{ steps: number }> });
+      return JSON.parse(readFileSync(file, 'utf8')) as { weightsSha256: string; epochs: Array<{ steps: number }> };
     };
     const a = await sha('d1.json', ['--deterministic', '--micro-batches', '4', '--workers', '1']);
     const b = await sha('d2.json', ['--deterministic', '--micro-batches', '4', '--workers', '2']);

@@ -31,7 +31,8 @@ import { tempDir, writeSyntheticIdxSet } from './helpers.js';
 // @ts-expect-error plain .mjs fixture (also run by a child process)
 import { seedModelState } from './fixtures/checkpoint-state.mjs';
 
-const stateAt = async (step: number, o?: { hidden?: number }): Promise<{ state: CheckpointState; spec: ReturnType<typeof modelSpecOf> }> => seedModelState(step, o);
+const stateAt = async (step: number, o?: { hidden?: number }): Promise<{ state: CheckpointState; spec: ReturnType<typeof modelSpecOf> }> =>
+  seedModelState(step, o);
 
 const tmp = tempDir('threadfit-ckpt-');
 let n = 0;
@@ -47,7 +48,10 @@ function expectSameBits(a: Float32Array[], b: Float32Array[]): void {
 }
 
 async function rejectsWith(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  const err = (await p.then(() => null, (e: unknown) => e)) as { code?: string; message: string } | null;
+  const err = (await p.then(
+    () => null,
+    (e: unknown) => e,
+  )) as { code?: string; message: string } | null;
   expect(err, 'expected a rejection').not.toBeNull();
   expect(err!.code).toBe(code);
   expect(err!.message).toMatch(message);
@@ -122,7 +126,11 @@ describe('corruption and crashes', () => {
     await writeCheckpoint(dir, (await stateAt(2)).state);
     writeFileSync(join(dir, 'ckpt-000002', 'meta.json'), readFileSync(join(dir, 'ckpt-000002', 'meta.json')).subarray(0, 100));
     writeFileSync(join(dir, 'ckpt-000001', 'optimizer.bin'), readFileSync(join(dir, 'ckpt-000001', 'optimizer.bin')).subarray(0, 100));
-    await rejectsWith(loadLatestCheckpoint(dir), ErrorCodes.CHECKSUM, /no valid checkpoint: checkpoint ckpt-000002 is unusable: meta\.json is not valid JSON.*ckpt-000001 is unusable: optimizer\.bin has 100 bytes/);
+    await rejectsWith(
+      loadLatestCheckpoint(dir),
+      ErrorCodes.CHECKSUM,
+      /no valid checkpoint: checkpoint ckpt-000002 is unusable: meta\.json is not valid JSON.*ckpt-000001 is unusable: optimizer\.bin has 100 bytes/,
+    );
   });
 
   it('leftovers of interrupted writes (a .tmp dir, a ckpt dir without meta.json) are ignored, then cleaned by the next write', async () => {
@@ -156,28 +164,31 @@ describe('corruption and crashes', () => {
     expect(readdirSync(dir).sort()).toEqual(['ckpt-000002', 'ckpt-000003']);
   });
 
-  it.each(['weights.bin', 'meta.json'])('a process killed after writing %s leaves the previous checkpoint intact and unpublished debris only', async (killAfter) => {
-    const dir = freshDir();
-    const one = (await stateAt(1)).state;
-    await writeCheckpoint(dir, one);
-    const fixture = new URL('./fixtures/checkpoint-killed.mjs', import.meta.url).pathname;
-    const signal = await new Promise<NodeJS.Signals | null>((resolve, reject) => {
-      const child = spawn(process.execPath, [fixture, dir, '2', killAfter], { stdio: ['ignore', 'ignore', 'inherit'] });
-      child.on('error', reject);
-      child.on('exit', (_code, sig) => resolve(sig));
-    });
-    expect(signal).toBe('SIGKILL');
-    const names = readdirSync(dir).sort();
-    expect(names).toHaveLength(2);
-    expect(names[0]).toMatch(/^\.tmp-ckpt-000002-/);
-    expect(names[1]).toBe('ckpt-000001');
-    const { checkpoint, warnings } = await loadLatestCheckpoint(dir);
-    expect(warnings).toEqual([]);
-    expect(checkpoint!.name).toBe('ckpt-000001');
-    expectSameBits(checkpoint!.weights, one.weights);
-    await writeCheckpoint(dir, (await stateAt(2)).state);
-    expect(readdirSync(dir).sort()).toEqual(['ckpt-000001', 'ckpt-000002']);
-  });
+  it.each(['weights.bin', 'meta.json'])(
+    'a process killed after writing %s leaves the previous checkpoint intact and unpublished debris only',
+    async (killAfter) => {
+      const dir = freshDir();
+      const one = (await stateAt(1)).state;
+      await writeCheckpoint(dir, one);
+      const fixture = new URL('./fixtures/checkpoint-killed.mjs', import.meta.url).pathname;
+      const signal = await new Promise<NodeJS.Signals | null>((resolve, reject) => {
+        const child = spawn(process.execPath, [fixture, dir, '2', killAfter], { stdio: ['ignore', 'ignore', 'inherit'] });
+        child.on('error', reject);
+        child.on('exit', (_code, sig) => resolve(sig));
+      });
+      expect(signal).toBe('SIGKILL');
+      const names = readdirSync(dir).sort();
+      expect(names).toHaveLength(2);
+      expect(names[0]).toMatch(/^\.tmp-ckpt-000002-/);
+      expect(names[1]).toBe('ckpt-000001');
+      const { checkpoint, warnings } = await loadLatestCheckpoint(dir);
+      expect(warnings).toEqual([]);
+      expect(checkpoint!.name).toBe('ckpt-000001');
+      expectSameBits(checkpoint!.weights, one.weights);
+      await writeCheckpoint(dir, (await stateAt(2)).state);
+      expect(readdirSync(dir).sort()).toEqual(['ckpt-000001', 'ckpt-000002']);
+    },
+  );
 });
 
 describe('refusals', () => {
@@ -185,25 +196,47 @@ describe('refusals', () => {
     const dir = freshDir();
     await writeCheckpoint(dir, (await stateAt(1, { hidden: 32 })).state);
     const { spec } = await stateAt(1, { hidden: 16 });
-    await rejectsWith(loadLatestCheckpoint(dir, { weights: spec.weights }), ErrorCodes.INVALID_OPTION, /checkpoint ckpt-000001 was made for weight dense_Dense\d+\/kernel of shape 784x32, this model has 784x16/);
+    await rejectsWith(
+      loadLatestCheckpoint(dir, { weights: spec.weights }),
+      ErrorCodes.INVALID_OPTION,
+      /checkpoint ckpt-000001 was made for weight dense_Dense\d+\/kernel of shape 784x32, this model has 784x16/,
+    );
   });
 
   it('a checkpoint of the same shapes but another layer config: the layer and key named', async () => {
     const dir = freshDir();
     await writeCheckpoint(dir, (await stateAt(1)).state);
-    const other = tf.sequential({ layers: [tf.layers.dense({ units: 16, activation: 'tanh', inputShape: [784] }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
+    const other = tf.sequential({
+      layers: [tf.layers.dense({ units: 16, activation: 'tanh', inputShape: [784] }), tf.layers.dense({ units: 10, activation: 'softmax' })],
+    });
     other.compile({ loss: 'categoricalCrossentropy', optimizer: 'adam', metrics: ['accuracy'] });
     const spec = modelSpecOf(other);
     await loadLatestCheckpoint(dir, { weights: spec.weights });
-    await rejectsWith(loadLatestCheckpoint(dir, { weights: spec.weights, topology: spec.topology }), ErrorCodes.INVALID_OPTION, /was made for a model whose layer 0 \(Dense\) has activation "relu", this model has "tanh"/);
+    await rejectsWith(
+      loadLatestCheckpoint(dir, { weights: spec.weights, topology: spec.topology }),
+      ErrorCodes.INVALID_OPTION,
+      /was made for a model whose layer 0 \(Dense\) has activation "relu", this model has "tanh"/,
+    );
   });
 
   it('a checkpoint of another data shape: what differs named', async () => {
     const dir = freshDir();
     await writeCheckpoint(dir, (await stateAt(1)).state);
-    await rejectsWith(loadLatestCheckpoint(dir, { dataShape: { inputShape: [196] } }), ErrorCodes.INVALID_OPTION, /was made for data of input shape 784, this data has 196/);
-    await rejectsWith(loadLatestCheckpoint(dir, { dataShape: { classes: 26 } }), ErrorCodes.INVALID_OPTION, /was made for data with 10 classes, this data has 26/);
-    await rejectsWith(loadLatestCheckpoint(dir, { dataShape: { trainCount: 60000 } }), ErrorCodes.INVALID_OPTION, /was made for a training set of 1000 samples, this one has 60000/);
+    await rejectsWith(
+      loadLatestCheckpoint(dir, { dataShape: { inputShape: [196] } }),
+      ErrorCodes.INVALID_OPTION,
+      /was made for data of input shape 784, this data has 196/,
+    );
+    await rejectsWith(
+      loadLatestCheckpoint(dir, { dataShape: { classes: 26 } }),
+      ErrorCodes.INVALID_OPTION,
+      /was made for data with 10 classes, this data has 26/,
+    );
+    await rejectsWith(
+      loadLatestCheckpoint(dir, { dataShape: { trainCount: 60000 } }),
+      ErrorCodes.INVALID_OPTION,
+      /was made for a training set of 1000 samples, this one has 60000/,
+    );
   });
 
   it('a directory holding something else: refused by name, nothing written or removed', async () => {
@@ -213,7 +246,11 @@ describe('refusals', () => {
     const message = /checkpoint directory .*: is not a threadfit checkpoint directory: found foo\.txt/;
     await rejectsWith(writeCheckpoint(dir, (await stateAt(1)).state), ErrorCodes.INVALID_OPTION, message);
     await rejectsWith(loadLatestCheckpoint(dir), ErrorCodes.INVALID_OPTION, message);
-    await rejectsWith(checkCheckpointDir(dir, '--checkpoint-dir'), ErrorCodes.INVALID_OPTION, /--checkpoint-dir .*: is not a threadfit checkpoint directory: found foo\.txt/);
+    await rejectsWith(
+      checkCheckpointDir(dir, '--checkpoint-dir'),
+      ErrorCodes.INVALID_OPTION,
+      /--checkpoint-dir .*: is not a threadfit checkpoint directory: found foo\.txt/,
+    );
     expect(readdirSync(dir)).toEqual(['foo.txt']);
     expect(readFileSync(join(dir, 'foo.txt'), 'utf8')).toBe('mine');
   });
@@ -221,7 +258,11 @@ describe('refusals', () => {
   it('one checkpoint given as the root: refused with a hint', async () => {
     const dir = freshDir();
     const e = await writeCheckpoint(dir, (await stateAt(1)).state);
-    await rejectsWith(checkCheckpointDir(e.path), ErrorCodes.INVALID_OPTION, /found meta\.json \(this looks like ONE checkpoint; give the directory that holds the ckpt-\* directories\)/);
+    await rejectsWith(
+      checkCheckpointDir(e.path),
+      ErrorCodes.INVALID_OPTION,
+      /found meta\.json \(this looks like ONE checkpoint; give the directory that holds the ckpt-\* directories\)/,
+    );
   });
 
   it('checkCheckpointDir: a missing dir under a writable parent and an empty dir are fine, and nothing is created', async () => {
@@ -238,7 +279,11 @@ describe('refusals', () => {
     const file = join(tmp.dir, 'a-file');
     writeFileSync(file, 'x');
     await rejectsWith(checkCheckpointDir(file, '--checkpoint-dir'), ErrorCodes.INVALID_OPTION, /--checkpoint-dir .*a-file: is not a directory/);
-    await rejectsWith(checkCheckpointDir(join(file, 'ckpts'), '--checkpoint-dir'), ErrorCodes.INVALID_OPTION, /--checkpoint-dir .*a-file\/ckpts: cannot be created, .*a-file is not a directory/);
+    await rejectsWith(
+      checkCheckpointDir(join(file, 'ckpts'), '--checkpoint-dir'),
+      ErrorCodes.INVALID_OPTION,
+      /--checkpoint-dir .*a-file\/ckpts: cannot be created, .*a-file is not a directory/,
+    );
   });
 
   // Root ignores permission bits: as root, the check runs in a child process as user nobody (setpriv).
@@ -268,7 +313,11 @@ describe('refusals', () => {
 
   it.each([
     ['a NaN weight', (s: CheckpointState) => (s.weights[2][5] = NaN), /not checkpointing step 2: weight dense_Dense\d+\/kernel holds NaN at index 5/],
-    ['an infinite v', (s: CheckpointState) => (s.optimizer.slots[1].values[1][3] = -Infinity), /not checkpointing step 2: optimizer state dense_Dense\d+\/bias\/v holds -Infinity at index 3/],
+    [
+      'an infinite v',
+      (s: CheckpointState) => (s.optimizer.slots[1].values[1][3] = -Infinity),
+      /not checkpointing step 2: optimizer state dense_Dense\d+\/bias\/v holds -Infinity at index 3/,
+    ],
   ])('%s is never checkpointed: ERR_THREADFIT_NON_FINITE, the previous checkpoint untouched', async (_what, spoil, message) => {
     const dir = freshDir();
     await writeCheckpoint(dir, (await stateAt(1)).state);
@@ -286,7 +335,10 @@ describe('tfjs reads the checkpoint', () => {
     const { path } = await writeCheckpoint(dir, state);
     const before = tf.memory().numTensors;
     const model = await tf.loadLayersModel(checkpointIOHandler(join(path, 'model.json')));
-    expectSameBits(model.getWeights().map((w) => w.dataSync() as Float32Array), state.weights);
+    expectSameBits(
+      model.getWeights().map((w) => w.dataSync() as Float32Array),
+      state.weights,
+    );
     expect(model.loss).toBe('categoricalCrossentropy');
     const opt = model.optimizer as tf.AdamOptimizer;
     expect(opt.getClassName()).toBe('Adam');
@@ -295,7 +347,10 @@ describe('tfjs reads the checkpoint', () => {
     const saved = await opt.getWeights();
     const names = state.weightSpecs.map((w) => w.name);
     expect(saved.map((w) => w.name)).toEqual(['iter', ...names.map((n) => `${n}/m`), ...names.map((n) => `${n}/v`)]);
-    expectSameBits(saved.slice(1).map((w) => w.tensor.dataSync() as Float32Array), [...state.optimizer.slots[0].values, ...state.optimizer.slots[1].values]);
+    expectSameBits(
+      saved.slice(1).map((w) => w.tensor.dataSync() as Float32Array),
+      [...state.optimizer.slots[0].values, ...state.optimizer.slots[1].values],
+    );
     model.dispose();
     opt.dispose();
     tf.dispose(saved.map((w) => w.tensor));
@@ -315,7 +370,10 @@ describe('tfjs reads the checkpoint', () => {
       weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
     });
     const model = await tf.loadLayersModel(handler);
-    expectSameBits(model.getWeights().map((w) => w.dataSync() as Float32Array), state.weights);
+    expectSameBits(
+      model.getWeights().map((w) => w.dataSync() as Float32Array),
+      state.weights,
+    );
     model.dispose();
   });
 

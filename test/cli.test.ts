@@ -64,7 +64,19 @@ describe('help', () => {
   it('threadfit train --help lists every flag with its default and exits 0', async () => {
     const r = await runCli(['train', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--workers', '--epochs', '--batch-size', '--lr', '--seed', '--backend', '--data-dir', '--report', '--log-level', '--log-format', '--quiet']) {
+    for (const flag of [
+      '--workers',
+      '--epochs',
+      '--batch-size',
+      '--lr',
+      '--seed',
+      '--backend',
+      '--data-dir',
+      '--report',
+      '--log-level',
+      '--log-format',
+      '--quiet',
+    ]) {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toMatch(/--epochs N\s+passes over the training set \(default: 10\)/);

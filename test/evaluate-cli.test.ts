@@ -37,7 +37,15 @@ beforeAll(async () => {
   const weightSpecs = checkpointWeightSpecs(model);
   const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
-  const trainer = await Trainer.create({ workers: 2, backend: 'wasm', model: spec, initialWeights: init, dataset: shared, maxBatch: 128, optimizer: ADAM_DEFAULTS });
+  const trainer = await Trainer.create({
+    workers: 2,
+    backend: 'wasm',
+    model: spec,
+    initialWeights: init,
+    dataset: shared,
+    maxBatch: 128,
+    optimizer: ADAM_DEFAULTS,
+  });
   try {
     const steps = stepsPerEpoch(shared.trainCount, 128);
     const order = epochPermutation(shared.trainCount, 11, 0);
@@ -86,7 +94,19 @@ describe('threadfit evaluate', () => {
   });
 
   it('one ckpt-* directory with an explicit --data-dir and one worker', async () => {
-    const r = await runCli(['evaluate', '--checkpoint', join(root, ckptName), '--data-dir', data, '--workers', '1', '--backend', 'wasm', '--log-level', 'warn']);
+    const r = await runCli([
+      'evaluate',
+      '--checkpoint',
+      join(root, ckptName),
+      '--data-dir',
+      data,
+      '--workers',
+      '1',
+      '--backend',
+      'wasm',
+      '--log-level',
+      'warn',
+    ]);
     expect(r.code).toBe(0);
     const m = /Test: loss (\S+) - acc (\S+)/.exec(r.stdout);
     expect(Number(m![1])).toBeCloseTo(expected.loss, 3);
@@ -144,9 +164,21 @@ describe('threadfit evaluate: bad input exits 2 with the usage and the bad value
     ['a file', () => ['--checkpoint', file], /--checkpoint .*plain-file: is not a directory/],
     ['a foreign dir', () => ['--checkpoint', foreign], /--checkpoint .*foreign: is not a threadfit checkpoint directory: found foo\.txt/],
     ['an empty dir', () => ['--checkpoint', empty], /--checkpoint .*empty: holds no checkpoint/],
-    ['a corrupt single checkpoint', () => ['--checkpoint', join(corrupt, ckptName)], /--checkpoint .*: checkpoint ckpt-000008 is unusable: optimizer\.bin has 9 bytes/],
-    ['a root whose only checkpoint is corrupt', () => ['--checkpoint', corrupt], /--checkpoint .*corrupt: no valid checkpoint: checkpoint ckpt-000008 is unusable/],
-    ['data of another shape', () => ['--checkpoint', root, '--data-dir', small], /checkpoint ckpt-000008 was made for data of input shape 784, this data has 196/],
+    [
+      'a corrupt single checkpoint',
+      () => ['--checkpoint', join(corrupt, ckptName)],
+      /--checkpoint .*: checkpoint ckpt-000008 is unusable: optimizer\.bin has 9 bytes/,
+    ],
+    [
+      'a root whose only checkpoint is corrupt',
+      () => ['--checkpoint', corrupt],
+      /--checkpoint .*corrupt: no valid checkpoint: checkpoint ckpt-000008 is unusable/,
+    ],
+    [
+      'data of another shape',
+      () => ['--checkpoint', root, '--data-dir', small],
+      /checkpoint ckpt-000008 was made for data of input shape 784, this data has 196/,
+    ],
     ['a bad --workers', () => ['--checkpoint', root, '--workers', '0'], /flag --workers must be an integer in 1\.\.\d+, got 0/],
   ])('%s', async (_what, args, message) => {
     const r = await runCli(['evaluate', ...args()]);

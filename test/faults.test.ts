@@ -6,7 +6,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, ErrorCodes, epochPermutation } from '@threadfit/shared';
-import { Trainer, buildSeedModel, coordinatorTf, modelSpecOf, shareImageDataset, loadImageDataset, type SharedDataset, type TrainerConfig } from '@threadfit/coordinator';
+import {
+  Trainer,
+  buildSeedModel,
+  coordinatorTf,
+  modelSpecOf,
+  shareImageDataset,
+  loadImageDataset,
+  type SharedDataset,
+  type TrainerConfig,
+} from '@threadfit/coordinator';
 import { parseFault } from '../packages/coordinator/dist/faults.js';
 import { tempDir, writeSyntheticIdxSet } from './helpers.js';
 
@@ -31,7 +40,16 @@ async function run(extra: Partial<TrainerConfig> = {}, steps = STEPS): Promise<{
   const spec = modelSpecOf(model);
   const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
-  const trainer = await Trainer.create({ workers: 2, backend: 'wasm', model: spec, initialWeights, dataset: shared, maxBatch: 64, optimizer: ADAM_DEFAULTS, ...extra });
+  const trainer = await Trainer.create({
+    workers: 2,
+    backend: 'wasm',
+    model: spec,
+    initialWeights,
+    dataset: shared,
+    maxBatch: 64,
+    optimizer: ADAM_DEFAULTS,
+    ...extra,
+  });
   trainers.push(trainer);
   const order = epochPermutation(shared.trainCount, 3, 0);
   let skipped = 0;
@@ -42,7 +60,8 @@ async function run(extra: Partial<TrainerConfig> = {}, steps = STEPS): Promise<{
   return { trainer, weights: trainer.committedWeights(), skipped };
 }
 
-const same = (a: Float32Array[], b: Float32Array[]) => a.every((w, i) => Buffer.compare(Buffer.from(w.buffer, w.byteOffset, w.byteLength), Buffer.from(b[i].buffer, b[i].byteOffset, b[i].byteLength)) === 0);
+const same = (a: Float32Array[], b: Float32Array[]) =>
+  a.every((w, i) => Buffer.compare(Buffer.from(w.buffer, w.byteOffset, w.byteLength), Buffer.from(b[i].buffer, b[i].byteOffset, b[i].byteLength)) === 0);
 
 describe('a worker fault mid-step is survived with the same final weights', () => {
   let clean: Float32Array[];

@@ -24,7 +24,7 @@ export function idxBytes(dims: number[], data: Uint8Array, magic = 0x0800 + dims
  */
 export function writeSyntheticIdxSet(dir: string, opts: { train: number; test: number; gzip?: boolean; seed?: number }): void {
   let s = opts.seed ?? 1;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const make = (n: number) => {
     const images = new Uint8Array(n * 784);
     const labels = new Uint8Array(n);

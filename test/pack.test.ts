@@ -15,7 +15,12 @@ import { tempDir } from './helpers.js';
 const ROOT = new URL('..', import.meta.url).pathname;
 const PACKAGES = ['shared', 'worker', 'coordinator'] as const;
 const manifest = (pkg: string) =>
-  JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'package.json'), 'utf8')) as { name: string; version: string; dependencies?: Record<string, string>; files: string[] };
+  JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    dependencies?: Record<string, string>;
+    files: string[];
+  };
 /** Imported lazily and only when installed (`--backend tensorflow`); not a dependency on purpose. */
 const OPTIONAL = new Set(['@tensorflow/tfjs-node']);
 
@@ -82,7 +87,10 @@ describe('the packed workspaces, installed into an empty project', () => {
     for (const p of packed) {
       const files = p.files.map((f) => f.path);
       expect(files, p.name).toEqual(expect.arrayContaining(['package.json', 'LICENSE', 'dist/index.js', 'dist/index.d.ts']));
-      expect(files.filter((f) => f.endsWith('.tsbuildinfo') || f.startsWith('test/')), p.name).toEqual([]);
+      expect(
+        files.filter((f) => f.endsWith('.tsbuildinfo') || f.startsWith('test/')),
+        p.name,
+      ).toEqual([]);
     }
     expect(packed[0].files.map((f) => f.path)).toContain('build/kernels.wasm');
     expect(packed[1].files.map((f) => f.path)).toContain('dist/entry.js');
@@ -110,7 +118,14 @@ console.log(JSON.stringify({ version: VERSION, history: history.history, code: E
     );
     const r = run(process.execPath, ['fit.mjs'], project);
     expect(r.status, output(r)).toBe(0);
-    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { version: string; history: Record<string, number[]>; code: string; entry: boolean; mnist: boolean; resolved: string };
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      version: string;
+      history: Record<string, number[]>;
+      code: string;
+      entry: boolean;
+      mnist: boolean;
+      resolved: string;
+    };
     expect(result.version).toBe(manifest('coordinator').version);
     expect(Object.keys(result.history).sort()).toEqual(['acc', 'loss']);
     expect(result.history.loss).toHaveLength(1);
@@ -138,7 +153,10 @@ export async function fit(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): Pr
 export const bad: ParallelFitOptions = { workerz: 2 };
 `,
     );
-    const tsconfig = { compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['consumer.ts'] };
+    const tsconfig = {
+      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: [] },
+      files: ['consumer.ts'],
+    };
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(tsconfig));
     const r = run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], project);
     expect(r.status, output(r)).toBe(0);
@@ -158,7 +176,10 @@ export const bad: ParallelFitOptions = { workerz: 2 };
   });
 
   it('npx threadfit plot draws a report there (vega and vega-lite load from the installed package)', () => {
-    writeFileSync(join(project, 'report.json'), JSON.stringify({ history: { loss: [0.5, 0.3], val_loss: [0.6, 0.4], acc: [0.8, 0.9], val_acc: [0.75, 0.85] } }));
+    writeFileSync(
+      join(project, 'report.json'),
+      JSON.stringify({ history: { loss: [0.5, 0.3], val_loss: [0.6, 0.4], acc: [0.8, 0.9], val_acc: [0.75, 0.85] } }),
+    );
     const r = run('npx', ['--no-install', 'threadfit', 'plot', 'report.json', '-o', 'curves.svg'], project);
     expect(r.status, output(r)).toBe(0);
     expect(readFileSync(join(project, 'curves.svg'), 'utf8')).toMatch(/^<svg[^>]*>.*curve_loss_marks.*curve_acc_marks/s);

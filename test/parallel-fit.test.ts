@@ -26,7 +26,15 @@ function data(n = N, features = 10, classes = 3) {
 
 function mlp(seed: number, optimizer: tf.Optimizer | string = tf.train.adam(0.01), extra = false): tf.Sequential {
   const init = (s: number) => tf.initializers.glorotUniform({ seed: s });
-  const layers: tf.layers.Layer[] = [tf.layers.dense({ units: 16, activation: 'relu', inputShape: [10], kernelInitializer: init(seed), kernelRegularizer: extra ? tf.regularizers.l2({ l2: 1e-3 }) : undefined })];
+  const layers: tf.layers.Layer[] = [
+    tf.layers.dense({
+      units: 16,
+      activation: 'relu',
+      inputShape: [10],
+      kernelInitializer: init(seed),
+      kernelRegularizer: extra ? tf.regularizers.l2({ l2: 1e-3 }) : undefined,
+    }),
+  ];
   if (extra) layers.push(tf.layers.batchNormalization(), tf.layers.dropout({ rate: 0.2 }));
   layers.push(tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: init(seed + 1) }));
   const m = tf.sequential({ layers });
@@ -114,9 +122,24 @@ describe('callbacks and control', () => {
     const record = (events: string[]) => ({
       onTrainBegin: async () => void events.push('trainBegin'),
       onEpochBegin: async (e: number) => void events.push(`epochBegin ${e}`),
-      onBatchBegin: async (b: number, l?: tf.Logs) => void events.push(`batchBegin ${b} ${Object.keys(l ?? {}).sort().join(',')}`),
-      onBatchEnd: async (b: number, l?: tf.Logs) => void events.push(`batchEnd ${b} ${Object.keys(l ?? {}).sort().join(',')}`),
-      onEpochEnd: async (e: number, l?: tf.Logs) => void events.push(`epochEnd ${e} ${Object.keys(l ?? {}).sort().join(',')}`),
+      onBatchBegin: async (b: number, l?: tf.Logs) =>
+        void events.push(
+          `batchBegin ${b} ${Object.keys(l ?? {})
+            .sort()
+            .join(',')}`,
+        ),
+      onBatchEnd: async (b: number, l?: tf.Logs) =>
+        void events.push(
+          `batchEnd ${b} ${Object.keys(l ?? {})
+            .sort()
+            .join(',')}`,
+        ),
+      onEpochEnd: async (e: number, l?: tf.Logs) =>
+        void events.push(
+          `epochEnd ${e} ${Object.keys(l ?? {})
+            .sort()
+            .join(',')}`,
+        ),
       onTrainEnd: async () => void events.push('trainEnd'),
     });
     const want: string[] = [];
@@ -131,8 +154,16 @@ describe('callbacks and control', () => {
     const m = mlp(2);
     let batches = 0;
     const h = await parallelFit(m, x, y, {
-      epochs: 3, batchSize: 16, workers: 2, verbose: 0,
-      callbacks: { onBatchEnd: async (b) => { batches++; if (b === 4) m.stopTraining = true; } },
+      epochs: 3,
+      batchSize: 16,
+      workers: 2,
+      verbose: 0,
+      callbacks: {
+        onBatchEnd: async (b) => {
+          batches++;
+          if (b === 4) m.stopTraining = true;
+        },
+      },
     });
     expect(batches).toBe(5);
     expect(h.epoch).toEqual([0]);
@@ -141,7 +172,11 @@ describe('callbacks and control', () => {
   it('tf.callbacks.earlyStopping works unchanged', async () => {
     const { x, y } = data();
     const h = await parallelFit(mlp(2, tf.train.sgd(0)), x, y, {
-      epochs: 10, batchSize: 32, workers: 2, verbose: 0, validationSplit: 0.2,
+      epochs: 10,
+      batchSize: 32,
+      workers: 2,
+      verbose: 0,
+      validationSplit: 0.2,
       callbacks: tf.callbacks.earlyStopping({ monitor: 'val_loss', patience: 1 }),
     });
     // lr 0: val_loss never improves, so patience 1 stops after the second epoch.
@@ -181,7 +216,9 @@ describe('models beyond the MLP', () => {
   it('a custom layer trains when its workerSetup module registers it, and fails clearly without', async () => {
     const { ScaleLayer } = await import('./fixtures/custom-layer.mjs');
     const build = () => {
-      const m = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [10] }), new ScaleLayer({ factor: 0.5 }), tf.layers.dense({ units: 3, activation: 'softmax' })] });
+      const m = tf.sequential({
+        layers: [tf.layers.dense({ units: 4, inputShape: [10] }), new ScaleLayer({ factor: 0.5 }), tf.layers.dense({ units: 3, activation: 'softmax' })],
+      });
       m.compile({ loss: 'categoricalCrossentropy', optimizer: 'sgd' });
       return m;
     };
@@ -193,13 +230,20 @@ describe('models beyond the MLP', () => {
   });
 
   it('a conv model on wasm fails before training, naming the kernel and the backends that have it', async () => {
-    const m = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: 'softmax' })] });
+    const m = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 2, activation: 'softmax' }),
+      ],
+    });
     m.compile({ loss: 'categoricalCrossentropy', optimizer: 'sgd' });
     const x = tf.zeros([8, 6, 6, 1]);
     const y = tf.oneHot(tf.zeros([8], 'int32'), 2).toFloat();
     let calls = 0;
-    await expect(parallelFit(m, x, y, { workers: 1, verbose: 0, backend: 'wasm', callbacks: { onTrainBegin: async () => void calls++ } }))
-      .rejects.toThrow(/kernel 'Conv2DBackpropFilter', which backend 'wasm' does not have.*'cpu'/);
+    await expect(parallelFit(m, x, y, { workers: 1, verbose: 0, backend: 'wasm', callbacks: { onTrainBegin: async () => void calls++ } })).rejects.toThrow(
+      /kernel 'Conv2DBackpropFilter', which backend 'wasm' does not have.*'cpu'/,
+    );
     expect(calls).toBe(0);
     const h = await parallelFit(m, x, y, { workers: 2, verbose: 0, backend: 'cpu', batchSize: 4 });
     expect(h.history.loss).toHaveLength(1);
@@ -218,12 +262,20 @@ describe('bad input fails fast, naming the problem', () => {
     ['validationSplit 1', () => parallelFit(mlp(1), x, y, { validationSplit: 1 }), /options\.validationSplit must be a number in \[0, 1\), got 1/],
     ['an unknown option', () => parallelFit(mlp(1), x, y, { epoch: 3 } as never), /unknown option 'epoch'/],
     ['NaN in x with checkNumerics', () => parallelFit(mlp(1), tf.fill([32, 10], NaN), y, { checkNumerics: true }), /x holds NaN at sample 0/],
-    ['centered RMSProp (tfjs makes NaN weights with it)', () => parallelFit(mlp(1, tf.train.rmsprop(0.01, 0.9, 0, 1e-7, true)), x, y), /centered: true is not supported/],
-    ['an unsupported optimizer', () => {
-      const m = mlp(1);
-      m.optimizer = { getClassName: () => 'MyOptimizer', getConfig: () => ({}) } as unknown as tf.Optimizer;
-      return parallelFit(m, x, y);
-    }, /MyOptimizer.*not supported/],
+    [
+      'centered RMSProp (tfjs makes NaN weights with it)',
+      () => parallelFit(mlp(1, tf.train.rmsprop(0.01, 0.9, 0, 1e-7, true)), x, y),
+      /centered: true is not supported/,
+    ],
+    [
+      'an unsupported optimizer',
+      () => {
+        const m = mlp(1);
+        m.optimizer = { getClassName: () => 'MyOptimizer', getConfig: () => ({}) } as unknown as tf.Optimizer;
+        return parallelFit(m, x, y);
+      },
+      /MyOptimizer.*not supported/,
+    ],
   ] as Array<[string, () => Promise<unknown>, RegExp]>)('%s', async (_what, run, message) => {
     await expect(run()).rejects.toThrow(message);
   });

@@ -26,7 +26,15 @@ async function train(workers: number, steps: number): Promise<{ init: Float32Arr
   const spec = modelSpecOf(model);
   const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
-  const trainer = await Trainer.create({ workers, backend: 'wasm', model: spec, initialWeights: init, dataset: shared, maxBatch: 128, optimizer: ADAM_DEFAULTS });
+  const trainer = await Trainer.create({
+    workers,
+    backend: 'wasm',
+    model: spec,
+    initialWeights: init,
+    dataset: shared,
+    maxBatch: 128,
+    optimizer: ADAM_DEFAULTS,
+  });
   trainers.push(trainer);
   const order = epochPermutation(shared.trainCount, 5, 0);
   for (let s = 0; s < steps; s++) {

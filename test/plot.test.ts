@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { learningCurvesSpec, renderSvg } from '@threadfit/coordinator';
-import { runCli, tempDir, writeSyntheticIdxSet } from './helpers.js';
+import { runCli, tempDir, writeSyntheticIdxSet, type CliResult } from './helpers.js';
 import { decodePng, type Image } from './png.js';
 
 const tmp = tempDir('threadfit-plot-');
@@ -38,7 +38,9 @@ const markGroups = (svg: string, mark: string, name: string): string[] =>
   [...svg.matchAll(new RegExp(`<g class="mark-${mark} role-mark ${name}_marks"[^>]*>(.*?)</g>`, 'g'))].map((m) => m[1]);
 const ariaLabels = (group: string): string[] => [...group.matchAll(/aria-label="([^"]*)"/g)].map((m) => m[1]);
 const texts = (svg: string, role: string): string[] =>
-  [...svg.matchAll(new RegExp(`<g class="mark-text role-${role}[^"]*"[^>]*>(.*?)</g>`, 'g'))].flatMap((g) => [...g[1].matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((t) => t[1]));
+  [...svg.matchAll(new RegExp(`<g class="mark-text role-${role}[^"]*"[^>]*>(.*?)</g>`, 'g'))].flatMap((g) =>
+    [...g[1].matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((t) => t[1]),
+  );
 const svgSize = (svg: string): { width: number; height: number } => {
   const m = /^<svg[^>]* width="(\d+)" height="(\d+)"/.exec(svg);
   if (!m) throw new Error(`no width/height on the <svg> root: ${svg.slice(0, 200)}`);
@@ -115,10 +117,13 @@ function countPixels(img: Image, x0 = 0, x1 = img.width): { ink: number; train: 
 describe('threadfit plot REPORT -o FILE.svg', () => {
   const reportFile = join(tmp.dir, 'report.json');
   const svgFile = join(tmp.dir, 'curves.svg');
-  writeFileSync(reportFile, JSON.stringify(REPORT, null, 2));
+  let r: CliResult;
+  beforeAll(async () => {
+    writeFileSync(reportFile, JSON.stringify(REPORT, null, 2));
+    r = await runCli(['plot', reportFile, '-o', svgFile]);
+  });
 
-  it('draws loss and accuracy, train and validation, at the report values', async () => {
-    const r = await runCli(['plot', reportFile, '-o', svgFile]);
+  it('draws loss and accuracy, train and validation, at the report values', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(`Learning curves written to ${svgFile}\n`);
@@ -135,6 +140,7 @@ describe('threadfit plot REPORT -o FILE.svg', () => {
   });
 
   it('renders in headless chromium as two panels, each with a blue train and an orange validation curve', () => {
+    chromiumPath(); // first: without chromium, say how to install it
     const svg = readFileSync(svgFile, 'utf8');
     const { width, height } = svgSize(svg);
     const img = screenshot(htmlOf(svg), 'curves', width, height);
@@ -144,7 +150,10 @@ describe('threadfit plot REPORT -o FILE.svg', () => {
     expect(all.ink, 'inked pixels').toBeGreaterThan(5000);
     // The panels sit side by side, the loss panel left of the middle; each must show both colours.
     const mid = Math.floor(width / 2);
-    for (const [panel, c] of [['loss (left)', countPixels(img, 0, mid)], ['accuracy (right)', countPixels(img, mid, width)]] as const) {
+    for (const [panel, c] of [
+      ['loss (left)', countPixels(img, 0, mid)],
+      ['accuracy (right)', countPixels(img, mid, width)],
+    ] as const) {
       expect(c.train, `${panel}: pixels of the train colour`).toBeGreaterThan(150);
       expect(c.validation, `${panel}: pixels of the validation colour`).toBeGreaterThan(100);
     }
@@ -212,7 +221,25 @@ describe('threadfit train --plot FILE.svg', () => {
     writeSyntheticIdxSet(data, { train: 256, test: 64 });
     const report = join(tmp.dir, 'train.json');
     const plot = join(tmp.dir, 'train.svg');
-    const r = await runCli(['train', '--data-dir', data, '--epochs', '2', '--workers', '2', '--batch-size', '64', '--backend', 'wasm', '--report', report, '--plot', plot, '--log-level', 'warn']);
+    const r = await runCli([
+      'train',
+      '--data-dir',
+      data,
+      '--epochs',
+      '2',
+      '--workers',
+      '2',
+      '--batch-size',
+      '64',
+      '--backend',
+      'wasm',
+      '--report',
+      report,
+      '--plot',
+      plot,
+      '--log-level',
+      'warn',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`Learning curves written to ${plot}`);
     const { history } = JSON.parse(readFileSync(report, 'utf8')) as { history: Record<string, number[]> };

@@ -44,7 +44,10 @@ function runUntil(args: string[], trigger: RegExp, signal: NodeJS.Signals): Prom
 }
 
 describe('stop and resume', () => {
-  it.each([['SIGINT', 130], ['SIGTERM', 143]] as const)('%s mid-epoch: exit %i, checkpoint of committed state; --resume ends with the weights of a run never stopped', async (signal, exitCode) => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s mid-epoch: exit %i, checkpoint of committed state; --resume ends with the weights of a run never stopped', async (signal, exitCode) => {
     const dir = join(tmp.dir, `ckpt-${signal}`);
     const stopped = await runUntil(['train', ...BASE, '--checkpoint-dir', dir, '--checkpoint-every', '7'], /checkpoint written/, signal);
     expect(stopped.code).toBe(exitCode);
@@ -62,7 +65,9 @@ describe('stop and resume', () => {
     const dir = join(tmp.dir, 'ckpt-corrupt');
     const first = await runCli(['train', ...BASE, '--epochs', '1', '--checkpoint-dir', dir, '--checkpoint-every', '10']);
     expect(first.code).toBe(0);
-    const names = readdirSync(dir).filter((n) => n.startsWith('ckpt-')).sort();
+    const names = readdirSync(dir)
+      .filter((n) => n.startsWith('ckpt-'))
+      .sort();
     const newest = join(dir, names[names.length - 1], 'weights.bin');
     const bytes = readFileSync(newest);
     bytes[100] ^= 0xff;

@@ -7,7 +7,16 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
-import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, parallelFit, shareImageDataset, type SharedDataset } from '@threadfit/coordinator';
+import {
+  Trainer,
+  buildSeedModel,
+  coordinatorTf,
+  loadImageDataset,
+  modelSpecOf,
+  parallelFit,
+  shareImageDataset,
+  type SharedDataset,
+} from '@threadfit/coordinator';
 import { ensureTensorflow } from './tensorflow-setup.js';
 
 let shared: SharedDataset;
@@ -39,7 +48,10 @@ describe('tensorflow backend', () => {
     const results = await Promise.all([loadInWorker(), loadInWorker(), loadInWorker()]);
     for (const r of results) {
       expect(r.backend).toBe('tensorflow');
-      expect(r.product).toEqual([[19, 22], [43, 50]]);
+      expect(r.product).toEqual([
+        [19, 22],
+        [43, 50],
+      ]);
     }
   });
 
@@ -49,7 +61,15 @@ describe('tensorflow backend', () => {
       const spec = modelSpecOf(model);
       const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
       model.dispose();
-      const t = await Trainer.create({ workers, backend: 'tensorflow', model: spec, initialWeights: init, dataset: shared, maxBatch: 128, optimizer: ADAM_DEFAULTS });
+      const t = await Trainer.create({
+        workers,
+        backend: 'tensorflow',
+        model: spec,
+        initialWeights: init,
+        dataset: shared,
+        maxBatch: 128,
+        optimizer: ADAM_DEFAULTS,
+      });
       trainers.push(t);
       const order = epochPermutation(shared.trainCount, 4, 0);
       for (let s = 0; s < 20; s++) await t.trainStep(order.subarray(s * 128, (s + 1) * 128));
@@ -74,7 +94,13 @@ describe('tensorflow backend', () => {
   it('a conv model trains through parallelFit on 2 workers', async () => {
     const m = tf.sequential({
       layers: [
-        tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+        tf.layers.conv2d({
+          inputShape: [8, 8, 1],
+          filters: 4,
+          kernelSize: 3,
+          activation: 'relu',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+        }),
         tf.layers.flatten(),
         tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
       ],

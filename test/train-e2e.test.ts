@@ -22,7 +22,8 @@ const version = (JSON.parse(readFileSync(new URL('../packages/coordinator/packag
 describe('threadfit train', () => {
   it('one epoch of MNIST on 2 workers reaches >= 0.95 test accuracy and writes the report', async () => {
     const file = join(tmp.dir, 'mnist.json');
-    const r = await runCli(['train', '--epochs', '1', '--workers', '2', '--report', file, '--log-level', 'warn']);
+    // --backend wasm: with tfjs-node set up (as CI does), auto would pick tensorflow.
+    const r = await runCli(['train', '--epochs', '1', '--workers', '2', '--backend', 'wasm', '--report', file, '--log-level', 'warn']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Epoch 1\/1 - .* - loss: [\d.]+ - acc: [\d.]+ - val_loss: [\d.]+ - val_acc: [\d.]+$/m);
@@ -47,7 +48,24 @@ describe('threadfit train', () => {
     writeSyntheticIdxSet(dir, { train: 1500, test: 300, gzip: true });
     const run = async (name: string, seed: number, workers: number) => {
       const file = join(tmp.dir, name);
-      const r = await runCli(['train', '--data-dir', dir, '--epochs', '2', '--batch-size', '64', '--workers', String(workers), '--seed', String(seed), '--report', file, '--quiet', '--log-level', 'warn']);
+      const r = await runCli([
+        'train',
+        '--data-dir',
+        dir,
+        '--epochs',
+        '2',
+        '--batch-size',
+        '64',
+        '--workers',
+        String(workers),
+        '--seed',
+        String(seed),
+        '--report',
+        file,
+        '--quiet',
+        '--log-level',
+        'warn',
+      ]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       return readReport(file);

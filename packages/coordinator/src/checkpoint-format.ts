@@ -100,7 +100,15 @@ export interface CheckpointMeta {
 }
 
 /** tfjs's registered class names (getClassName()) of the optimizer kinds. */
-const TFJS_OPTIMIZER_CLASS: Record<string, string> = { adam: 'Adam', adamax: 'Adamax', sgd: 'SGD', momentum: 'Momentum', rmsprop: 'RMSProp', adagrad: 'Adagrad', adadelta: 'Adadelta' };
+const TFJS_OPTIMIZER_CLASS: Record<string, string> = {
+  adam: 'Adam',
+  adamax: 'Adamax',
+  sgd: 'SGD',
+  momentum: 'Momentum',
+  rmsprop: 'RMSProp',
+  adagrad: 'Adagrad',
+  adadelta: 'Adadelta',
+};
 /** tfjs 4.22's Adamax.setWeights() throws: its state is not offered to tfjs (it stays in optimizer.bin). */
 const TFJS_CANNOT_SET_WEIGHTS = new Set(['adamax']);
 
@@ -131,7 +139,12 @@ export function checkStateFinite(state: CheckpointState): void {
       }
     }
   };
-  for (const [key, v] of [['globalStep', state.globalStep], ['epoch', state.epoch], ['stepInEpoch', state.stepInEpoch], ['optimizer.step', state.optimizer.step]] as const) {
+  for (const [key, v] of [
+    ['globalStep', state.globalStep],
+    ['epoch', state.epoch],
+    ['stepInEpoch', state.stepInEpoch],
+    ['optimizer.step', state.optimizer.step],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint state: ${key} must be an integer >= 0, got ${v}`);
   }
   if (state.weights.length !== state.weightSpecs.length) {
@@ -141,7 +154,10 @@ export function checkStateFinite(state: CheckpointState): void {
   const trainable = trainableOf(state.weightSpecs);
   for (const slot of state.optimizer.slots) {
     if (slot.values.length !== trainable.length) {
-      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint state: optimizer slot ${slot.name} has ${slot.values.length} arrays for ${trainable.length} trainable weights`);
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `checkpoint state: optimizer slot ${slot.name} has ${slot.values.length} arrays for ${trainable.length} trainable weights`,
+      );
     }
     trainable.forEach((w, i) => check(`optimizer state ${w.name}/${slot.name}`, slot.values[i], sizeOf(w.shape)));
   }

@@ -21,7 +21,10 @@ import { VERSION } from './version.js';
 
 /** A corrupt or incomplete checkpoint: the reason, for warnings and errors. */
 export class CorruptCheckpointError extends ThreadfitError {
-  constructor(readonly checkpoint: string, readonly reason: string) {
+  constructor(
+    readonly checkpoint: string,
+    readonly reason: string,
+  ) {
     super(ErrorCodes.CHECKSUM, `checkpoint ${checkpoint} is unusable: ${reason}`);
   }
 }
@@ -71,7 +74,8 @@ export async function readCheckpointFiles(dir: string, name: string): Promise<Ch
     if (bytes === null) throw new CorruptCheckpointError(name, `${file} is missing`);
     if (rec === undefined) throw new CorruptCheckpointError(name, `meta.json has no checksum for ${file}`);
     if (bytes.byteLength !== rec.bytes) throw new CorruptCheckpointError(name, `${file} has ${bytes.byteLength} bytes, meta.json says ${rec.bytes}`);
-    if (sha256(bytes) !== rec.sha256) throw new CorruptCheckpointError(name, `${file} checksum mismatch (SHA-256 ${sha256(bytes).slice(0, 12)}..., expected ${rec.sha256.slice(0, 12)}...)`);
+    if (sha256(bytes) !== rec.sha256)
+      throw new CorruptCheckpointError(name, `${file} checksum mismatch (SHA-256 ${sha256(bytes).slice(0, 12)}..., expected ${rec.sha256.slice(0, 12)}...)`);
     files[file] = bytes;
   }
   const model = JSON.parse(files[CHECKPOINT_FILES.model].toString('utf8')) as {
@@ -82,7 +86,10 @@ export async function readCheckpointFiles(dir: string, name: string): Promise<Ch
   const weightCount = weightSpecs.reduce((a, w) => a + sizeOf(w.shape), 0);
   const slotCount = trainableOf(weightSpecs).reduce((a, w) => a + sizeOf(w.shape), 0) * meta.optimizer.slots.length;
   if (files[CHECKPOINT_FILES.weights].byteLength !== weightCount * 4 || files[CHECKPOINT_FILES.optimizer].byteLength !== 4 + slotCount * 4) {
-    throw new CorruptCheckpointError(name, `the sizes of ${CHECKPOINT_FILES.weights} and ${CHECKPOINT_FILES.optimizer} do not match the weight shapes in meta.json`);
+    throw new CorruptCheckpointError(
+      name,
+      `the sizes of ${CHECKPOINT_FILES.weights} and ${CHECKPOINT_FILES.optimizer} do not match the weight shapes in meta.json`,
+    );
   }
   let at = 0;
   const weights = weightSpecs.map((w) => {

@@ -42,13 +42,24 @@ export function restoreOptimizerState(views: StateViews, spec: ModelSpec, optimi
   const from = views.committed;
   slotNames.forEach((name, slot) => {
     const saved = optimizer.slots.find((s) => s.name === name);
-    if (saved === undefined) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `the checkpoint has no optimizer slot '${name}' (it has ${optimizer.slots.map((s) => s.name).join(', ') || 'none'})`);
+    if (saved === undefined)
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `the checkpoint has no optimizer slot '${name}' (it has ${optimizer.slots.map((s) => s.name).join(', ') || 'none'})`,
+      );
     if (saved.values.length !== trainable.length) {
-      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `the checkpoint's optimizer slot '${name}' holds ${saved.values.length} weights, this model has ${trainable.length} trainable`);
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `the checkpoint's optimizer slot '${name}' holds ${saved.values.length} weights, this model has ${trainable.length} trainable`,
+      );
     }
     const flat = views.state(slot, from);
     trainable.forEach((w, i) => {
-      if (saved.values[i].length !== w.size) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `the checkpoint's ${w.name}/${name} has ${saved.values[i].length} values, this model needs ${w.size}`);
+      if (saved.values[i].length !== w.size)
+        throw new ThreadfitError(
+          ErrorCodes.INVALID_OPTION,
+          `the checkpoint's ${w.name}/${name} has ${saved.values[i].length} values, this model needs ${w.size}`,
+        );
       flat.set(saved.values[i], w.offset);
     });
   });

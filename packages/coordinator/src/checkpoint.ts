@@ -89,7 +89,9 @@ async function foreignCheck(dir: string, label: string): Promise<string[]> {
   for (const name of names) {
     const ours = (CKPT.test(name) || TMP.test(name) || OLD.test(name)) && statSync(join(dir, name)).isDirectory();
     if (!ours) {
-      const hint = (Object.values(CHECKPOINT_FILES) as string[]).includes(name) ? ' (this looks like ONE checkpoint; give the directory that holds the ckpt-* directories)' : '';
+      const hint = (Object.values(CHECKPOINT_FILES) as string[]).includes(name)
+        ? ' (this looks like ONE checkpoint; give the directory that holds the ckpt-* directories)'
+        : '';
       throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label} ${dir}: is not a threadfit checkpoint directory: found ${name}${hint}`);
     }
   }
@@ -249,13 +251,17 @@ export function checkCompatible(ckpt: LoadedCheckpoint, expect: CheckpointExpect
     const ours = expect.weights;
     if (ours.length !== ckpt.weightSpecs.length) refuse(`a model with ${ckpt.weightSpecs.length} weights, this model has ${ours.length}`);
     ckpt.weightSpecs.forEach((w, i) => {
-      if (dims(w.shape) !== dims(ours[i].shape)) refuse(`weight ${w.name} of shape ${dims(w.shape)}, this model has ${dims(ours[i].shape)}${ours[i].name && ours[i].name !== w.name ? ` (${ours[i].name})` : ''}`);
+      if (dims(w.shape) !== dims(ours[i].shape))
+        refuse(
+          `weight ${w.name} of shape ${dims(w.shape)}, this model has ${dims(ours[i].shape)}${ours[i].name && ours[i].name !== w.name ? ` (${ours[i].name})` : ''}`,
+        );
     });
   }
   if (expect.topology) {
     const a = layerSignature(ckpt.modelTopology);
     const b = layerSignature(expect.topology);
-    if (a.map((l) => l.cls).join() !== b.map((l) => l.cls).join()) refuse(`a model with layers ${a.map((l) => l.cls).join(', ')}, this model has ${b.map((l) => l.cls).join(', ')}`);
+    if (a.map((l) => l.cls).join() !== b.map((l) => l.cls).join())
+      refuse(`a model with layers ${a.map((l) => l.cls).join(', ')}, this model has ${b.map((l) => l.cls).join(', ')}`);
     a.forEach((l, i) => {
       for (const k of new Set([...Object.keys(l.config), ...Object.keys(b[i].config)])) {
         const [x, y] = [JSON.stringify(l.config[k]), JSON.stringify(b[i].config[k])];

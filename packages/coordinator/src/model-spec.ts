@@ -7,7 +7,10 @@ function identifiers(x: unknown, what: string): string[] {
   return list.map((v) => {
     if (typeof v === 'string') return v;
     const name = (v as { name?: string } | undefined)?.name;
-    throw new ThreadfitError(ErrorCodes.UNSUPPORTED, `model.compile's ${what} must be given by name to train across threads; got a function${name ? ` (${name})` : ''}`);
+    throw new ThreadfitError(
+      ErrorCodes.UNSUPPORTED,
+      `model.compile's ${what} must be given by name to train across threads; got a function${name ? ` (${name})` : ''}`,
+    );
   });
 }
 

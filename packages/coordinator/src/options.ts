@@ -61,7 +61,9 @@ export interface TrainOptions {
   lrDecay?: string;
 }
 
-export type ResolvedTrainOptions = Required<Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend' | 'checkpointDir' | 'stepTimeout' | 'injectFault' | 'lrDecay'>> & {
+export type ResolvedTrainOptions = Required<
+  Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend' | 'checkpointDir' | 'stepTimeout' | 'injectFault' | 'lrDecay'>
+> & {
   workers: number;
   /** Elastic: the fewest workers (= workers when not elastic). */
   minWorkers: number;
@@ -116,7 +118,12 @@ function label(name: string, source: OptionSource): [string, string] {
 export function checkInt(name: string, v: unknown, min: number, max: number, source: OptionSource = 'options'): number {
   const [n, s] = label(name, source);
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw invalidOption(n, v, max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer in ${min}..${max}`, s);
+    throw invalidOption(
+      n,
+      v,
+      max === Number.MAX_SAFE_INTEGER ? (min === 1 ? 'a positive integer' : `an integer >= ${min}`) : `an integer in ${min}..${max}`,
+      s,
+    );
   }
   return v;
 }
@@ -141,7 +148,34 @@ export function checkKnownKeys(opts: object, known: readonly string[]): void {
   }
 }
 
-const TRAIN_KEYS = ['workers', 'epochs', 'batchSize', 'learningRate', 'seed', 'backend', 'dataDir', 'report', 'logLevel', 'logFormat', 'quiet', 'checkpointDir', 'checkpointEvery', 'keepCheckpoints', 'resume', 'maxRestarts', 'maxSkippedSteps', 'stepTimeout', 'injectFault', 'deterministic', 'microBatches', 'accumulate', 'lrWarmup', 'lrScale', 'lrBaseBatch', 'lrDecay'] as const;
+const TRAIN_KEYS = [
+  'workers',
+  'epochs',
+  'batchSize',
+  'learningRate',
+  'seed',
+  'backend',
+  'dataDir',
+  'report',
+  'logLevel',
+  'logFormat',
+  'quiet',
+  'checkpointDir',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'resume',
+  'maxRestarts',
+  'maxSkippedSteps',
+  'stepTimeout',
+  'injectFault',
+  'deterministic',
+  'microBatches',
+  'accumulate',
+  'lrWarmup',
+  'lrScale',
+  'lrBaseBatch',
+  'lrDecay',
+] as const;
 
 export function resolveWorkers(v: unknown, source: OptionSource = 'options'): number {
   if (v === 'auto' || v === undefined) return availableParallelism();

@@ -29,7 +29,8 @@ function standardizeCallbacks(input: CallbackInput | undefined): AnyCallback[] {
   if (input === undefined || input === null) return [];
   const list = (Array.isArray(input) ? input : [input]) as Array<tf.CustomCallbackArgs | tf.Callback>;
   return list.map((c, i) => {
-    if (typeof c !== 'object' || c === null) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options.callbacks[${i}] must be a tf.Callback or an object of onEpochEnd/onBatchEnd/... functions`);
+    if (typeof c !== 'object' || c === null)
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options.callbacks[${i}] must be a tf.Callback or an object of onEpochEnd/onBatchEnd/... functions`);
     return typeof (c as tf.Callback).setModel === 'function' ? (c as tf.Callback) : new tf.CustomCallback(c as tf.CustomCallbackArgs);
   });
 }
@@ -56,7 +57,11 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const ys = columns(y, 'y', model.outputs.length);
   const n = xs[0].count;
   [...xs, ...ys].forEach((c, i) => {
-    if (c.count !== n) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `x and y must have the same number of samples: ${i < xs.length ? 'x' : 'y'} has ${c.count}, x has ${n}`);
+    if (c.count !== n)
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `x and y must have the same number of samples: ${i < xs.length ? 'x' : 'y'} has ${c.count}, x has ${n}`,
+      );
   });
   if (o.checkNumerics) {
     checkFinite(xs, 'x');
@@ -84,7 +89,14 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const stepBatch = o.batchSize * o.accumulate;
   const steps = stepsPerEpoch(dataset.trainCount, stepBatch);
   const schedule: LrScheduleOptions = {
-    base: optimizer.learningRate, scale: o.lrScale, baseBatch: o.lrBaseBatch, batch: stepBatch, warmupEpochs: o.lrWarmupEpochs, decay: o.lrDecay, epochs: o.epochs, stepsPerEpoch: steps,
+    base: optimizer.learningRate,
+    scale: o.lrScale,
+    baseBatch: o.lrBaseBatch,
+    batch: stepBatch,
+    warmupEpochs: o.lrWarmupEpochs,
+    decay: o.lrDecay,
+    epochs: o.epochs,
+    stepsPerEpoch: steps,
   };
   list.setModel(model as never);
   list.setParams({

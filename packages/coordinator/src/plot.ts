@@ -62,15 +62,40 @@ export function learningCurvesSpec(report: PlottableReport): TopLevelSpec {
       x: { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { domain: [1, Math.max(2, epochs)] }, axis: { tickMinStep: 1, format: 'd' } },
       // Nothing may stick out above a panel (a point on the top edge, the top tick label), or its
       // title would sit higher than its neighbour's: a padded domain and flush labels.
-      y: { field: 'value', type: 'quantitative', title: metric, scale: { domain: paddedDomain(values, metric), nice: false, zero: false }, axis: { labelFlush: true } },
-      color: { field: 'split', type: 'nominal', title: null, scale: { domain: splits, range: Object.values(CURVE_SPLITS) }, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        title: metric,
+        scale: { domain: paddedDomain(values, metric), nice: false, zero: false },
+        axis: { labelFlush: true },
+      },
+      color: {
+        field: 'split',
+        type: 'nominal',
+        title: null,
+        scale: { domain: splits, range: Object.values(CURVE_SPLITS) },
+        legend: { symbolType: 'stroke', symbolStrokeWidth: 2 },
+      },
     },
     layer: [
       // Validation also dashed, so the curves stay apart in grey print.
       {
         name: `curve_${markName(metric)}`,
         mark: { type: 'line', strokeWidth: 2 },
-        encoding: { strokeDash: { field: 'split', type: 'nominal', title: null, scale: { domain: splits, range: [[1, 0], [6, 3]] } } },
+        encoding: {
+          strokeDash: {
+            field: 'split',
+            type: 'nominal',
+            title: null,
+            scale: {
+              domain: splits,
+              range: [
+                [1, 0],
+                [6, 3],
+              ],
+            },
+          },
+        },
       },
       {
         name: `points_${markName(metric)}`,

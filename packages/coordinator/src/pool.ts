@@ -5,7 +5,11 @@ import type { Task, ResultOf, WorkerInit } from '@threadfit/shared';
 
 export class WorkerPool {
   readonly #piscina: Piscina;
-  constructor(init: WorkerInit, readonly size: number, onError?: (err: unknown) => void) {
+  constructor(
+    init: WorkerInit,
+    readonly size: number,
+    onError?: (err: unknown) => void,
+  ) {
     this.#piscina = new Piscina({
       filename: workerEntryUrl.href,
       workerData: init,

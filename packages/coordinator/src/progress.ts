@@ -62,7 +62,9 @@ export class ProgressReporter implements FitCallbacks {
     const filled = Math.round((done / total) * width);
     const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (done === total ? '=' : '>') : '') + ' '.repeat(width - filled);
     const eta = (elapsed / done) * (total - done);
-    const metrics = Object.entries(this.#sums).map(([k, v]) => `${k} ${fmt(v / this.#seen)}`).join('  ');
+    const metrics = Object.entries(this.#sums)
+      .map(([k, v]) => `${k} ${fmt(v / this.#seen)}`)
+      .join('  ');
     let line = `${this.#prefix()} [${bar}] ${String(done).padStart(String(total).length)}/${total}  ${rate(this.#seen / elapsed)} samples/s  ETA ${duration(eta)}  ${metrics}`;
     const cols = this.#o.out.columns ?? 120;
     if (line.length > cols - 1) line = line.slice(0, cols - 1);

@@ -19,7 +19,11 @@ export function epochsOf(fit: FitResult): TrainReport['epochs'] {
 export function historyForReport(history: Record<string, number[]>): Record<string, number[]> {
   const keys = Object.keys(history);
   const train = keys.filter((k) => !k.startsWith('val_'));
-  const ordered = [...train, ...train.map((k) => `val_${k}`).filter((k) => k in history), ...keys.filter((k) => k.startsWith('val_') && !train.includes(k.slice(4)))];
+  const ordered = [
+    ...train,
+    ...train.map((k) => `val_${k}`).filter((k) => k in history),
+    ...keys.filter((k) => k.startsWith('val_') && !train.includes(k.slice(4))),
+  ];
   return Object.fromEntries(ordered.map((k) => [k, history[k]]));
 }
 

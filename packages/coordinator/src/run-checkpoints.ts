@@ -35,7 +35,11 @@ export class RunCheckpoints {
 
   /** The newest valid checkpoint of this model and data shape, or undefined (a fresh start). */
   async latest(): Promise<LoadedCheckpoint | undefined> {
-    const { checkpoint, warnings } = await loadLatestCheckpoint(this.dir, { weights: this.id.spec.weights, topology: this.id.spec.topology, dataShape: this.id.dataShape }, '--checkpoint-dir');
+    const { checkpoint, warnings } = await loadLatestCheckpoint(
+      this.dir,
+      { weights: this.id.spec.weights, topology: this.id.spec.topology, dataShape: this.id.dataShape },
+      '--checkpoint-dir',
+    );
     for (const w of warnings) this.log.warn({ dir: this.dir }, w);
     return checkpoint;
   }

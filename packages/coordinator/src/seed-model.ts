@@ -16,7 +16,12 @@ export interface SeedModelOptions {
 export function buildSeedModel(tf: typeof tfTypes, o: SeedModelOptions): tfTypes.Sequential {
   const model = tf.sequential({
     layers: [
-      tf.layers.dense({ units: o.hidden ?? 512, activation: 'relu', inputShape: [o.inputSize ?? 784], kernelInitializer: tf.initializers.glorotUniform({ seed: o.seed }) }),
+      tf.layers.dense({
+        units: o.hidden ?? 512,
+        activation: 'relu',
+        inputShape: [o.inputSize ?? 784],
+        kernelInitializer: tf.initializers.glorotUniform({ seed: o.seed }),
+      }),
       tf.layers.dense({ units: o.classes ?? 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: o.seed + 1 }) }),
     ],
   });

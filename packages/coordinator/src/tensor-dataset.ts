@@ -29,7 +29,8 @@ function column(t: TensorLike, what: string): Column {
   if (isTensor(t)) {
     if (t.isDisposed) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${what} is a disposed tensor`);
     if (t.rank < 1) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${what} must have a batch dimension, got a scalar`);
-    if (t.dtype === 'string' || t.dtype === 'complex64') throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${what} has dtype ${t.dtype}; numeric tensors only`);
+    if (t.dtype === 'string' || t.dtype === 'complex64')
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${what} has dtype ${t.dtype}; numeric tensors only`);
     return { values: t.dataSync() as Float32Array, sample: t.shape.slice(1), count: t.shape[0] };
   }
   if (typeof t === 'object' && t !== null && 'values' in t && 'shape' in t && Array.isArray(t.shape)) {
@@ -48,7 +49,10 @@ function column(t: TensorLike, what: string): Column {
 export function columns(input: TensorInput, what: string, expected: number): Column[] {
   const list = Array.isArray(input) ? input : [input];
   if (list.length !== expected) {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${what} must hold ${expected} array${expected === 1 ? '' : 's'} (the model has ${expected} ${what === 'x' ? 'inputs' : 'outputs'}), got ${list.length}`);
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `${what} must hold ${expected} array${expected === 1 ? '' : 's'} (the model has ${expected} ${what === 'x' ? 'inputs' : 'outputs'}), got ${list.length}`,
+    );
   }
   return list.map((t, i) => column(t, list.length > 1 ? `${what}[${i}]` : what));
 }
@@ -58,7 +62,10 @@ export function checkFinite(cols: Column[], what: string): void {
     for (let i = 0; i < c.values.length; i++) {
       if (!Number.isFinite(c.values[i])) {
         const per = c.values.length / Math.max(c.count, 1);
-        throw new ThreadfitError(ErrorCodes.BAD_DATA, `${what}${cols.length > 1 ? `[${k}]` : ''} holds ${c.values[i]} at sample ${Math.floor(i / per)} (element ${i})`);
+        throw new ThreadfitError(
+          ErrorCodes.BAD_DATA,
+          `${what}${cols.length > 1 ? `[${k}]` : ''} holds ${c.values[i]} at sample ${Math.floor(i / per)} (element ${i})`,
+        );
       }
     }
   });
@@ -70,7 +77,11 @@ export interface TensorData {
 }
 
 /** Copies train (rows [start, end) of `train`) and optional validation data into shared memory. */
-export function shareTensorData(train: TensorData, range: { start: number; end: number }, val?: { data: TensorData; start: number; end: number }): SharedDataset {
+export function shareTensorData(
+  train: TensorData,
+  range: { start: number; end: number },
+  val?: { data: TensorData; start: number; end: number },
+): SharedDataset {
   const spec = (d: TensorData, count: number): SplitSpec => ({
     count,
     inputs: d.x.map((c) => ({ dtype: 'float32' as const, shape: c.sample })),

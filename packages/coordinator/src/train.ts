@@ -64,7 +64,10 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   const data = loadImageDataset(o.dataDir);
   const shared = shareImageDataset(data);
   const inputSize = data.train.rows * data.train.cols;
-  log.info({ dataset: data.name, train: data.train.count, test: data.test.count, ms: Math.round(performance.now() - t0) }, 'data set loaded into shared memory');
+  log.info(
+    { dataset: data.name, train: data.train.count, test: data.test.count, ms: Math.round(performance.now() - t0) },
+    'data set loaded into shared memory',
+  );
 
   const backend = resolveBackend(o.backend);
   const tfc = await coordinatorTf();
@@ -76,26 +79,59 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   model.dispose();
 
   const config = { workers: o.workers, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed, backend, dataset: data.name };
-  const ckpts = o.checkpointDir === undefined ? undefined : await RunCheckpoints.open(o.checkpointDir, {
-    spec, optimizer, weightSpecs, seed: o.seed,
-    dataShape: { inputShape: [inputSize], classes: data.numClasses, trainCount: shared.trainCount },
-    config: { ...config, dataDir: o.dataDir },
-  }, o.keepCheckpoints, log);
+  const ckpts =
+    o.checkpointDir === undefined
+      ? undefined
+      : await RunCheckpoints.open(
+          o.checkpointDir,
+          {
+            spec,
+            optimizer,
+            weightSpecs,
+            seed: o.seed,
+            dataShape: { inputShape: [inputSize], classes: data.numClasses, trainCount: shared.trainCount },
+            config: { ...config, dataDir: o.dataDir },
+          },
+          o.keepCheckpoints,
+          log,
+        );
   const resumed = o.resume ? await ckpts!.latest() : undefined;
   if (o.resume && resumed === undefined) log.warn({ dir: o.checkpointDir }, 'no checkpoint to resume from: starting from the beginning');
   if (resumed !== undefined) initialWeights = resumed.weights;
 
   const perRank = Math.ceil(o.batchSize / o.workers);
   log.info(
-    { workers: o.workers, minWorkers: o.minWorkers, backend, globalBatch: o.batchSize, perWorkerBatch: perRank, accumulate: o.accumulate, deterministic: o.deterministic, params: spec.paramCount },
+    {
+      workers: o.workers,
+      minWorkers: o.minWorkers,
+      backend,
+      globalBatch: o.batchSize,
+      perWorkerBatch: perRank,
+      accumulate: o.accumulate,
+      deterministic: o.deterministic,
+      params: spec.paramCount,
+    },
     `global batch ${o.batchSize * o.accumulate} = ${o.workers} workers x ~${perRank}${o.accumulate > 1 ? ` x ${o.accumulate} accumulated` : ''}${o.deterministic ? ` (deterministic: ${o.microBatches} micro-batches)` : ''}`,
   );
   // One optimizer step takes batchSize x accumulate samples (accumulate micro-batches per rank).
   const stepBatch = o.batchSize * o.accumulate;
   const trainer = await Trainer.create({
-    workers: o.workers, minWorkers: o.minWorkers, backend, model: spec, initialWeights, dataset: shared, maxBatch: stepBatch, optimizer, seed: o.seed,
-    maxRestarts: o.maxRestarts, maxSkippedSteps: o.maxSkippedSteps, stepTimeoutMs: o.stepTimeout, injectFault: o.injectFault, logger: io.logger,
-    accumulate: o.accumulate, microBatches: o.deterministic ? o.microBatches : undefined,
+    workers: o.workers,
+    minWorkers: o.minWorkers,
+    backend,
+    model: spec,
+    initialWeights,
+    dataset: shared,
+    maxBatch: stepBatch,
+    optimizer,
+    seed: o.seed,
+    maxRestarts: o.maxRestarts,
+    maxSkippedSteps: o.maxSkippedSteps,
+    stepTimeoutMs: o.stepTimeout,
+    injectFault: o.injectFault,
+    logger: io.logger,
+    accumulate: o.accumulate,
+    microBatches: o.deterministic ? o.microBatches : undefined,
   });
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
@@ -110,7 +146,14 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   try {
     const steps = stepsPerEpoch(shared.trainCount, stepBatch);
     const schedule: LrScheduleOptions = {
-      base: o.learningRate, scale: o.lrScale, baseBatch: o.lrBaseBatch, batch: stepBatch, warmupEpochs: o.lrWarmup, decay: o.lrDecay, epochs: o.epochs, stepsPerEpoch: steps,
+      base: o.learningRate,
+      scale: o.lrScale,
+      baseBatch: o.lrBaseBatch,
+      batch: stepBatch,
+      warmupEpochs: o.lrWarmup,
+      decay: o.lrDecay,
+      epochs: o.epochs,
+      stepsPerEpoch: steps,
     };
     if (!isConstant(schedule)) log.info({ peakLr: peakLr(schedule), warmupEpochs: o.lrWarmup, decay: o.lrDecay.kind }, 'learning-rate schedule');
     const callbacks = o.quiet ? [] : [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: steps, out: io.out })];
@@ -120,20 +163,38 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     let fit;
     try {
       fit = await runFitLoop(trainer, {
-        epochs: o.epochs, initialEpoch: position.epoch, batchSize: stepBatch, shuffle: true, seed: o.seed,
+        epochs: o.epochs,
+        initialEpoch: position.epoch,
+        batchSize: stepBatch,
+        shuffle: true,
+        seed: o.seed,
         learningRateAt: isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
-        trainCount: shared.trainCount, metricNames: ['acc'], validationSplit: 'test', position,
-        callbacks: [...callbacks, { onEpochEnd: (epoch, logs) => {
-          for (const [k, v] of Object.entries(logs ?? {})) (fitHistory[k] ??= []).push(v);
-          log.debug({ epoch: epoch + 1, ...logs }, 'epoch end');
-        } }],
+        trainCount: shared.trainCount,
+        metricNames: ['acc'],
+        validationSplit: 'test',
+        position,
+        callbacks: [
+          ...callbacks,
+          {
+            onEpochEnd: (epoch, logs) => {
+              for (const [k, v] of Object.entries(logs ?? {})) (fitHistory[k] ??= []).push(v);
+              log.debug({ epoch: epoch + 1, ...logs }, 'epoch end');
+            },
+          },
+        ],
         shouldStop: () => stop.signal !== undefined,
-        afterStep: ckpts && typeof o.checkpointEvery === 'number' ? async (pos) => {
-          if (pos.globalStep % (o.checkpointEvery as number) === 0) lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
-        } : undefined,
-        afterEpoch: ckpts ? async (pos) => {
-          if (o.checkpointEvery === 'epoch' || pos.globalStep % (o.checkpointEvery as number) === 0) lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
-        } : undefined,
+        afterStep:
+          ckpts && typeof o.checkpointEvery === 'number'
+            ? async (pos) => {
+                if (pos.globalStep % (o.checkpointEvery as number) === 0) lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
+              }
+            : undefined,
+        afterEpoch: ckpts
+          ? async (pos) => {
+              if (o.checkpointEvery === 'epoch' || pos.globalStep % (o.checkpointEvery as number) === 0)
+                lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
+            }
+          : undefined,
       });
     } catch (err) {
       // Training failed (e.g. past --max-restarts): keep what is committed.

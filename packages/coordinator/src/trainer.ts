@@ -139,7 +139,13 @@ export class Trainer {
 
   static async create(cfg: TrainerConfig): Promise<Trainer> {
     const gradSlots = Math.max(cfg.workers, maxSlots({ workers: cfg.workers, accumulate: cfg.accumulate ?? 1, microBatches: cfg.microBatches }));
-    const layout = stateLayout({ paramCount: cfg.model.paramCount, gradSlots, stateSlots: stateSlotsOf(cfg.optimizer).length, maxBatch: cfg.maxBatch, bufferCount: cfg.model.bufferCount });
+    const layout = stateLayout({
+      paramCount: cfg.model.paramCount,
+      gradSlots,
+      stateSlots: stateSlotsOf(cfg.optimizer).length,
+      maxBatch: cfg.maxBatch,
+      bufferCount: cfg.model.bufferCount,
+    });
     const memory = createStateMemory(layout);
     const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, layout);
     // Initial weights into buffer 0, which is the committed one (control words start zeroed).
@@ -190,7 +196,6 @@ export class Trainer {
 
   /** One optimizer step on the global batch `indices` (rows of the train split). */
   async trainStep(indices: ArrayLike<number>, opts: { learningRate?: number } = {}): Promise<StepStats> {
-    const t0 = performance.now();
     const n = indices.length;
     const trainCount = this.#cfg.dataset.layout.splits.train.count;
     if (n < 1 || n > this.layout.batchIndices.length) {
@@ -212,7 +217,10 @@ export class Trainer {
         if (!isRetryable(fault.cause ?? err)) throw fault.cause ?? err;
         this.#restarts++;
         const cause = (fault.cause as Error | undefined)?.message ?? (err as Error).message;
-        this.#log.warn({ step: this.step + 1, rank: fault.rank, phase: fault.phase, cause, restart: this.#restarts }, 'a worker failed mid-step; the step runs again');
+        this.#log.warn(
+          { step: this.step + 1, rank: fault.rank, phase: fault.phase, cause, restart: this.#restarts },
+          'a worker failed mid-step; the step runs again',
+        );
         // Elastic: a step that keeps failing with this many workers runs with one fewer (a
         // worker that cannot come back is what this survives); they grow back after a while.
         if (attempt >= 1 && this.#active > this.#minWorkers) {
@@ -257,10 +265,16 @@ export class Trainer {
       fault !== undefined && attempt < (fault.times ?? 1) && fault.step === step + 1 && fault.rank === rank ? fault.kind : undefined;
 
     // Sync point 1: every micro-batch's gradients are in its slot.
-    const grads = await this.#phase('grad', plan.tasks.map((t) => ({ type: 'grad' as const, rank: t.rank, micro: t.micro, step, from, fault: faultFor(t.rank) })));
+    const grads = await this.#phase(
+      'grad',
+      plan.tasks.map((t) => ({ type: 'grad' as const, rank: t.rank, micro: t.micro, step, from, fault: faultFor(t.rank) })),
+    );
     // Sync point 2: every chunk of params/state[1-from] is written.
     const chunks = this.#active;
-    const updates = await this.#phase('update', Array.from({ length: chunks }, (_, chunk) => ({ type: 'update' as const, chunk, chunks, slots: plan.slots, from, step: step + 1, learningRate })));
+    const updates = await this.#phase(
+      'update',
+      Array.from({ length: chunks }, (_, chunk) => ({ type: 'update' as const, chunk, chunks, slots: plan.slots, from, step: step + 1, learningRate })),
+    );
     const nonFinite = updates.reduce((a, u) => a + u.nonFinite, 0);
     const skipped = nonFinite > 0;
     if (!skipped) {
@@ -302,7 +316,12 @@ export class Trainer {
       if (failed >= 0) {
         const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
         const rank = tasks[failed].type === 'grad' ? (tasks[failed] as GradTask).rank : (tasks[failed] as UpdateTask).chunk;
-        const cause = timedOut ? new ThreadfitError(ErrorCodes.WORKER_FAILED, `the ${phase} phase took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`) : reason;
+        const cause = timedOut
+          ? new ThreadfitError(
+              ErrorCodes.WORKER_FAILED,
+              `the ${phase} phase took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`,
+            )
+          : reason;
         throw Object.assign(new Error('step failed'), { cause, rank, phase } satisfies Omit<StepFault, 'name' | 'message'>);
       }
       return settled.map((s) => (s as PromiseFulfilledResult<ResultOf<T>>).value);
@@ -317,7 +336,10 @@ export class Trainer {
       return;
     }
     this.#skippedInARow++;
-    this.#log.warn({ step: this.step + 1, inARow: this.#skippedInARow }, 'non-finite gradients after the reduce: the step was skipped for every rank (weights and optimizer state unchanged)');
+    this.#log.warn(
+      { step: this.step + 1, inARow: this.#skippedInARow },
+      'non-finite gradients after the reduce: the step was skipped for every rank (weights and optimizer state unchanged)',
+    );
     if (this.#skippedInARow > this.#maxSkipped) {
       throw new ThreadfitError(
         ErrorCodes.NON_FINITE,

@@ -60,7 +60,10 @@ export function parseIdx(bytes: Uint8Array, file = '<buffer>'): IdxArray {
   const expected = dims.reduce((a, b) => a * b, 1);
   const actual = bytes.length - headerBytes;
   if (actual !== expected) {
-    throw badData(file, `holds ${actual} data bytes but its header (dimensions ${dims.join('x')}) says ${expected}${actual < expected ? ': the file is truncated' : ''}`);
+    throw badData(
+      file,
+      `holds ${actual} data bytes but its header (dimensions ${dims.join('x')}) says ${expected}${actual < expected ? ': the file is truncated' : ''}`,
+    );
   }
   return { dims, data: bytes.subarray(headerBytes) };
 }

@@ -83,7 +83,15 @@ export interface UpdateKernels {
 
 type KernelFn = (...args: number[]) => number;
 type KernelExports = Record<
-  'reduceAdam' | 'reduceInto' | 'reduceSgd' | 'reduceMomentum' | 'reduceRmsprop' | 'reduceRmspropCentered' | 'reduceAdagrad' | 'reduceAdadelta' | 'reduceAdamax',
+  | 'reduceAdam'
+  | 'reduceInto'
+  | 'reduceSgd'
+  | 'reduceMomentum'
+  | 'reduceRmsprop'
+  | 'reduceRmspropCentered'
+  | 'reduceAdagrad'
+  | 'reduceAdadelta'
+  | 'reduceAdamax',
   KernelFn
 >;
 
@@ -112,7 +120,14 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
   // The leading arguments every fused kernel takes: where the slots are and which params to read/write.
   const head = (c: ChunkUpdate): number[] => {
     const { layout, from } = c;
-    return [layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset, layout.params[from].byteOffset, layout.params[1 - from].byteOffset];
+    return [
+      layout.grads[0].byteOffset,
+      slotStride(layout),
+      c.ranks,
+      layout.rankWeights.byteOffset,
+      layout.params[from].byteOffset,
+      layout.params[1 - from].byteOffset,
+    ];
   };
   // Read (committed) and write (other) offsets of the state slots, in order.
   const slots = (c: ChunkUpdate, count: number): number[] =>
@@ -124,11 +139,26 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
       const { oneMinusAccBeta1, oneMinusAccBeta2 } = adamBiasCorrections(step, h.beta1, h.beta2);
       const [m, v] = layout.state;
       return k.reduceAdam(
-        layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset,
-        layout.params[from].byteOffset, layout.params[to].byteOffset,
-        m[from].byteOffset, m[to].byteOffset, v[from].byteOffset, v[to].byteOffset,
-        c.start, c.end,
-        h.learningRate, h.beta1, h.beta2, 1 - h.beta1, 1 - h.beta2, h.epsilon, oneMinusAccBeta1, oneMinusAccBeta2,
+        layout.grads[0].byteOffset,
+        slotStride(layout),
+        c.ranks,
+        layout.rankWeights.byteOffset,
+        layout.params[from].byteOffset,
+        layout.params[to].byteOffset,
+        m[from].byteOffset,
+        m[to].byteOffset,
+        v[from].byteOffset,
+        v[to].byteOffset,
+        c.start,
+        c.end,
+        h.learningRate,
+        h.beta1,
+        h.beta2,
+        1 - h.beta1,
+        1 - h.beta2,
+        h.epsilon,
+        oneMinusAccBeta1,
+        oneMinusAccBeta2,
       );
     },
     reduceInto(c, outByteOffset) {
@@ -177,12 +207,23 @@ export function referenceReduce(slots: Float32Array[], weights: ArrayLike<number
 }
 
 export function referenceAdam(
-  g: Float32Array, p: Float32Array, m: Float32Array, v: Float32Array,
-  h: AdamHyper, step: number, start: number, end: number,
+  g: Float32Array,
+  p: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  h: AdamHyper,
+  step: number,
+  start: number,
+  end: number,
 ): void {
   const f = Math.fround;
   const { oneMinusAccBeta1, oneMinusAccBeta2 } = adamBiasCorrections(step, h.beta1, h.beta2);
-  const b1 = f(h.beta1), b2 = f(h.beta2), c1 = f(1 - h.beta1), c2 = f(1 - h.beta2), eps = f(h.epsilon), negLr = f(-h.learningRate);
+  const b1 = f(h.beta1),
+    b2 = f(h.beta2),
+    c1 = f(1 - h.beta1),
+    c2 = f(1 - h.beta2),
+    eps = f(h.epsilon),
+    negLr = f(-h.learningRate);
   for (let i = start; i < end; i++) {
     const mi = f(f(m[i] * b1) + f(g[i] * c1));
     const vi = f(f(v[i] * b2) + f(f(g[i] * g[i]) * c2));

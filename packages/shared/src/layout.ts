@@ -97,7 +97,21 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
   const buffers = [take(paddedBuffers, 4), take(paddedBuffers, 4)] as const;
   const bufferSlots = Array.from({ length: spec.gradSlots }, () => take(paddedBuffers, 4));
   const pages = Math.ceil(cursor / PAGE_BYTES);
-  return { spec, paddedParamCount: padded, control, rankWeights, batchIndices, params, state, grads, paddedBufferCount: paddedBuffers, buffers, bufferSlots, bytes: cursor, pages };
+  return {
+    spec,
+    paddedParamCount: padded,
+    control,
+    rankWeights,
+    batchIndices,
+    params,
+    state,
+    grads,
+    paddedBufferCount: paddedBuffers,
+    buffers,
+    bufferSlots,
+    bytes: cursor,
+    pages,
+  };
 }
 
 /** The shared memory for a layout: fixed size (initial = maximum), so views never detach. */
@@ -116,7 +130,10 @@ export class StateViews {
   readonly #buffers: [Float32Array, Float32Array];
   readonly #bufferSlots: Float32Array[];
 
-  constructor(readonly buffer: SharedArrayBuffer | ArrayBuffer, readonly layout: StateLayout) {
+  constructor(
+    readonly buffer: SharedArrayBuffer | ArrayBuffer,
+    readonly layout: StateLayout,
+  ) {
     if (buffer.byteLength < layout.bytes) {
       throw new RangeError(`StateViews: buffer of ${buffer.byteLength} bytes is smaller than the layout's ${layout.bytes}`);
     }

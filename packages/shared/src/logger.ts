@@ -16,7 +16,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   if ((opts.format ?? 'json') === 'pretty') {
     return pino({
       level,
-      transport: { target: 'pino-pretty', options: { destination, colorize: process.stderr.isTTY === true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { destination, colorize: process.stderr.isTTY === true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' },
+      },
     });
   }
   return pino({ level, base: undefined }, pino.destination({ dest: destination, sync: true }));

@@ -12,9 +12,7 @@ const f = Math.fround;
  * One step of `spec` on [start, end) in place: g is the reduced gradient, p the weights, state the
  * slots in stateSlotsOf order; `step` is 1-based (Adam and Adamax use it).
  */
-export function referenceUpdate(
-  spec: OptimizerSpec, g: Float32Array, p: Float32Array, state: Float32Array[], step: number, start: number, end: number,
-): void {
+export function referenceUpdate(spec: OptimizerSpec, g: Float32Array, p: Float32Array, state: Float32Array[], step: number, start: number, end: number): void {
   switch (spec.kind) {
     case 'adam':
       return referenceAdam(g, p, state[0], state[1], spec, step, start, end);
@@ -24,7 +22,8 @@ export function referenceUpdate(
       return;
     }
     case 'momentum': {
-      const c = f(-spec.learningRate), m = f(spec.momentum);
+      const c = f(-spec.learningRate),
+        m = f(spec.momentum);
       const [acc] = state;
       for (let i = start; i < end; i++) {
         const a = f(f(m * acc[i]) + g[i]);
@@ -35,7 +34,11 @@ export function referenceUpdate(
       return;
     }
     case 'rmsprop': {
-      const lr = f(spec.learningRate), d = f(spec.decay), c = f(1 - spec.decay), mu = f(spec.momentum), eps = f(spec.epsilon);
+      const lr = f(spec.learningRate),
+        d = f(spec.decay),
+        c = f(1 - spec.decay),
+        mu = f(spec.momentum),
+        eps = f(spec.epsilon);
       const [ms, mom, mg] = state;
       for (let i = start; i < end; i++) {
         const msi = f(f(ms[i] * d) + f(f(g[i] * g[i]) * c));
@@ -56,7 +59,8 @@ export function referenceUpdate(
       return;
     }
     case 'adagrad': {
-      const c = f(-spec.learningRate), eps = f(BACKEND_EPSILON);
+      const c = f(-spec.learningRate),
+        eps = f(BACKEND_EPSILON);
       const [acc] = state;
       for (let i = start; i < end; i++) {
         const a = f(acc[i] + f(g[i] * g[i]));
@@ -66,7 +70,10 @@ export function referenceUpdate(
       return;
     }
     case 'adadelta': {
-      const c = f(-spec.learningRate), rho = f(spec.rho), k = f(1 - spec.rho), eps = f(spec.epsilon);
+      const c = f(-spec.learningRate),
+        rho = f(spec.rho),
+        k = f(1 - spec.rho),
+        eps = f(spec.epsilon);
       const [ag, au] = state;
       for (let i = start; i < end; i++) {
         const agi = f(f(ag[i] * rho) + f(f(g[i] * g[i]) * k));
@@ -79,7 +86,10 @@ export function referenceUpdate(
       return;
     }
     case 'adamax': {
-      const b1 = f(spec.beta1), b2 = f(spec.beta2), c1 = f(1 - spec.beta1), eps = f(spec.epsilon);
+      const b1 = f(spec.beta1),
+        b2 = f(spec.beta2),
+        c1 = f(1 - spec.beta1),
+        eps = f(spec.epsilon);
       const k = adamaxStepScale(step, spec);
       const [m, v] = state;
       for (let i = start; i < end; i++) {

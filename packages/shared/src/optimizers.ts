@@ -94,7 +94,10 @@ function unsupported(what: string): ThreadfitError {
  */
 export function optimizerSpecOf(opt: OptimizerLike): OptimizerSpec {
   if (typeof opt === 'string') {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `optimizer ${JSON.stringify(opt)} is a name, not a tfjs optimizer instance: compile the model first (model.compile turns the name into one) and pass model.optimizer`);
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `optimizer ${JSON.stringify(opt)} is a name, not a tfjs optimizer instance: compile the model first (model.compile turns the name into one) and pass model.optimizer`,
+    );
   }
   const o = opt as Partial<OptimizerLike> | null | undefined;
   if (o == null || typeof o.getClassName !== 'function' || typeof o.getConfig !== 'function') {

@@ -75,7 +75,6 @@ export interface InitResult {
 /** Faults a grad task can be told to simulate (testing aid: `--inject-fault`). */
 export type FaultKind = 'crash' | 'exit' | 'hang' | 'nan';
 
-
 /**
  * One micro-batch of a step: rows batchIndices[start, end) of the train split, whose mean-loss
  * gradient goes into gradSlot(slot) (and, with non-trainable weights, its moving statistics into

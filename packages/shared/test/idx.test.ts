@@ -11,14 +11,20 @@ afterEach(() => cleanup());
 function files(contents: Record<string, Buffer>): Record<string, string> {
   const t = tempDir();
   cleanup = t.cleanup;
-  return Object.fromEntries(Object.entries(contents).map(([name, bytes]) => {
-    const p = join(t.dir, name);
-    writeFileSync(p, bytes);
-    return [name, p];
-  }));
+  return Object.fromEntries(
+    Object.entries(contents).map(([name, bytes]) => {
+      const p = join(t.dir, name);
+      writeFileSync(p, bytes);
+      return [name, p];
+    }),
+  );
 }
 
-const images = (n: number) => idxBytes([n, 2, 3], Uint8Array.from({ length: n * 6 }, (_, i) => i % 256));
+const images = (n: number) =>
+  idxBytes(
+    [n, 2, 3],
+    Uint8Array.from({ length: n * 6 }, (_, i) => i % 256),
+  );
 const labels = (values: number[]) => idxBytes([values.length], Uint8Array.from(values));
 
 describe('IDX reader', () => {
@@ -40,7 +46,15 @@ describe('IDX reader', () => {
   });
 
   it.each([
-    ['a wrong magic number', () => { const b = images(2); b.writeUInt32BE(0x12345678, 0); return b; }, /bad IDX magic number 305419896/],
+    [
+      'a wrong magic number',
+      () => {
+        const b = images(2);
+        b.writeUInt32BE(0x12345678, 0);
+        return b;
+      },
+      /bad IDX magic number 305419896/,
+    ],
     ['a truncated file', () => images(2).subarray(0, 20), /truncated/],
     ['trailing bytes', () => Buffer.concat([images(2), Buffer.from([1, 2])]), /holds 14 data bytes but its header .* says 12/],
     ['a header cut short', () => images(2).subarray(0, 6), /too short for a 3-dimension IDX header/],

@@ -1,16 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  ADAM_DEFAULTS,
-  StateViews,
-  createStateMemory,
-  loadKernels,
-  referenceAdam,
-  referenceReduce,
-  stateLayout,
-  chunkRanges,
-  Rng,
-} from '@threadfit/shared';
+import { ADAM_DEFAULTS, StateViews, createStateMemory, loadKernels, referenceAdam, referenceReduce, stateLayout, chunkRanges, Rng } from '@threadfit/shared';
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -75,7 +65,9 @@ describe('SIMD reduce + Adam kernel', () => {
     views.rankWeights.set([0.75, 0.25]);
     const g = new Float32Array(P);
     referenceReduce([views.gradSlot(0), views.gradSlot(1)], [0.75, 0.25], 0, P, g);
-    const p = views.params(0).slice(), m = new Float32Array(P), v = new Float32Array(P);
+    const p = views.params(0).slice(),
+      m = new Float32Array(P),
+      v = new Float32Array(P);
     referenceAdam(g, p, m, v, ADAM_DEFAULTS, 1, 0, P);
     kernels.reduceAdam({ layout, ranks: 2, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1);
     expect(Buffer.compare(Buffer.from(views.params(1).buffer, views.params(1).byteOffset, P * 4), Buffer.from(p.buffer))).toBe(0);

@@ -219,7 +219,10 @@ describe('optimizerSpecOf', () => {
 
   it('refuses a hyper-parameter that is not a finite number', () => {
     expect(() => optimizerSpecOf(tf.train.sgd(undefined as unknown as number))).toThrow(
-      expect.objectContaining({ code: ErrorCodes.INVALID_OPTION, message: expect.stringMatching(/optimizer SGD: learningRate must be a finite number, got undefined/) }),
+      expect.objectContaining({
+        code: ErrorCodes.INVALID_OPTION,
+        message: expect.stringMatching(/optimizer SGD: learningRate must be a finite number, got undefined/),
+      }),
     );
   });
 });

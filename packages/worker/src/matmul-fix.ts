@@ -61,10 +61,11 @@ export function unregisterTransposedOperand(b: { dataId: object }): void {
 /**
  * Whether (bᵀ·aᵀ)ᵀ beats a·b with an uncached b, for a[M,K]·b[K,N]: the swap packs aᵀ (K·M
  * floats) instead of b (K·N) and adds two transposes of M·K and M·N floats, so it wins while M is
- * small against N. Measured at K=784, N=512 on wasm (packages/worker/test/matmul-swap.bench.mjs):
- * M=64 and M=128 win, M=256 is even, M=512 loses.
+ * small against N. Measured at K=784, N=512 on wasm with new weights every call
+ * (packages/worker/bench/matmul-swap.mjs): M=64 2.2 ms instead of 3.9, M=128 4.4 instead of 6.2,
+ * M=256 about even, M=512 loses.
  */
-export function swapPays(m: number, n: number): boolean {
+function swapPays(m: number, n: number): boolean {
   return 2 * m <= n;
 }
 
@@ -91,8 +92,13 @@ export function installWasmMatMulFix(tf: Tf): void {
     if (!transposeA && !transposeB) {
       const bt = transposedOperands.get(b.dataId);
       if (
-        bt === undefined || a.shape.length !== 2 || b.shape.length !== 2 || a.dtype !== 'float32' ||
-        b.shape[0] !== bt.shape[1] || b.shape[1] !== bt.shape[0] || !swapPays(a.shape[0], b.shape[1])
+        bt === undefined ||
+        a.shape.length !== 2 ||
+        b.shape.length !== 2 ||
+        a.dtype !== 'float32' ||
+        b.shape[0] !== bt.shape[1] ||
+        b.shape[1] !== bt.shape[0] ||
+        !swapPays(a.shape[0], b.shape[1])
       ) {
         return original.kernelFunc({ inputs, backend, attrs });
       }

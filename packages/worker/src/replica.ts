@@ -22,6 +22,7 @@ import {
   type WorkerInit,
 } from '@threadfit/shared';
 import { TensorIO } from './heap-io.js';
+import { TransposedWeights } from './transposed-weights.js';
 import { withSeededMathRandom } from './seeded-random.js';
 
 type Tf = typeof tfTypes;
@@ -47,6 +48,8 @@ export class Replica {
   /** Non-trainable variables (BatchNormalization moving stats) with their place in the buffers. */
   readonly #buffers: Array<{ v: tfTypes.Variable; offset: number; size: number }>;
   readonly #io: TensorIO;
+  /** wasm: transposes of the big 2-D weights, so the forward matmul does not repack them (matmul-fix.ts). */
+  readonly #transposed: TransposedWeights | undefined;
   readonly #scratch = new Map<string, Float32Array>();
   /** wasm copies a typed array on upload; cpu and tensorflow keep a reference, so no reuse there. */
   readonly #uploadCopies: boolean;
@@ -70,6 +73,7 @@ export class Replica {
     }
     this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
+    this.#transposed = TransposedWeights.create(tf);
     this.#uploadCopies = tf.getBackend() === 'wasm';
     const trainable = init.model.weights.filter((w) => w.trainable);
     if (trainable.length !== this.#vars.length) {
@@ -126,6 +130,7 @@ export class Replica {
       if (!w.trainable) continue;
       this.#io.writeVariable(this.#vars[k++], params.subarray(w.offset, w.offset + w.size));
     }
+    this.#transposed?.refresh(this.#vars);
     this.#loadBuffers(from);
     this.#loadedStep = step;
     this.#loadedFrom = from;
@@ -259,6 +264,7 @@ export class Replica {
   }
 
   dispose(): void {
+    this.#transposed?.release();
     this.#model.dispose();
   }
 

@@ -8,6 +8,10 @@ export async function importWorkerSetup(spec: string): Promise<void> {
   try {
     await import(url);
   } catch (err) {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options.workerSetup ${JSON.stringify(spec)} could not be imported in a worker: ${(err as Error).message}`, { cause: err });
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `options.workerSetup ${JSON.stringify(spec)} could not be imported in a worker: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }

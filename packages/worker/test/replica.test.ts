@@ -40,8 +40,17 @@ describe('Replica + ChunkUpdater (W=1, in-thread)', () => {
     model.getWeights().forEach((w, i) => views.params(0).set(w.dataSync() as Float32Array, spec.weights[i].offset));
     const data = sharedData();
     const init: WorkerInit = {
-      backend: 'wasm', threadsPerWorker: 1, stateMemory: memory, stateLayout: state, dataset: data.buffer, datasetLayout: data.layout,
-      decode: { inputScale: 1 / 255, oneHot: 3 }, model: spec, optimizer: ADAM_DEFAULTS, logLevel: 'silent', seed: 0,
+      backend: 'wasm',
+      threadsPerWorker: 1,
+      stateMemory: memory,
+      stateLayout: state,
+      dataset: data.buffer,
+      datasetLayout: data.layout,
+      decode: { inputScale: 1 / 255, oneHot: 3 },
+      model: spec,
+      optimizer: ADAM_DEFAULTS,
+      logLevel: 'silent',
+      seed: 0,
     };
     const replica = await Replica.create(tf, init);
     const updater = new ChunkUpdater(memory, state, ADAM_DEFAULTS);
@@ -55,13 +64,28 @@ describe('Replica + ChunkUpdater (W=1, in-thread)', () => {
       views.batchIndices.set(rows);
       views.rankWeights[0] = 1;
       const from = views.committed;
-      const g = replica.grad({ type: 'grad', rank: 0, step, from, start: 0, end: 16 });
-      expect(updater.update({ type: 'update', chunk: 0, chunks: 1, ranks: 1, from, step: step + 1 }).nonFinite).toBe(0);
+      const g = replica.grad({ type: 'grad', rank: 0, micro: [{ slot: 0, start: 0, end: 16 }], step, from });
+      expect(updater.update({ type: 'update', chunk: 0, chunks: 1, slots: 1, from, step: step + 1 }).nonFinite).toBe(0);
       Atomics.store(views.control, Control.COMMITTED, 1 - from);
 
-      const xb = tf.tensor2d(Float32Array.from({ length: 16 * FEATURES }, (_, k) => x[rows[Math.floor(k / FEATURES)] * FEATURES + (k % FEATURES)] * (1 / 255)), [16, FEATURES]);
-      const yb = tf.oneHot(tf.tensor1d(rows.map((r) => y[r]), 'int32'), 3).toFloat();
-      const want = opt.minimize(() => tf.metrics.categoricalCrossentropy(yb, model.apply(xb, { training: true }) as tf.Tensor).mean() as tf.Scalar, true, vars)!;
+      const xb = tf.tensor2d(
+        Float32Array.from({ length: 16 * FEATURES }, (_, k) => x[rows[Math.floor(k / FEATURES)] * FEATURES + (k % FEATURES)] * (1 / 255)),
+        [16, FEATURES],
+      );
+      const yb = tf
+        .oneHot(
+          tf.tensor1d(
+            rows.map((r) => y[r]),
+            'int32',
+          ),
+          3,
+        )
+        .toFloat();
+      const want = opt.minimize(
+        () => tf.metrics.categoricalCrossentropy(yb, model.apply(xb, { training: true }) as tf.Tensor).mean() as tf.Scalar,
+        true,
+        vars,
+      )!;
       expect(g.lossSum / 16).toBeCloseTo(want.dataSync()[0], 6);
       const p = views.params(views.committed);
       spec.weights.forEach((w, i) => {

@@ -35,10 +35,20 @@ export function throughputSpec(runs: ScaleRun[], weakPerWorker: number, machine:
     return { series, workers: r.workers, samplesPerSec: r.samplesPerSec, ideal: r.workers * (base.get(series) ?? NaN), speedup: r.speedup };
   });
   const maxW = Math.max(...runs.map((r) => r.workers));
-  const x = { field: 'workers', type: 'quantitative' as const, title: 'workers (W)', scale: { domain: [1, Math.max(maxW, 2)] }, axis: { tickMinStep: 1, format: 'd' } };
+  const x = {
+    field: 'workers',
+    type: 'quantitative' as const,
+    title: 'workers (W)',
+    scale: { domain: [1, Math.max(maxW, 2)] },
+    axis: { tickMinStep: 1, format: 'd' },
+  };
   const color = { field: 'series', type: 'nominal' as const, title: null, sort: seriesOrder(runs, weakPerWorker), legend: { labelLimit: 400 } };
   return {
-    title: { anchor: 'start', text: 'threadfit throughput vs workers', subtitle: `${backend}; ${machine.cpus} cpus (${machine.cpuModel}); dashed: ideal linear scaling from W=1` },
+    title: {
+      anchor: 'start',
+      text: 'threadfit throughput vs workers',
+      subtitle: `${backend}; ${machine.cpus} cpus (${machine.cpuModel}); dashed: ideal linear scaling from W=1`,
+    },
     config: { ...CHART_FONT, view: { stroke: null } },
     width: 420,
     height: 280,
@@ -49,10 +59,20 @@ export function throughputSpec(runs: ScaleRun[], weakPerWorker: number, machine:
       {
         name: 'points',
         mark: { type: 'point', filled: true, size: 50 },
-        encoding: { x, y: { field: 'samplesPerSec', type: 'quantitative' }, color, tooltip: [{ field: 'series' }, { field: 'workers' }, { field: 'samplesPerSec' }, { field: 'speedup' }] },
+        encoding: {
+          x,
+          y: { field: 'samplesPerSec', type: 'quantitative' },
+          color,
+          tooltip: [{ field: 'series' }, { field: 'workers' }, { field: 'samplesPerSec' }, { field: 'speedup' }],
+        },
       },
       // Past the core count, workers share cores: the ideal line no longer applies there.
-      { name: 'cores', data: { values: [{ cores: machine.cpus }] }, mark: { type: 'rule', strokeDash: [2, 2], color: '#888' }, encoding: { x: { field: 'cores', type: 'quantitative' } } },
+      {
+        name: 'cores',
+        data: { values: [{ cores: machine.cpus }] },
+        mark: { type: 'rule', strokeDash: [2, 2], color: '#888' },
+        encoding: { x: { field: 'cores', type: 'quantitative' } },
+      },
       {
         name: 'cores_label',
         data: { values: [{ cores: machine.cpus, text: `${machine.cpus} cores` }] },

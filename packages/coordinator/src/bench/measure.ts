@@ -41,7 +41,10 @@ export class BatchStream {
     readonly dropRemainder: boolean,
   ) {
     if (dropRemainder && batchSize > trainCount) {
-      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `a global batch of ${batchSize} does not fit in the ${trainCount} training samples (use --epochs, which keeps partial batches, or a smaller batch)`);
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `a global batch of ${batchSize} does not fit in the ${trainCount} training samples (use --epochs, which keeps partial batches, or a smaller batch)`,
+      );
     }
     this.#order = new Int32Array(trainCount);
     epochPermutation(trainCount, seed, 0, this.#order);

@@ -85,7 +85,12 @@ function intList(name: string, v: unknown, min: number, max: number, source: Opt
 function path(name: string, v: unknown, source: OptionSource): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || v.length === 0) {
-    throw invalidOption(source === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}` : name, v, 'a non-empty path', source === 'flag' ? 'flag' : 'options');
+    throw invalidOption(
+      source === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}` : name,
+      v,
+      'a non-empty path',
+      source === 'flag' ? 'flag' : 'options',
+    );
   }
   return v;
 }
@@ -120,12 +125,18 @@ export function validateScaleOptions(input: ScaleOptions = {}, source: OptionSou
   const o = { ...SCALE_DEFAULTS, ...input };
   const work = resolveWork(o, range(2 * availableParallelism()), source);
   if (!work.workers.includes(1)) {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${source === 'flag' ? 'flag --workers' : 'options.workers'} must include 1 (the baseline of speed-up and efficiency), got ${work.workers.join(',')}`);
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `${source === 'flag' ? 'flag --workers' : 'options.workers'} must include 1 (the baseline of speed-up and efficiency), got ${work.workers.join(',')}`,
+    );
   }
   const weakBatchSize = checkInt('weakBatchSize', o.weakBatchSize, 1, MAX_BATCH, source);
   const maxW = work.workers[work.workers.length - 1];
   if (weakBatchSize * maxW > MAX_BATCH) {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `weak scaling at ${maxW} workers x ${weakBatchSize} is a global batch of ${weakBatchSize * maxW}, above ${MAX_BATCH}`);
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `weak scaling at ${maxW} workers x ${weakBatchSize} is a global batch of ${weakBatchSize * maxW}, above ${MAX_BATCH}`,
+    );
   }
   return {
     ...work,

@@ -23,7 +23,9 @@ export function measureInChild(cfg: RunConfig, onProgress: (text: string) => voi
     });
     child.on('error', (err) => settle(() => reject(err)));
     child.on('exit', (code, signal) =>
-      settle(() => reject(new ThreadfitError(ErrorCodes.WORKER_EXITED, `the measuring child process exited (${signal ?? `code ${code}`}) before it sent a result`))),
+      settle(() =>
+        reject(new ThreadfitError(ErrorCodes.WORKER_EXITED, `the measuring child process exited (${signal ?? `code ${code}`}) before it sent a result`)),
+      ),
     );
     child.send(cfg);
   });

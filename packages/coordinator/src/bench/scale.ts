@@ -103,7 +103,9 @@ export async function runScale(o: ResolvedScaleOptions, io: CommandIO): Promise<
   for (const [i, p] of runs.entries()) {
     const tag = `[scale ${i + 1}/${runs.length}] ${p.mode}, ${p.workers} worker${p.workers === 1 ? '' : 's'}, global batch ${p.batchSize}`;
     io.err.write(`${tag}: starting\n`);
-    const m = await measureInChild({ kind: RunKinds.THREADFIT, workers: p.workers, ...workloadOf(o, p.batchSize) }, (text) => io.err.write(`${tag}: ${text}\n`));
+    const m = await measureInChild({ kind: RunKinds.THREADFIT, workers: p.workers, ...workloadOf(o, p.batchSize) }, (text) =>
+      io.err.write(`${tag}: ${text}\n`),
+    );
     const s = m.stepMs!;
     measured.push({
       mode: p.mode,
@@ -122,7 +124,9 @@ export async function runScale(o: ResolvedScaleOptions, io: CommandIO): Promise<
   writeFileSync(join(o.out, SCALE_FILES.throughput), await renderSvg(throughputSpec(report.runs, o.weakBatchSize, machine, o.backend)));
   writeFileSync(join(o.out, SCALE_FILES.breakdown), await renderSvg(breakdownSpec(report.runs, o.weakBatchSize, machine, o.backend)));
 
-  io.out.write(`threadfit scale: seed MLP on ${o.dataDir ?? 'MNIST'}, backend ${o.backend}, ${describeMachine(machine)}\n${describeWork(o)}; step-time columns in ms per step\n\n`);
+  io.out.write(
+    `threadfit scale: seed MLP on ${o.dataDir ?? 'MNIST'}, backend ${o.backend}, ${describeMachine(machine)}\n${describeWork(o)}; step-time columns in ms per step\n\n`,
+  );
   io.out.write(formatScale(report));
   io.out.write(`\nWritten to ${o.out}: ${Object.values(SCALE_FILES).join(', ')}\n`);
   return report;

@@ -36,7 +36,10 @@ export function fitShape(steps: number, batchSize: number, trainCount: number): 
   for (let q = Math.min(steps, fits); q >= 1; q--) {
     if (steps % q === 0) return { batches: q, epochs: steps / q };
   }
-  throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `a global batch of ${batchSize} does not fit in the ${trainCount} training samples (use --epochs, which keeps partial batches, or a smaller batch)`);
+  throw new ThreadfitError(
+    ErrorCodes.INVALID_OPTION,
+    `a global batch of ${batchSize} does not fit in the ${trainCount} training samples (use --epochs, which keeps partial batches, or a smaller batch)`,
+  );
 }
 
 /** Rows of the train split as tfjs inputs: pixels scaled to [0,1], one-hot labels. */
@@ -62,7 +65,8 @@ export async function runStockFit(cfg: StockRun, progress: (text: string) => voi
   const model = buildSeedModel(tf, { seed: cfg.seed, inputSize: data.train.rows * data.train.cols, classes: data.numClasses });
 
   // Epoch mode fits the whole train split E times per repeat; step mode fits `steps` full batches.
-  const shape = cfg.epochs === undefined ? fitShape(cfg.steps, cfg.batchSize, trainCount) : { batches: Math.ceil(trainCount / cfg.batchSize), epochs: cfg.epochs };
+  const shape =
+    cfg.epochs === undefined ? fitShape(cfg.steps, cfg.batchSize, trainCount) : { batches: Math.ceil(trainCount / cfg.batchSize), epochs: cfg.epochs };
   const rowCount = cfg.epochs === undefined ? shape.batches * cfg.batchSize : trainCount;
   const order = permutation(trainCount, cfg.seed);
   const { x, y } = tensorsOf(tf, data, order.subarray(0, rowCount));
