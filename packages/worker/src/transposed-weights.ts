@@ -26,7 +26,6 @@ export class TransposedWeights {
 
   static create(tf: Tf, minElements = TRANSPOSE_MIN_ELEMENTS): TransposedWeights | undefined {
     if (tf.getBackend() !== 'wasm' || !isWasmMatMulFixInstalled(tf)) return undefined;
-    if (process.env.THREADFIT_AB_NO_SWAP === '1') return undefined; // TEMPORARY: A/B measurement switch
     const heap = HeapTranspose.for(tf.backend());
     return heap === undefined ? undefined : new TransposedWeights(heap, minElements);
   }
