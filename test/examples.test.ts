@@ -1,18 +1,8 @@
 /** The examples in examples/ run as users run them (a real node process), on small settings. */
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { runNode } from './helpers.js';
 
-function run(file: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [new URL(`../examples/${file}`, import.meta.url).pathname, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (file: string, args: string[], env: Record<string, string> = {}) => runNode(new URL(`../examples/${file}`, import.meta.url).pathname, args, env);
 
 const lastJson = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, number>;
 

@@ -56,10 +56,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI in a child process (a real process: exit codes and stdio are what users see). */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** Runs a Node script in a child process (a real process: exit codes and stdio are what users see). */
+export function runNode(script: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -67,4 +67,9 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Runs the built `threadfit` CLI. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runNode(CLI, args, env);
 }

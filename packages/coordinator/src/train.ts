@@ -18,6 +18,7 @@ import { loadImageDataset } from './mnist.js';
 import { modelSpecOf, weightsSha256 } from './model-spec.js';
 import type { ResolvedTrainOptions } from './options.js';
 import { ProgressReporter } from './progress.js';
+import { LogReporter } from './log-reporter.js';
 import { epochsOf, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
 import { buildSeedModel } from './seed-model.js';
 import { Trainer } from './trainer.js';
@@ -175,10 +176,10 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
         position,
         callbacks: [
           ...callbacks,
+          new LogReporter(log),
           {
-            onEpochEnd: (epoch, logs) => {
+            onEpochEnd: (_epoch, logs) => {
               for (const [k, v] of Object.entries(logs ?? {})) (fitHistory[k] ??= []).push(v);
-              log.debug({ epoch: epoch + 1, ...logs }, 'epoch end');
             },
           },
         ],
