@@ -280,3 +280,39 @@ describe('bad input fails fast, naming the problem', () => {
     await expect(run()).rejects.toThrow(message);
   });
 });
+
+describe('reliability options', () => {
+  const bitsOf = (m: tf.LayersModel) => Buffer.concat(m.getWeights().map((w) => Buffer.from((w.dataSync() as Float32Array).buffer)));
+
+  it('stopped after an epoch and resumed from its checkpoint, it ends with the bits of a run never stopped', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'threadfit-pf-'));
+    try {
+      const { x, y } = data(192);
+      const opts = { epochs: 3, batchSize: 32, workers: 2, verbose: 0 as const, seed: 3 };
+      const clean = mlp(4);
+      await parallelFit(clean, x, y, opts);
+      const first = mlp(4);
+      const h1 = await parallelFit(first, x, y, { ...opts, checkpointDir: dir, callbacks: { onEpochEnd: async () => void (first.stopTraining = true) } });
+      expect(h1.epoch).toEqual([0]);
+      const resumed = mlp(4);
+      const h2 = await parallelFit(resumed, x, y, { ...opts, checkpointDir: dir, resume: true });
+      expect(h2.epoch).toEqual([1, 2]);
+      expect(Buffer.compare(bitsOf(resumed), bitsOf(clean))).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('injectFault: a crashed worker is replaced, the step rerun, the result unchanged', async () => {
+    const { x, y } = data(128);
+    const clean = mlp(6);
+    await parallelFit(clean, x, y, { epochs: 1, batchSize: 32, workers: 2, verbose: 0 });
+    const faulty = mlp(6);
+    await parallelFit(faulty, x, y, { epochs: 1, batchSize: 32, workers: 2, verbose: 0, injectFault: 'exit@step=2,rank=1' });
+    expect(Buffer.compare(bitsOf(faulty), bitsOf(clean))).toBe(0);
+    await expect(parallelFit(mlp(6), x, y, { resume: true })).rejects.toThrow(/options\.resume needs options\.checkpointDir/);
+  });
+});

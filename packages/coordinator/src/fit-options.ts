@@ -5,6 +5,7 @@ import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendNa
 import { checkEnum, checkInt, checkKnownKeys, checkNumber, resolveWorkers } from './options.js';
 import type { TensorInput } from './tensor-dataset.js';
 import { parseLrDecay, type LrDecay } from './lr-schedule.js';
+import { parseFault, type FaultSpec } from './faults.js';
 
 export type CallbackInput = tfTypes.CustomCallbackArgs | tfTypes.CustomCallbackArgs[] | tfTypes.Callback | tfTypes.Callback[];
 
@@ -52,6 +53,22 @@ export interface ParallelFitOptions {
   lrDecay?: string;
   /** Elastic resize: called at every epoch end, returns the worker count for the next epoch (1..workers). */
   workersForEpoch?: (epoch: number) => number | undefined;
+  /** Write checkpoints of the committed state here (as `threadfit train --checkpoint-dir`). */
+  checkpointDir?: string;
+  /** Every N steps, or 'epoch' (default). */
+  checkpointEvery?: number | 'epoch';
+  /** Default 2. */
+  keepCheckpoints?: number;
+  /** Continue from the newest valid checkpoint in checkpointDir (epochs already done are skipped). */
+  resume?: boolean;
+  /** Reruns of failed steps allowed over the run. Default 3. */
+  maxRestarts?: number;
+  /** Non-finite steps allowed in a row. Default 5. */
+  maxSkippedSteps?: number;
+  /** Fixed step-phase timeout in ms. Default adaptive: max(30 s, 50 x median step). */
+  stepTimeoutMs?: number;
+  /** Testing aid: `crash|exit|hang|nan@step=S,rank=R[,times=T]`. */
+  injectFault?: string;
 }
 
 const KEYS = [
@@ -77,6 +94,14 @@ const KEYS = [
   'lrBaseBatch',
   'lrDecay',
   'workersForEpoch',
+  'checkpointDir',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'resume',
+  'maxRestarts',
+  'maxSkippedSteps',
+  'stepTimeoutMs',
+  'injectFault',
 ] as const;
 
 export const FIT_DEFAULTS = Object.freeze({
@@ -95,12 +120,29 @@ export const FIT_DEFAULTS = Object.freeze({
   lrWarmupEpochs: 0,
   lrScale: 'none' as const,
   lrBaseBatch: 128,
+  checkpointEvery: 'epoch' as const,
+  keepCheckpoints: 2,
+  resume: false,
+  maxRestarts: 3,
+  maxSkippedSteps: 5,
 });
 
 export interface ResolvedFitOptions extends Omit<
   Required<ParallelFitOptions>,
-  'workers' | 'validationData' | 'validationSplit' | 'callbacks' | 'workerSetup' | 'lrDecay' | 'workersForEpoch'
+  | 'workers'
+  | 'validationData'
+  | 'validationSplit'
+  | 'callbacks'
+  | 'workerSetup'
+  | 'lrDecay'
+  | 'workersForEpoch'
+  | 'checkpointDir'
+  | 'stepTimeoutMs'
+  | 'injectFault'
 > {
+  checkpointDir?: string;
+  stepTimeoutMs?: number;
+  injectFault?: FaultSpec;
   lrDecay: LrDecay;
   workersForEpoch?: (epoch: number) => number | undefined;
   workers: number;
@@ -112,6 +154,11 @@ export interface ResolvedFitOptions extends Omit<
 
 const fnOrUndefined = <F>(name: string, v: F | undefined): F | undefined => {
   if (v !== undefined && typeof v !== 'function') throw invalidOption(name, v, 'a function');
+  return v;
+};
+
+const nonEmpty = (name: string, v: unknown): string => {
+  if (typeof v !== 'string' || v.length === 0) throw invalidOption(name, v, 'a non-empty path');
   return v;
 };
 
@@ -141,6 +188,8 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     workerSetup = o.workerSetup.startsWith('.') && !isAbsolute(o.workerSetup) ? resolve(o.workerSetup) : o.workerSetup;
   }
   if (o.verbose !== 0 && o.verbose !== 1) throw invalidOption('verbose', o.verbose, '0 or 1');
+  if (o.resume === true && o.checkpointDir === undefined)
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, 'options.resume needs options.checkpointDir: the directory to resume from');
   return {
     workers: resolveWorkers(o.workers),
     epochs,
@@ -164,5 +213,13 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     lrBaseBatch: checkInt('lrBaseBatch', o.lrBaseBatch, 1, 1 << 24),
     lrDecay: parseLrDecay(o.lrDecay, 'options.lrDecay'),
     workersForEpoch: fnOrUndefined('workersForEpoch', o.workersForEpoch),
+    checkpointDir: o.checkpointDir === undefined ? undefined : nonEmpty('checkpointDir', o.checkpointDir),
+    checkpointEvery: o.checkpointEvery === 'epoch' ? 'epoch' : checkInt('checkpointEvery', o.checkpointEvery, 1, Number.MAX_SAFE_INTEGER),
+    keepCheckpoints: checkInt('keepCheckpoints', o.keepCheckpoints, 1, 1000),
+    resume: bool('resume', o.resume),
+    maxRestarts: checkInt('maxRestarts', o.maxRestarts, 0, 1_000_000),
+    maxSkippedSteps: checkInt('maxSkippedSteps', o.maxSkippedSteps, 0, 1_000_000),
+    stepTimeoutMs: o.stepTimeoutMs === undefined ? undefined : checkInt('stepTimeoutMs', o.stepTimeoutMs, 1, 86_400_000),
+    injectFault: o.injectFault === undefined ? undefined : parseFault(o.injectFault, 'options.injectFault'),
   };
 }

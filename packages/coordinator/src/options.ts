@@ -59,6 +59,8 @@ export interface TrainOptions {
   lrBaseBatch?: number;
   /** 'none', 'cosine[:MIN_LR]' or 'step:EVERY_EPOCHS:GAMMA'. Default 'none'. */
   lrDecay?: string;
+  /** TensorFlow intra/inter-op threads per worker (tensorflow backend). Default 1. */
+  threadsPerWorker?: number;
 }
 
 export type ResolvedTrainOptions = Required<
@@ -97,6 +99,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   lrWarmup: 0,
   lrScale: 'none' as const,
   lrBaseBatch: 128,
+  threadsPerWorker: 1,
 });
 
 /** More workers than this is a typo, not a plan (each holds a replica and a gradient slot). */
@@ -175,6 +178,7 @@ const TRAIN_KEYS = [
   'lrScale',
   'lrBaseBatch',
   'lrDecay',
+  'threadsPerWorker',
 ] as const;
 
 export function resolveWorkers(v: unknown, source: OptionSource = 'options'): number {
@@ -228,6 +232,7 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     lrScale: checkEnum('lrScale', o.lrScale, ['none', 'linear'] as const, source),
     lrBaseBatch: checkInt('lrBaseBatch', o.lrBaseBatch, 1, 1 << 24, source),
     lrDecay: parseLrDecay(o.lrDecay, source === 'flag' ? 'flag --lr-decay' : 'options.lrDecay'),
+    threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256, source),
   };
   if (r.checkpointDir === undefined) {
     const [flag] = label('checkpointDir', source);

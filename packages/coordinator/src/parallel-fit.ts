@@ -5,10 +5,12 @@
  * weights at every epoch end and at the end. Semantics follow tfjs-layers' fitLoop.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, stepsPerEpoch } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stepsPerEpoch } from '@threadfit/shared';
+import { checkpointWeightSpecs } from './checkpoint-state.js';
+import { RunCheckpoints } from './run-checkpoints.js';
 import { resolveBackend } from './backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from './fit-options.js';
-import { runFitLoop, type FitCallbacks } from './fit-loop.js';
+import { runFitLoop, type FitCallbacks, type FitPosition } from './fit-loop.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { modelSpecOf } from './model-spec.js';
 import { ProgressReporter } from './progress.js';
@@ -114,11 +116,33 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   flags.stopTraining = false;
   let trainer: Trainer | undefined;
   try {
+    // Checkpoints: checked before any thread starts; on resume, the newest valid one of this
+    // model and data shape gives the weights, the optimizer state and the position.
+    const ckpts =
+      o.checkpointDir === undefined
+        ? undefined
+        : await RunCheckpoints.open(
+            o.checkpointDir,
+            {
+              spec,
+              optimizer,
+              weightSpecs: checkpointWeightSpecs(model),
+              seed: o.seed,
+              dataShape: { inputShape: xs[0].sample, classes: ys[0].sample[ys[0].sample.length - 1] ?? 1, trainCount: dataset.trainCount },
+              config: { epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, workers: o.workers },
+            },
+            o.keepCheckpoints,
+            silentLogger,
+          );
+    const resumed = o.resume ? await ckpts!.latest() : undefined;
+    const position: FitPosition = resumed
+      ? { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }
+      : { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
     trainer = await Trainer.create({
       workers: o.workers,
       backend: resolveBackend(o.backend),
       model: spec,
-      initialWeights,
+      initialWeights: resumed?.weights ?? initialWeights,
       dataset,
       maxBatch: stepBatch,
       accumulate: o.accumulate,
@@ -127,8 +151,13 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       seed: o.seed,
       workerSetup: o.workerSetup,
       threadsPerWorker: o.threadsPerWorker,
+      maxRestarts: o.maxRestarts,
+      maxSkippedSteps: o.maxSkippedSteps,
+      stepTimeoutMs: o.stepTimeoutMs,
+      injectFault: o.injectFault,
     });
     const t = trainer;
+    if (resumed) ckpts!.restore(t, resumed);
     const syncModel = () => {
       const tensors = tensorsOf(t.committedWeights(), shapes);
       model.setWeights(tensors);
@@ -140,7 +169,8 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     const progress: FitCallbacks[] = o.verbose === 1 ? [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: steps, out: process.stdout })] : [];
     await runFitLoop(t, {
       epochs: o.epochs,
-      initialEpoch: o.initialEpoch,
+      initialEpoch: position.epoch,
+      position,
       batchSize: stepBatch,
       shuffle: o.shuffle,
       learningRateAt: isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
@@ -151,6 +181,12 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       validationSplit: doValidation ? 'val' : undefined,
       callbacks: [modelSync, ...progress, list as unknown as FitCallbacks],
       shouldStop: () => flags.stopTraining,
+      ...ckpts?.hooks(
+        t,
+        o.checkpointEvery,
+        () => history.history as Record<string, number[]>,
+        () => undefined,
+      ),
     });
     return history;
   } finally {

@@ -6,7 +6,7 @@ import { stateSlotsOf, type Logger, type ModelSpec, type OptimizerSpec } from '@
 import { checkCheckpointDir, loadLatestCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import type { CheckpointWeightSpec, DataShape } from './checkpoint-format.js';
 import { readOptimizerSlots, restoreOptimizerState } from './checkpoint-state.js';
-import type { FitPosition } from './fit-loop.js';
+import type { FitLoopOptions, FitPosition } from './fit-loop.js';
 import type { Trainer } from './trainer.js';
 
 export interface RunIdentity {
@@ -77,5 +77,23 @@ export class RunCheckpoints {
 
   get written(): number {
     return this.#written;
+  }
+
+  /**
+   * The fit loop's afterStep/afterEpoch hooks for a policy: every N steps, or at every epoch end.
+   * `history()` is what the checkpoint records as the run's History so far; `onWritten` learns
+   * the path of each checkpoint.
+   */
+  hooks(
+    trainer: Trainer,
+    every: number | 'epoch',
+    history: () => Record<string, number[]>,
+    onWritten: (path: string) => void,
+  ): Pick<FitLoopOptions, 'afterStep' | 'afterEpoch'> {
+    const write = async (pos: FitPosition) => onWritten(await this.write(trainer, pos, history()));
+    return {
+      afterStep: typeof every === 'number' ? async (pos) => (pos.globalStep % every === 0 ? write(pos) : undefined) : undefined,
+      afterEpoch: async (pos) => (every === 'epoch' || pos.globalStep % every === 0 ? write(pos) : undefined),
+    };
   }
 }

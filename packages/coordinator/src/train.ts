@@ -133,6 +133,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     logger: io.logger,
     accumulate: o.accumulate,
     microBatches: o.deterministic ? o.microBatches : undefined,
+    threadsPerWorker: o.threadsPerWorker,
   });
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
@@ -184,18 +185,12 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
           },
         ],
         shouldStop: () => stop.signal !== undefined,
-        afterStep:
-          ckpts && typeof o.checkpointEvery === 'number'
-            ? async (pos) => {
-                if (pos.globalStep % (o.checkpointEvery as number) === 0) lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
-              }
-            : undefined,
-        afterEpoch: ckpts
-          ? async (pos) => {
-              if (o.checkpointEvery === 'epoch' || pos.globalStep % (o.checkpointEvery as number) === 0)
-                lastCheckpoint = await ckpts.write(trainer, pos, merged(fitHistory));
-            }
-          : undefined,
+        ...ckpts?.hooks(
+          trainer,
+          o.checkpointEvery,
+          () => merged(fitHistory),
+          (path) => (lastCheckpoint = path),
+        ),
       });
     } catch (err) {
       // Training failed (e.g. past --max-restarts): keep what is committed.
