@@ -93,7 +93,7 @@ describe('limits', () => {
   it('past maxRestarts, training stops with a clear error', async () => {
     const err = await run({ injectFault: parseFault('crash@step=2,rank=0'), maxRestarts: 0 }).catch((e: unknown) => e as Error & { code: string });
     expect((err as { code: string }).code).toBe(ErrorCodes.WORKER_FAILED);
-    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 in the grad phase of step 2: injected crash/);
+    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 in the step phase of step 2: injected crash/);
   });
 
   it('past maxSkippedSteps non-finite steps in a row, training stops naming the step', async () => {

@@ -27,9 +27,8 @@ import {
   stateSlotsOf,
   type OptimizerSpec,
   type BackendName,
-  type GradTask,
-  type ResultOf,
-  type UpdateTask,
+  type StepResult,
+  type StepTask,
   type Logger,
   silentLogger,
   type ModelSpec,
@@ -75,11 +74,19 @@ export interface TrainerConfig {
 /** Successful steps after which an elastic trainer that shrank tries one more worker. */
 const GROW_BACK_AFTER_STEPS = 50;
 
-/** A failed phase: which task, and the error that ended it. */
+/** A failed step: which rank's task, and the error that ended it. */
 interface StepFault extends Error {
   cause: unknown;
   rank: number;
-  phase: 'grad' | 'update';
+  phase: 'step';
+}
+
+/** After the step timeout raises ABORT, how long ranks waiting at the barrier get to return. */
+const ABORT_GRACE_MS = 200;
+
+/** A rank that gave up at the barrier because another failed: not the cause of the failure. */
+function isBarrierRelease(err: unknown): boolean {
+  return /step abandoned at the barrier/.test((err as Error | undefined)?.message ?? '');
 }
 
 export interface StepMs {
@@ -264,17 +271,22 @@ export class Trainer {
     const faultFor = (rank: number) =>
       fault !== undefined && attempt < (fault.times ?? 1) && fault.step === step + 1 && fault.rank === rank ? fault.kind : undefined;
 
-    // Sync point 1: every micro-batch's gradients are in its slot.
-    const grads = await this.#phase(
-      'grad',
-      plan.tasks.map((t) => ({ type: 'grad' as const, rank: t.rank, micro: t.micro, step, from, fault: faultFor(t.rank) })),
+    // One round trip: each rank computes its micro-batches, meets the others at the in-step
+    // barrier (every slot written), then reduces and updates its chunk into params/state[1-from].
+    const parties = plan.tasks.length;
+    const timeoutMs = this.#cfg.stepTimeoutMs ?? this.#clock.timeoutMs;
+    const results = await this.#runStep(
+      plan.tasks.map((t, chunk) => ({
+        type: 'step' as const,
+        grad: { type: 'grad' as const, rank: t.rank, micro: t.micro, step, from, fault: faultFor(t.rank) },
+        update: { type: 'update' as const, chunk, chunks: parties, slots: plan.slots, from, step: step + 1, learningRate },
+        parties,
+        barrierTimeoutMs: timeoutMs,
+      })),
+      timeoutMs,
     );
-    // Sync point 2: every chunk of params/state[1-from] is written.
-    const chunks = this.#active;
-    const updates = await this.#phase(
-      'update',
-      Array.from({ length: chunks }, (_, chunk) => ({ type: 'update' as const, chunk, chunks, slots: plan.slots, from, step: step + 1, learningRate })),
-    );
+    const grads = results.map((r) => r.grad);
+    const updates = results.map((r) => r.update);
     const nonFinite = updates.reduce((a, u) => a + u.nonFinite, 0);
     const skipped = nonFinite > 0;
     if (!skipped) {
@@ -298,35 +310,57 @@ export class Trainer {
   }
 
   /**
-   * Runs one phase's tasks and waits for ALL of them to settle (so no straggler writes a slot
-   * during a rerun). A phase slower than the adaptive timeout is hung: its tasks are aborted,
-   * which makes piscina terminate and replace their workers.
+   * Runs one step's tasks and waits for ALL of them to settle (so no straggler writes a slot
+   * during a rerun). The first failure raises ABORT, which releases the ranks waiting at the
+   * barrier within a wait slice. A step slower than the timeout is hung: ABORT is raised, and
+   * the tasks still running after a grace period are aborted, which makes piscina terminate
+   * and replace their workers.
    */
-  async #phase<T extends GradTask | UpdateTask>(phase: 'grad' | 'update', tasks: T[]): Promise<Array<ResultOf<T>>> {
-    const abort = new AbortController();
-    const timeoutMs = this.#cfg.stepTimeoutMs ?? this.#clock.timeoutMs;
+  async #runStep(tasks: StepTask[], timeoutMs: number): Promise<StepResult[]> {
+    const control = this.views.control;
+    Atomics.store(control, Control.ABORT, 0);
+    Atomics.store(control, Control.BARRIER, 0);
+    const raiseAbort = () => {
+      Atomics.store(control, Control.ABORT, 1);
+      Atomics.notify(control, Control.BARRIER);
+    };
+    const aborts = tasks.map(() => new AbortController());
+    const settledFlags = tasks.map(() => false);
     let timedOut = false;
+    let grace: ReturnType<typeof setTimeout> | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      abort.abort();
+      raiseAbort();
+      grace = setTimeout(() => aborts.forEach((a, i) => settledFlags[i] || a.abort()), ABORT_GRACE_MS);
     }, timeoutMs);
     try {
-      const settled = await Promise.allSettled(tasks.map((t) => this.#pool.run(t, abort.signal)));
-      const failed = settled.findIndex((s) => s.status === 'rejected');
-      if (failed >= 0) {
-        const reason = (settled[failed] as PromiseRejectedResult).reason as unknown;
-        const rank = tasks[failed].type === 'grad' ? (tasks[failed] as GradTask).rank : (tasks[failed] as UpdateTask).chunk;
+      const settled = await Promise.allSettled(
+        tasks.map((t, i) =>
+          this.#pool.run(t, aborts[i].signal).then(
+            (r) => ((settledFlags[i] = true), r),
+            (err: unknown) => {
+              settledFlags[i] = true;
+              raiseAbort();
+              throw err;
+            },
+          ),
+        ),
+      );
+      const failed = settled.findIndex((s) => s.status === 'rejected' && !isBarrierRelease(s.reason));
+      const first = failed >= 0 ? failed : settled.findIndex((s) => s.status === 'rejected');
+      if (first >= 0) {
+        const reason = (settled[first] as PromiseRejectedResult).reason as unknown;
+        const hung = timedOut ? tasks.findIndex((_, i) => !settledFlags[i]) : -1;
+        const rank = tasks[hung >= 0 ? hung : first].grad.rank;
         const cause = timedOut
-          ? new ThreadfitError(
-              ErrorCodes.WORKER_FAILED,
-              `the ${phase} phase took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`,
-            )
+          ? new ThreadfitError(ErrorCodes.WORKER_FAILED, `the step took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`)
           : reason;
-        throw Object.assign(new Error('step failed'), { cause, rank, phase } satisfies Omit<StepFault, 'name' | 'message'>);
+        throw Object.assign(new Error('step failed'), { cause, rank, phase: 'step' as const } satisfies Omit<StepFault, 'name' | 'message'>);
       }
-      return settled.map((s) => (s as PromiseFulfilledResult<ResultOf<T>>).value);
+      return settled.map((s) => (s as PromiseFulfilledResult<StepResult>).value);
     } finally {
       clearTimeout(timer);
+      if (grace !== undefined) clearTimeout(grace);
     }
   }
 

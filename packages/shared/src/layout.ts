@@ -33,8 +33,10 @@ export const Control = {
   COMMITTED: 0,
   /** Number of committed optimizer steps (tfjs's `iterations`). */
   STEP: 1,
-  /** Set to 1 by the coordinator to ask running tasks to stop early. */
+  /** Set to 1 by the coordinator when a step attempt failed: ranks waiting at the barrier give up. */
   ABORT: 2,
+  /** Ranks of the current step that have written their gradients (the in-step barrier). */
+  BARRIER: 3,
 } as const;
 export const CONTROL_WORDS = 16;
 

@@ -60,7 +60,7 @@ export interface WorkerInit {
   workerSetup?: string;
 }
 
-export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', EVALUATE: 'evaluate' } as const;
+export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', STEP: 'step', EVALUATE: 'evaluate' } as const;
 
 /** Builds the replica and the backend; returns what the worker runs on. */
 export interface InitTask {
@@ -129,6 +129,28 @@ export interface UpdateResult {
   ms: number;
 }
 
+/**
+ * A whole step for one rank in ONE round trip: its micro-batches' gradients, then the in-step
+ * barrier (Control.BARRIER reaches `parties`: every slot is written), then its chunk of the
+ * update. The coordinator stays the judge of the commit.
+ */
+export interface StepTask {
+  type: typeof TaskTypes.STEP;
+  grad: GradTask;
+  update: UpdateTask;
+  /** Ranks taking part in this step (the barrier's count). */
+  parties: number;
+  /** Give up waiting at the barrier after this long (the step timeout). */
+  barrierTimeoutMs: number;
+}
+export interface StepResult {
+  type: typeof TaskTypes.STEP;
+  grad: GradResult;
+  update: UpdateResult;
+  /** Time spent waiting at the barrier for the other ranks. */
+  waitMs: number;
+}
+
 /** Loss and metrics of rows [start, end) of a split with the committed weights. */
 export interface EvaluateTask {
   type: typeof TaskTypes.EVALUATE;
@@ -145,15 +167,17 @@ export interface EvaluateResult {
   metricSums: number[];
 }
 
-export type Task = InitTask | GradTask | UpdateTask | EvaluateTask;
-export type TaskResult = InitResult | GradResult | UpdateResult | EvaluateResult;
+export type Task = InitTask | GradTask | UpdateTask | StepTask | EvaluateTask;
+export type TaskResult = InitResult | GradResult | UpdateResult | StepResult | EvaluateResult;
 export type ResultOf<T extends Task> = T extends GradTask
   ? GradResult
   : T extends UpdateTask
     ? UpdateResult
-    : T extends EvaluateTask
-      ? EvaluateResult
-      : InitResult;
+    : T extends StepTask
+      ? StepResult
+      : T extends EvaluateTask
+        ? EvaluateResult
+        : InitResult;
 
 /** A worker never throws across the thread boundary raw: errors come back serialized. */
 export type { SerializedError };

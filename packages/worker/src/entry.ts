@@ -4,12 +4,13 @@
  */
 import { threadId } from 'node:worker_threads';
 import { workerData } from 'piscina';
-import { serializeError, type Task, type TaskResult, type WorkerInit } from '@threadfit/shared';
+import { StateViews, serializeError, type Task, type TaskResult, type WorkerInit } from '@threadfit/shared';
 import { setupBackend } from './backend.js';
 import { Replica } from './replica.js';
 import { ChunkUpdater } from './updater.js';
 import { importWorkerSetup } from './worker-setup.js';
 import { faultAfter, faultBefore } from './faults.js';
+import { arriveAndWait } from './barrier.js';
 
 const init = workerData as WorkerInit;
 
@@ -20,6 +21,7 @@ async function start(): Promise<(task: Task) => TaskResult> {
   const replica = await Replica.create(tf, init);
   replica.probe();
   const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer);
+  const control = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout).control;
   return (task: Task): TaskResult => {
     switch (task.type) {
       case 'init':
@@ -32,6 +34,16 @@ async function start(): Promise<(task: Task) => TaskResult> {
       }
       case 'update':
         return updater.update(task);
+      case 'step': {
+        const g = task.grad;
+        faultBefore(g.fault, `the step task of rank ${g.rank}, step ${g.step}`);
+        const grad = replica.grad(g);
+        faultAfter(g.fault, replica.gradSlot(g.micro[0].slot));
+        // Sync point: every rank's slots are written before any rank reduces them.
+        const waitMs = arriveAndWait(control, task.parties, task.barrierTimeoutMs);
+        const update = updater.update(task.update);
+        return { type: 'step', grad, update, waitMs };
+      }
       case 'evaluate':
         return replica.evaluate(task);
     }
