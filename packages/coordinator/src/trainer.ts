@@ -1,19 +1,21 @@
 /**
  * The data-parallel engine: shared state, the worker pool, and one optimizer step at a time.
  *
- *   coordinator (main thread)                     workers 0..W-1 (piscina)
- *   ─────────────────────────                     ────────────────────────
- *   write batchIndices, rankWeights  ──grad(r)──▶  load params[c] -> replica, forward/backward
- *                                                  on rows batchIndices[slice r] -> grads[r]
- *   wait for all W            ◀──── loss, metric sums, counts
- *                                   ──update(k)─▶  chunk k: g = Σ_r w_r grads[r]; Adam
- *                                                  params[c], m[c], v[c] -> params[1-c], m/v[1-c]
- *   wait for all W            ◀──── non-finite count
- *   commit: COMMITTED = 1-c, STEP += 1 (only if every chunk succeeded and all were finite)
+ *   coordinator (main thread)                       workers 0..W-1 (piscina), one task each
+ *   ─────────────────────────                       ──────────────────────────────────────
+ *   write batchIndices, rankWeights (per slot),
+ *   BARRIER = 0, ABORT = 0          ──step(r)──▶    load params[c] -> replica; forward/backward of
+ *                                                   each micro-batch s of rank r -> grads[s]
+ *                                                   BARRIER += 1; wait until BARRIER = W (or ABORT)
+ *                                                   chunk r: g = Σ_s w_s grads[s]; optimizer
+ *                                                   params/state[c] -> params/state[1-c]
+ *   wait for all W      ◀──── loss/metric sums, non-finite count
+ *   commit: COMMITTED = 1-c, STEP += 1 (only if every task succeeded and all were finite)
  *
- * The coordinator is the barrier: no thread waits on another. The committed buffer is never
- * written during a step, so a failed or non-finite step leaves the weights as they were, and a
- * failed task can simply run again.
+ * The committed buffer is never written during a step, so a failed or non-finite step leaves
+ * the weights as they were and the step can simply run again. No rank waits on another for
+ * long: the coordinator raises ABORT on the first failure (waiting ranks return within a 20 ms
+ * wait slice) and terminates tasks still running past the step timeout.
  */
 import {
   Control,
