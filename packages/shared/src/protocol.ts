@@ -167,17 +167,10 @@ export interface EvaluateResult {
   metricSums: number[];
 }
 
-export type Task = InitTask | GradTask | UpdateTask | StepTask | EvaluateTask;
-export type TaskResult = InitResult | GradResult | UpdateResult | StepResult | EvaluateResult;
-export type ResultOf<T extends Task> = T extends GradTask
-  ? GradResult
-  : T extends UpdateTask
-    ? UpdateResult
-    : T extends StepTask
-      ? StepResult
-      : T extends EvaluateTask
-        ? EvaluateResult
-        : InitResult;
+/** What travels to a worker: a step's grad and update parts travel inside a StepTask. */
+export type Task = InitTask | StepTask | EvaluateTask;
+export type TaskResult = InitResult | StepResult | EvaluateResult;
+export type ResultOf<T extends Task> = T extends StepTask ? StepResult : T extends EvaluateTask ? EvaluateResult : InitResult;
 
 /** A worker never throws across the thread boundary raw: errors come back serialized. */
 export type { SerializedError };

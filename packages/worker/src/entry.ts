@@ -26,14 +26,6 @@ async function start(): Promise<(task: Task) => TaskResult> {
     switch (task.type) {
       case 'init':
         return { type: 'init', backend: tf.getBackend(), threadId };
-      case 'grad': {
-        faultBefore(task.fault, `grad task of rank ${task.rank}, step ${task.step}`);
-        const result = replica.grad(task);
-        faultAfter(task.fault, replica.gradSlot(task.micro[0].slot));
-        return result;
-      }
-      case 'update':
-        return updater.update(task);
       case 'step': {
         const g = task.grad;
         faultBefore(g.fault, `the step task of rank ${g.rank}, step ${g.step}`);
