@@ -20,6 +20,8 @@ describe('threadfit train: bad input exits 2 with the usage and the bad value', 
     [['--seed', '-3'], /flag --seed must be an integer in 0\.\.4294967295, got -3/],
     [['--backend', 'gpu'], /flag --backend must be one of auto, wasm, cpu, tensorflow, got "gpu"/],
     [['--log-format', 'xml'], /flag --log-format must be one of pretty, json, got "xml"/],
+    [['--accumulate', '300'], /--workers x --accumulate must be at most 256 gradient slots, got \d+ x 300 = \d+/],
+    [['--micro-batches', '4'], /--micro-batches has no effect without --deterministic/],
     [['--data-dir', '/nonexistent/dir'], /--data-dir \/nonexistent\/dir: no such directory/],
     [['--report', '/nonexistent/dir/r.json'], /--report \/nonexistent\/dir\/r.json: directory \/nonexistent\/dir does not exist/],
   ])('%j', async (args, message) => {

@@ -78,7 +78,7 @@ describe('a worker fault mid-step is survived with the same final weights', () =
 });
 
 describe('non-finite gradients', () => {
-  it('a NaN gradient skips the step for every rank: weights and step count unchanged by it', async () => {
+  it('a NaN gradient skips the step for every rank: weights and step count unchanged by it, and it fires once', async () => {
     const before = await run({}, 2);
     const beforeWeights = before.weights;
     const { trainer, skipped } = await run({ injectFault: parseFault('nan@step=3,rank=1') }, 3);
@@ -86,6 +86,10 @@ describe('non-finite gradients', () => {
     expect(trainer.step).toBe(2);
     expect(same(trainer.committedWeights(), beforeWeights)).toBe(true);
     for (const w of trainer.committedWeights()) expect(w.every(Number.isFinite)).toBe(true);
+    // The steps after it commit again: the fault does not fire on every later batch.
+    const later = await run({ injectFault: parseFault('nan@step=3,rank=1') }, 6);
+    expect(later.skipped).toBe(1);
+    expect(later.trainer.step).toBe(5);
   });
 });
 
@@ -100,6 +104,33 @@ describe('limits', () => {
     const err = await run({ injectFault: parseFault('nan@step=2,rank=0'), maxSkippedSteps: 0 }).catch((e: unknown) => e as Error);
     expect((err as { code: string }).code).toBe(ErrorCodes.NON_FINITE);
     expect((err as Error).message).toMatch(/non-finite gradients 1 steps in a row .* at step 2/);
+  });
+
+  it('a worker-side error keeps its code across the thread boundary and is not retried', async () => {
+    const model = buildSeedModel(tf, { seed: 3, hidden: 4 });
+    const spec = modelSpecOf(model);
+    const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+    model.dispose();
+    const err = await Trainer.create({
+      workers: 1,
+      backend: 'wasm',
+      model: spec,
+      initialWeights,
+      dataset: shared,
+      maxBatch: 8,
+      optimizer: ADAM_DEFAULTS,
+      workerSetup: '/nonexistent/setup.mjs',
+    }).catch((e: unknown) => e as Error & { code?: string });
+    expect((err as { code?: string }).code).toBe(ErrorCodes.INVALID_OPTION);
+    expect((err as Error).message).toMatch(/options\.workerSetup "\/nonexistent\/setup\.mjs" could not be imported in a worker/);
+  });
+
+  it('resize() holds: an elastic trainer grows back only up to what was asked', async () => {
+    const { trainer } = await run({ workers: 2 }, 0);
+    trainer.resize(1);
+    const order = epochPermutation(shared.trainCount, 3, 1);
+    for (let s = 0; s < 60; s++) await trainer.trainStep(order.subarray((s % 8) * 64, ((s % 8) + 1) * 64));
+    expect(trainer.activeWorkers).toBe(1);
   });
 
   it('parses fault specs and refuses bad ones', () => {

@@ -31,7 +31,9 @@ function bareImports(dir: string): Map<string, string> {
     if (!entry.isFile() || !entry.name.endsWith('.js')) continue;
     const file = join(entry.parentPath, entry.name);
     const code = readFileSync(file, 'utf8');
-    for (const m of code.matchAll(/(?:^\s*(?:import|export)\b[^;'"]*?\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"\n]+)['"]|require(?:\.resolve)?\(\s*['"]([^'"\n]+)['"]/gm)) {
+    for (const m of code.matchAll(
+      /(?:^\s*(?:import|export)\b[^;'"]*?\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"\n]+)['"]|require(?:\.resolve)?\(\s*['"]([^'"\n]+)['"]/gm,
+    )) {
       const spec = m[1] ?? m[2];
       if (spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('node:') || builtinModules.includes(spec)) continue;
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];

@@ -57,6 +57,9 @@ describe('stop and resume', () => {
     expect(resumed.code).toBe(0);
     expect(resumed.stderr).toMatch(/"msg":"resuming"/);
     expect(sha(report)).toBe(cleanSha);
+    // The interrupted epoch is recorded once, when the resumed run completes it.
+    const epochsOf = (f: string) => (JSON.parse(readFileSync(f, 'utf8')) as { history: { loss: number[] } }).history.loss.length;
+    expect(epochsOf(report)).toBe(epochsOf(join(tmp.dir, 'clean.json')));
     // The last K (2) are kept.
     expect(readdirSync(dir).filter((n) => n.startsWith('ckpt-')).length).toBe(2);
   });
@@ -95,6 +98,14 @@ describe('faults through the CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/threadfit train: failed: training stopped: workers failed 1 times \(more than maxRestarts 0\)/);
     expect(readdirSync(dir)).toContain('ckpt-000003');
+  });
+
+  it('resuming with another batch size is refused, naming the setting', async () => {
+    const dir = join(tmp.dir, 'ckpt-traj');
+    expect((await runCli(['train', ...BASE, '--epochs', '1', '--checkpoint-dir', dir])).code).toBe(0);
+    const r = await runCli(['train', ...BASE.map((a) => (a === '32' ? '64' : a)), '--checkpoint-dir', dir, '--resume']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/was made with batchSize 32, this run has 64/);
   });
 
   it('--resume without --checkpoint-dir, a foreign checkpoint dir, a bad fault spec: exit 2', async () => {

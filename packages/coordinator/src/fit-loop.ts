@@ -83,8 +83,16 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
   const order = new Int32Array(o.trainCount);
   const steps = stepsPerEpoch(o.trainCount, o.batchSize);
   const pos: FitPosition = o.position ?? { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
+  let initialEpoch = o.initialEpoch;
+  if (pos.stepInEpoch >= steps) {
+    // Resumed from a state taken after an epoch's last step but before its end was recorded.
+    initialEpoch = pos.epoch = pos.epoch + 1;
+    pos.stepInEpoch = 0;
+  }
   await each(o.callbacks, (cb) => cb.onTrainBegin?.({}));
-  for (let epoch = o.initialEpoch; epoch < o.epochs; epoch++) {
+  const first = o.workersForEpoch?.(initialEpoch);
+  if (first !== undefined && first !== trainer.activeWorkers) trainer.resize(first);
+  for (let epoch = initialEpoch; epoch < o.epochs; epoch++) {
     await each(o.callbacks, (cb) => cb.onEpochBegin?.(epoch, {}));
     if (o.shuffle) epochPermutation(o.trainCount, o.seed, epoch, order);
     else for (let i = 0; i < o.trainCount; i++) order[i] = i;
@@ -95,7 +103,7 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     let metricSums = o.metricNames.map(() => 0);
     const ms = { grad: 0, update: 0, coord: 0, data: 0 };
     let done = 0;
-    const firstBatch = epoch === o.initialEpoch ? pos.stepInEpoch : 0;
+    const firstBatch = epoch === initialEpoch ? pos.stepInEpoch : 0;
     for (let batch = firstBatch; batch < steps; batch++) {
       const start = batch * o.batchSize;
       const indices = order.subarray(start, Math.min(o.trainCount, start + o.batchSize));

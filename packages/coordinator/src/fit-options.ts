@@ -2,7 +2,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName } from '@threadfit/shared';
-import { checkEnum, checkInt, checkKnownKeys, checkNumber, resolveWorkers } from './options.js';
+import { checkEnum, checkInt, checkKnownKeys, checkNumber, checkSlotCount, resolveWorkers } from './options.js';
 import type { TensorInput } from './tensor-dataset.js';
 import { parseLrDecay, type LrDecay } from './lr-schedule.js';
 import { parseFault, type FaultSpec } from './faults.js';
@@ -190,7 +190,7 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
   if (o.verbose !== 0 && o.verbose !== 1) throw invalidOption('verbose', o.verbose, '0 or 1');
   if (o.resume === true && o.checkpointDir === undefined)
     throw new ThreadfitError(ErrorCodes.INVALID_OPTION, 'options.resume needs options.checkpointDir: the directory to resume from');
-  return {
+  const r: ResolvedFitOptions = {
     workers: resolveWorkers(o.workers),
     epochs,
     batchSize: checkInt('batchSize', o.batchSize, 1, 1 << 20),
@@ -222,4 +222,6 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     stepTimeoutMs: o.stepTimeoutMs === undefined ? undefined : checkInt('stepTimeoutMs', o.stepTimeoutMs, 1, 86_400_000),
     injectFault: o.injectFault === undefined ? undefined : parseFault(o.injectFault, 'options.injectFault'),
   };
+  checkSlotCount(r);
+  return r;
 }

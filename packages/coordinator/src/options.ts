@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { parseFault, type FaultSpec } from './faults.js';
 import { parseLrDecay, type LrDecay } from './lr-schedule.js';
-import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
+import { BackendNames, ErrorCodes, MAX_RANKS, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 
 export interface TrainOptions {
   /** Worker threads (data-parallel replicas). Default: 'auto' = all cores. */
@@ -181,6 +181,25 @@ const TRAIN_KEYS = [
   'threadsPerWorker',
 ] as const;
 
+/**
+ * A step uses (deterministic ? microBatches : workers) x accumulate gradient slots; the layout has
+ * MAX_RANKS. Checked up front, naming the options, instead of failing in the layout.
+ */
+export function checkSlotCount(
+  o: { deterministic: boolean; microBatches: number; workers: number; accumulate: number },
+  source: OptionSource = 'options',
+): void {
+  const per = o.deterministic ? o.microBatches : o.workers;
+  if (per * o.accumulate > MAX_RANKS) {
+    const [a] = label(o.deterministic ? 'microBatches' : 'workers', source);
+    const [b] = label('accumulate', source);
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `${a} x ${b} must be at most ${MAX_RANKS} gradient slots, got ${per} x ${o.accumulate} = ${per * o.accumulate}`,
+    );
+  }
+}
+
 export function resolveWorkers(v: unknown, source: OptionSource = 'options'): number {
   if (v === 'auto' || v === undefined) return availableParallelism();
   return checkInt('workers', v, 1, maxWorkers(), source);
@@ -234,6 +253,14 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     lrDecay: parseLrDecay(o.lrDecay, source === 'flag' ? 'flag --lr-decay' : 'options.lrDecay'),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256, source),
   };
+  checkSlotCount(r, source);
+  // Options that would be silently ignored are refused, naming what they need.
+  const needs = (given: keyof TrainOptions, ok: boolean, what: string) => {
+    if (input[given] !== undefined && !ok) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label(given, source)[0]} has no effect without ${what}`);
+  };
+  needs('microBatches', r.deterministic, label('deterministic', source)[0]);
+  needs('lrBaseBatch', r.lrScale === 'linear', `${label('lrScale', source)[0]} linear`);
+  needs('keepCheckpoints', r.checkpointDir !== undefined, label('checkpointDir', source)[0]);
   if (r.checkpointDir === undefined) {
     const [flag] = label('checkpointDir', source);
     if (r.resume) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('resume', source)[0]} needs ${flag}: the directory to resume from`);

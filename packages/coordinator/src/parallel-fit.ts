@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stepsPerEpoch } from '@threadfit/shared';
 import { checkpointWeightSpecs } from './checkpoint-state.js';
-import { RunCheckpoints } from './run-checkpoints.js';
+import { RunCheckpoints, trajectoryOf } from './run-checkpoints.js';
 import { resolveBackend } from './backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from './fit-options.js';
 import { runFitLoop, type FitCallbacks, type FitPosition } from './fit-loop.js';
@@ -130,6 +130,11 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
               seed: o.seed,
               dataShape: { inputShape: xs[0].sample, classes: ys[0].sample[ys[0].sample.length - 1] ?? 1, trainCount: dataset.trainCount },
               config: { epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, workers: o.workers },
+              trajectory: trajectoryOf({
+                ...o,
+                optimizer,
+                lr: { scale: o.lrScale, baseBatch: o.lrBaseBatch, warmupEpochs: o.lrWarmupEpochs, decay: o.lrDecay, epochs: o.epochs },
+              }),
             },
             o.keepCheckpoints,
             silentLogger,

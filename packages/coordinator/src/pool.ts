@@ -1,7 +1,7 @@
 /** A typed piscina pool of threadfit workers: one task in flight per worker, all started up front. */
 import { Piscina } from 'piscina';
 import { workerEntryUrl } from '@threadfit/worker';
-import type { Task, ResultOf, WorkerInit } from '@threadfit/shared';
+import { deserializeError, type ErrorResult, type Task, type ResultOf, type WorkerInit } from '@threadfit/shared';
 
 export class WorkerPool {
   readonly #piscina: Piscina;
@@ -26,8 +26,11 @@ export class WorkerPool {
   }
 
   /** Runs a task; aborting `signal` while it runs terminates its worker (piscina replaces it). */
-  run<T extends Task>(task: T, signal?: AbortSignal): Promise<ResultOf<T>> {
-    return this.#piscina.run(task, signal ? { signal } : undefined) as Promise<ResultOf<T>>;
+  async run<T extends Task>(task: T, signal?: AbortSignal): Promise<ResultOf<T>> {
+    const result = (await this.#piscina.run(task, signal ? { signal } : undefined)) as ResultOf<T> | ErrorResult;
+    // A worker's error comes back as a result so that its code survives the thread boundary.
+    if ((result as ErrorResult).type === 'error') throw deserializeError((result as ErrorResult).error);
+    return result as ResultOf<T>;
   }
 
   get threads(): number {

@@ -2,12 +2,13 @@
  * Checkpoints of a `threadfit train` run: what to resume from, and writing the committed state at
  * a position of the fit loop. (The format and the atomic writes are checkpoint.ts's.)
  */
-import { stateSlotsOf, type Logger, type ModelSpec, type OptimizerSpec } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, stateSlotsOf, type Logger, type ModelSpec, type OptimizerSpec } from '@threadfit/shared';
 import { checkCheckpointDir, loadLatestCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import type { CheckpointWeightSpec, DataShape } from './checkpoint-format.js';
 import { readOptimizerSlots, restoreOptimizerState } from './checkpoint-state.js';
 import type { FitLoopOptions, FitPosition } from './fit-loop.js';
 import type { Trainer } from './trainer.js';
+import type { LrDecay } from './lr-schedule.js';
 
 export interface RunIdentity {
   spec: ModelSpec;
@@ -16,6 +17,36 @@ export interface RunIdentity {
   dataShape: DataShape;
   seed: number;
   config: Record<string, unknown>;
+  /** What decides the path of the steps after a resume; must match to resume. */
+  trajectory: Record<string, unknown>;
+}
+
+export interface TrajectoryInput {
+  batchSize: number;
+  accumulate: number;
+  seed: number;
+  shuffle: boolean;
+  deterministic: boolean;
+  microBatches: number;
+  workers: number;
+  optimizer: OptimizerSpec;
+  lr: { scale: string; baseBatch: number; warmupEpochs: number; decay: LrDecay; epochs: number };
+}
+
+/** The settings a resumed run must share with the checkpoint's run to continue it exactly. */
+export function trajectoryOf(t: TrajectoryInput): Record<string, unknown> {
+  return {
+    batchSize: t.batchSize,
+    accumulate: t.accumulate,
+    seed: t.seed,
+    shuffle: t.shuffle,
+    deterministic: t.deterministic,
+    // Deterministic mode fixes the micro-batches; otherwise the worker count cuts the batch.
+    ...(t.deterministic ? { microBatches: t.microBatches } : { workers: t.workers }),
+    optimizer: t.optimizer,
+    // Cosine decay spans the run, so its length is part of the schedule.
+    lrSchedule: { ...t.lr, epochs: t.lr.decay.kind === 'cosine' ? t.lr.epochs : undefined },
+  };
 }
 
 export class RunCheckpoints {
@@ -41,6 +72,19 @@ export class RunCheckpoints {
       '--checkpoint-dir',
     );
     for (const w of warnings) this.log.warn({ dir: this.dir }, w);
+    // One made with another trajectory (batch, seed, accumulation, micro-batches, workers outside
+    // deterministic mode, optimizer, learning-rate schedule) would not continue the same run.
+    if (checkpoint !== undefined) {
+      const saved = (checkpoint.config.trajectory ?? {}) as Record<string, unknown>;
+      for (const [key, value] of Object.entries(this.id.trajectory)) {
+        if (key in saved && JSON.stringify(saved[key]) !== JSON.stringify(value)) {
+          throw new ThreadfitError(
+            ErrorCodes.INVALID_OPTION,
+            `checkpoint ${checkpoint.name} in ${this.dir} was made with ${key} ${JSON.stringify(saved[key])}, this run has ${JSON.stringify(value)}: resume with the same settings, or use another checkpoint directory`,
+          );
+        }
+      }
+    }
     return checkpoint;
   }
 
@@ -65,7 +109,7 @@ export class RunCheckpoints {
         stepInEpoch: pos.stepInEpoch,
         globalStep: pos.globalStep,
         rng: { seed: this.id.seed },
-        config: { ...this.id.config, history },
+        config: { ...this.id.config, trajectory: this.id.trajectory, history },
         dataShape: this.id.dataShape,
       },
       { keep: this.keep },

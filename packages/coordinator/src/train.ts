@@ -8,7 +8,7 @@ import type { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch, type Logger } from '@threadfit/shared';
 import { checkpointWeightSpecs } from './checkpoint-state.js';
-import { RunCheckpoints } from './run-checkpoints.js';
+import { RunCheckpoints, trajectoryOf } from './run-checkpoints.js';
 import { onStopSignals, type StopSignal } from './signals.js';
 import { resolveBackend } from './backend-choice.js';
 import { shareImageDataset } from './dataset.js';
@@ -92,6 +92,12 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
             seed: o.seed,
             dataShape: { inputShape: [inputSize], classes: data.numClasses, trainCount: shared.trainCount },
             config: { ...config, dataDir: o.dataDir },
+            trajectory: trajectoryOf({
+              ...o,
+              shuffle: true,
+              optimizer,
+              lr: { scale: o.lrScale, baseBatch: o.lrBaseBatch, warmupEpochs: o.lrWarmup, decay: o.lrDecay, epochs: o.epochs },
+            }),
           },
           o.keepCheckpoints,
           log,
@@ -138,14 +144,14 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
   let history: Record<string, number[]> = prior;
-  if (resumed !== undefined) {
-    ckpts!.restore(trainer, resumed);
-    Object.assign(position, { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep });
-    log.info({ checkpoint: resumed.path, epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }, 'resuming');
-  }
   const stop = onStopSignals((signal) => log.warn({ signal }, 'stopping after the step in flight (press Ctrl-C again to exit at once)'));
   let lastCheckpoint: string | undefined;
   try {
+    if (resumed !== undefined) {
+      ckpts!.restore(trainer, resumed);
+      Object.assign(position, { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep });
+      log.info({ checkpoint: resumed.path, epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }, 'resuming');
+    }
     const steps = stepsPerEpoch(shared.trainCount, stepBatch);
     const schedule: LrScheduleOptions = {
       base: o.learningRate,
@@ -180,6 +186,9 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
           new LogReporter(log),
           {
             onEpochEnd: (_epoch, logs) => {
+              // Only whole epochs go into the checkpointed history: a resumed run records the
+              // epoch a signal interrupted when it completes it.
+              if (position.stepInEpoch !== steps) return;
               for (const [k, v] of Object.entries(logs ?? {})) (fitHistory[k] ??= []).push(v);
             },
           },
@@ -201,7 +210,9 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       throw err;
     }
     history = merged(fit.history);
-    if (stop.signal !== undefined && ckpts) lastCheckpoint = await ckpts.write(trainer, position, history);
+    // A signal counts only if it stopped the fit loop (one during the final evaluation does not).
+    const interrupted = stop.signal;
+    if (interrupted !== undefined && ckpts) lastCheckpoint = await ckpts.write(trainer, position, merged(fitHistory));
     const test = await trainer.evaluate('test');
     const report: TrainReport = {
       threadfit: VERSION,
@@ -212,7 +223,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       weightsSha256: await weightsSha256(trainer.committedWeights()),
     };
     if (o.report !== undefined) writeJsonAtomic(o.report, report);
-    return { report, interrupted: stop.signal, checkpoint: lastCheckpoint };
+    return { report, interrupted, checkpoint: lastCheckpoint };
   } finally {
     stop.dispose();
     await trainer.close();

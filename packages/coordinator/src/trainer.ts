@@ -129,8 +129,12 @@ export class Trainer {
   readonly #maxSkipped: number;
   #restarts = 0;
   #skippedInARow = 0;
-  /** Workers a step uses now (elastic: between minWorkers and workers). */
+  /** trainStep calls so far (1-based during a call): what `injectFault.step` counts. */
+  #calls = 0;
+  /** Workers a step uses now (elastic: between minWorkers and #target). */
   #active: number;
+  /** Workers a step should use: the pool's size, or what resize() asked for; elastic growth stops there. */
+  #target: number;
   readonly #minWorkers: number;
   #healthySteps = 0;
 
@@ -143,6 +147,7 @@ export class Trainer {
     this.#maxRestarts = cfg.maxRestarts ?? 3;
     this.#maxSkipped = cfg.maxSkippedSteps ?? 5;
     this.#active = cfg.workers;
+    this.#target = cfg.workers;
     this.#minWorkers = cfg.minWorkers ?? cfg.workers;
   }
 
@@ -205,6 +210,8 @@ export class Trainer {
 
   /** One optimizer step on the global batch `indices` (rows of the train split). */
   async trainStep(indices: ArrayLike<number>, opts: { learningRate?: number } = {}): Promise<StepStats> {
+    // Faults are injected by step of this run (a skipped step does not advance STEP).
+    this.#calls++;
     const n = indices.length;
     const trainCount = this.#cfg.dataset.layout.splits.train.count;
     if (n < 1 || n > this.layout.batchIndices.length) {
@@ -249,7 +256,7 @@ export class Trainer {
       }
       this.#clock.record(stats.wallMs);
       this.#checkSkipped(stats.skipped);
-      if (this.#active < this.workers && ++this.#healthySteps >= GROW_BACK_AFTER_STEPS) {
+      if (this.#active < this.#target && ++this.#healthySteps >= GROW_BACK_AFTER_STEPS) {
         this.#active++;
         this.#healthySteps = 0;
         this.#log.info({ step: this.step, workers: this.#active }, 'growing back by one worker');
@@ -271,7 +278,7 @@ export class Trainer {
     plan.weights.forEach((w, slot) => (views.rankWeights[slot] = w));
     const fault = this.#cfg.injectFault;
     const faultFor = (rank: number) =>
-      fault !== undefined && attempt < (fault.times ?? 1) && fault.step === step + 1 && fault.rank === rank ? fault.kind : undefined;
+      fault !== undefined && attempt < (fault.times ?? 1) && fault.step === this.#calls && fault.rank === rank ? fault.kind : undefined;
 
     // One round trip: each rank computes its micro-batches, meets the others at the in-step
     // barrier (every slot written), then reduces and updates its chunk into params/state[1-from].
@@ -284,6 +291,7 @@ export class Trainer {
         update: { type: 'update' as const, chunk, chunks: parties, slots: plan.slots, from, step: step + 1, learningRate },
         parties,
         barrierTimeoutMs: timeoutMs,
+        attempt: 0, // set by #runStep
       })),
       timeoutMs,
     );
@@ -320,6 +328,10 @@ export class Trainer {
    */
   async #runStep(tasks: StepTask[], timeoutMs: number): Promise<StepResult[]> {
     const control = this.views.control;
+    // A new attempt number first: a straggler of an aborted attempt (terminated asynchronously)
+    // sees it and stops before it can arrive at this attempt's barrier or write an update.
+    const attempt = Atomics.add(control, Control.ATTEMPT, 1) + 1;
+    for (const t of tasks) t.attempt = attempt;
     Atomics.store(control, Control.ABORT, 0);
     Atomics.store(control, Control.BARRIER, 0);
     const raiseAbort = () => {
@@ -416,6 +428,7 @@ export class Trainer {
       throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `resize: workers must be an integer in 1..${this.workers} (the pool's size), got ${workers}`);
     }
     this.#active = workers;
+    this.#target = workers;
     this.#healthySteps = 0;
   }
 

@@ -29,14 +29,26 @@ export const BACKEND_EPSILON = 1e-7;
 export function adamBiasCorrections(step: number, beta1: number, beta2: number): { oneMinusAccBeta1: number; oneMinusAccBeta2: number } {
   const b1 = Math.fround(beta1);
   const b2 = Math.fround(beta2);
+  // The products are a running chain: continue from the last call (steps come in order) instead
+  // of redoing `step` multiplications every step, which would be quadratic over a run.
+  const c = accCache;
+  let k = 1;
   let acc1 = b1;
   let acc2 = b2;
-  for (let k = 1; k < step; k++) {
+  if (c.b1 === b1 && c.b2 === b2 && c.step <= step) {
+    k = c.step;
+    acc1 = c.acc1;
+    acc2 = c.acc2;
+  }
+  for (; k < step; k++) {
     acc1 = Math.fround(acc1 * b1);
     acc2 = Math.fround(acc2 * b2);
   }
+  accCache = { b1, b2, step: Math.max(step, 1), acc1, acc2 };
   return { oneMinusAccBeta1: Math.fround(1 - acc1), oneMinusAccBeta2: Math.fround(1 - acc2) };
 }
+
+let accCache = { b1: Number.NaN, b2: Number.NaN, step: 1, acc1: 0, acc2: 0 };
 
 /**
  * Adamax's per-step scalar, as tfjs computes it in float32 scalars: lr = -learningRate /

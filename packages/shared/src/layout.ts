@@ -37,6 +37,8 @@ export const Control = {
   ABORT: 2,
   /** Ranks of the current step that have written their gradients (the in-step barrier). */
   BARRIER: 3,
+  /** The current step attempt: a task of an older (aborted) attempt must not touch the barrier or write an update. */
+  ATTEMPT: 4,
 } as const;
 export const CONTROL_WORDS = 16;
 

@@ -142,6 +142,8 @@ export interface StepTask {
   parties: number;
   /** Give up waiting at the barrier after this long (the step timeout). */
   barrierTimeoutMs: number;
+  /** Control.ATTEMPT when the task was sent: a task of an abandoned attempt stops before it writes. */
+  attempt: number;
 }
 export interface StepResult {
   type: typeof TaskTypes.STEP;
@@ -167,9 +169,15 @@ export interface EvaluateResult {
   metricSums: number[];
 }
 
+/** A task that failed in the worker: the error, serialized with its code (structured clone would drop it). */
+export interface ErrorResult {
+  type: 'error';
+  error: SerializedError;
+}
+
 /** What travels to a worker: a step's grad and update parts travel inside a StepTask. */
 export type Task = InitTask | StepTask | EvaluateTask;
-export type TaskResult = InitResult | StepResult | EvaluateResult;
+export type TaskResult = InitResult | StepResult | EvaluateResult | ErrorResult;
 export type ResultOf<T extends Task> = T extends StepTask ? StepResult : T extends EvaluateTask ? EvaluateResult : InitResult;
 
 /** A worker never throws across the thread boundary raw: errors come back serialized. */

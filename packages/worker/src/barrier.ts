@@ -9,8 +9,16 @@ import { Control, ErrorCodes, ThreadfitError } from '@threadfit/shared';
 /** Atomics.wait slices: how soon a waiting rank notices ABORT or its deadline. */
 const SLICE_MS = 20;
 
-export function arriveAndWait(control: Int32Array, parties: number, timeoutMs: number): number {
+/** Throws when the coordinator has moved on to another attempt of the step (this task was abandoned). */
+export function checkAttempt(control: Int32Array, attempt: number): void {
+  if (Atomics.load(control, Control.ATTEMPT) !== attempt) {
+    throw new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: this task belongs to an abandoned attempt');
+  }
+}
+
+export function arriveAndWait(control: Int32Array, parties: number, timeoutMs: number, attempt: number): number {
   const t0 = performance.now();
+  checkAttempt(control, attempt);
   const arrived = Atomics.add(control, Control.BARRIER, 1) + 1;
   if (arrived >= parties) {
     // The last rank in wakes the others (they sleep on the counter word).

@@ -10,7 +10,7 @@ import { Replica } from './replica.js';
 import { ChunkUpdater } from './updater.js';
 import { importWorkerSetup } from './worker-setup.js';
 import { faultAfter, faultBefore } from './faults.js';
-import { arriveAndWait } from './barrier.js';
+import { arriveAndWait, checkAttempt } from './barrier.js';
 
 const init = workerData as WorkerInit;
 
@@ -22,7 +22,7 @@ async function start(): Promise<(task: Task) => TaskResult> {
   replica.probe();
   const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer);
   const control = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout).control;
-  return (task: Task): TaskResult => {
+  const handle = (task: Task): TaskResult => {
     switch (task.type) {
       case 'init':
         return { type: 'init', backend: tf.getBackend(), threadId };
@@ -32,7 +32,8 @@ async function start(): Promise<(task: Task) => TaskResult> {
         const grad = replica.grad(g);
         faultAfter(g.fault, replica.gradSlot(g.micro[0].slot));
         // Sync point: every rank's slots are written before any rank reduces them.
-        const waitMs = arriveAndWait(control, task.parties, task.barrierTimeoutMs);
+        const waitMs = arriveAndWait(control, task.parties, task.barrierTimeoutMs, task.attempt);
+        checkAttempt(control, task.attempt);
         const update = updater.update(task.update);
         return { type: 'step', grad, update, waitMs };
       }
@@ -40,16 +41,20 @@ async function start(): Promise<(task: Task) => TaskResult> {
         return replica.evaluate(task);
     }
   };
+  // An error crossing the thread boundary by structured clone keeps only name, message and
+  // stack: send it as a result the pool turns back into a rejection, code included.
+  return (task: Task): TaskResult => {
+    try {
+      return handle(task);
+    } catch (err) {
+      return { type: 'error', error: serializeError(err) };
+    }
+  };
 }
 
 // piscina accepts a promise for the handler: the set-up runs once per worker, before its first task.
 export default start().catch((err: unknown) => {
-  // Surface set-up failures on every task with their original message and code.
-  const e = serializeError(err);
-  return () => {
-    const rebuilt = new Error(e.message) as Error & { code?: string };
-    rebuilt.name = e.name;
-    if (e.code) rebuilt.code = e.code;
-    throw rebuilt;
-  };
+  // Surface set-up failures on every task, with their original message and code.
+  const error = serializeError(err);
+  return (): TaskResult => ({ type: 'error', error });
 });

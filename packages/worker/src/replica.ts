@@ -166,35 +166,49 @@ export class Replica {
     this.loadWeights(step, from);
 
     let outputs: tfTypes.Tensor[] = [];
-    // Dropout masks: tfjs seeds each random op from Math.random(); a generator seeded from
-    // (run seed, slot, step) makes them independent across micro-batches and the same on a rerun.
-    const { value, grads } = withSeededMathRandom(deriveSeed(this.#init.seed, micro.slot, step), () =>
-      tf.variableGrads(() => {
-        const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
-        outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
-        return this.#totalLoss(ys, outputs, true);
-      }, this.#vars),
-    );
-    const metricSums = this.#metricSums(ys, outputs, n);
-    const t2 = now();
-
-    const slot = this.#views.gradSlot(micro.slot);
-    let k = 0;
-    for (const w of this.#init.model.weights) {
-      if (!w.trainable) continue;
-      const g = grads[this.#vars[k++].name];
-      this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
+    let result: { value: tfTypes.Scalar; grads: tfTypes.NamedTensorMap } | undefined;
+    let ok = false;
+    let metricSums: number[] = [];
+    let lossSum = 0;
+    let t2 = t1;
+    try {
+      // Dropout masks: tfjs seeds each random op from Math.random(); a generator seeded from
+      // (run seed, slot, step) makes them independent across micro-batches and the same on a rerun.
+      result = withSeededMathRandom(deriveSeed(this.#init.seed, micro.slot, step), () =>
+        tf.variableGrads(() => {
+          const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
+          outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
+          return this.#totalLoss(ys, outputs, true);
+        }, this.#vars),
+      );
+      metricSums = this.#metricSums(ys, outputs, n);
+      t2 = now();
+      const slot = this.#views.gradSlot(micro.slot);
+      let k = 0;
+      for (const w of this.#init.model.weights) {
+        if (!w.trainable) continue;
+        const g = result.grads[this.#vars[k++].name];
+        if (g === undefined) {
+          throw new ThreadfitError(ErrorCodes.UNSUPPORTED, `trainable weight ${w.name} does not affect the loss (no gradient); mark it trainable: false`);
+        }
+        this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
+      }
+      // The forward pass in training mode moved the moving statistics: publish them for the
+      // coordinator to average at commit, and put the committed ones back (the next micro-batch,
+      // or a rerun of this task, starts from the same state).
+      if (this.#buffers.length > 0) {
+        const out = this.#views.bufferSlot(micro.slot);
+        for (const b of this.#buffers) this.#io.read(b.v, out.subarray(b.offset, b.offset + b.size));
+        this.#loadBuffers(from);
+      }
+      lossSum = (result.value.dataSync()[0] as number) * n;
+      ok = true;
+    } finally {
+      tf.dispose([...(result ? [result.value, ...Object.values(result.grads)] : []), ...outputs, ...xs, ...ys]);
+      // After a failure mid-way the replica's state is unknown (moving statistics may have
+      // moved): the next task reloads everything.
+      if (!ok) this.#loadedStep = -1;
     }
-    // The forward pass in training mode moved the moving statistics: publish them for the
-    // coordinator to average at commit, and put the committed ones back (the next micro-batch,
-    // or a rerun of this task, starts from the same state).
-    if (this.#buffers.length > 0) {
-      const out = this.#views.bufferSlot(micro.slot);
-      for (const b of this.#buffers) this.#io.read(b.v, out.subarray(b.offset, b.offset + b.size));
-      this.#loadBuffers(from);
-    }
-    const lossSum = (value.dataSync()[0] as number) * n;
-    tf.dispose([value, ...Object.values(grads), ...outputs, ...xs, ...ys]);
     const t3 = now();
     ms.gather += t1 - t0;
     ms.compute += t2 - t1;
