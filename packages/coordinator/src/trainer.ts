@@ -298,9 +298,11 @@ export class Trainer {
     const grads = results.map((r) => r.grad);
     const updates = results.map((r) => r.update);
     const nonFinite = updates.reduce((a, u) => a + u.nonFinite, 0);
-    const skipped = nonFinite > 0;
+    // Non-finite gradients, weights, optimizer state or averaged moving statistics: the step
+    // is skipped for every rank (nothing is flipped), so nothing non-finite is ever committed.
+    const badBuffers = nonFinite === 0 && this.layout.paddedBufferCount > 0 ? averageBuffers(views, from, plan.slots) : 0;
+    const skipped = nonFinite + badBuffers > 0;
     if (!skipped) {
-      if (this.layout.paddedBufferCount > 0) averageBuffers(views, from, plan.slots);
       // Commit: the flip is the single write that publishes the new weights to every replica.
       Atomics.store(views.control, Control.COMMITTED, 1 - from);
       Atomics.add(views.control, Control.STEP, 1);
@@ -447,9 +449,10 @@ export class Trainer {
  * ranks' sample weights into the uncommitted buffer. For BatchNormalization's moving mean this is
  * the update with the global batch mean; for the moving variance, the mean of the per-rank
  * variances (as DDP without SyncBatchNorm). A value no rank changed (a frozen layer) is copied
- * as it is, so it stays bit-exact. Small (Q values), so plain JS.
+ * as it is, so it stays bit-exact. Small (Q values), so plain JS. Returns the non-finite count.
  */
-function averageBuffers(views: StateViews, from: 0 | 1, ranks: number): void {
+function averageBuffers(views: StateViews, from: 0 | 1, ranks: number): number {
+  let bad = 0;
   const src = views.buffers(from);
   const dst = views.buffers((1 - from) as 0 | 1);
   const slots = Array.from({ length: ranks }, (_, r) => views.bufferSlot(r));
@@ -465,7 +468,9 @@ function averageBuffers(views: StateViews, from: 0 | 1, ranks: number): void {
     let sum = 0;
     for (let r = 0; r < ranks; r++) sum += slots[r][i] * w[r];
     dst[i] = sum;
+    if (!Number.isFinite(dst[i])) bad++;
   }
+  return bad;
 }
 
 /**

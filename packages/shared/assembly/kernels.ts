@@ -8,7 +8,7 @@
 // Why WebAssembly and not a JS loop: a JS loop over Float32Arrays costs 9-16 ns per parameter,
 // as long as the gradient computation itself; f32x4 here costs ~1.4-1.9 ns (DESIGN.md).
 
-import { reduceAt } from './reduce';
+import { reduceAt, nonFiniteMask, storeChecked } from './reduce';
 
 // The other optimizers' kernels live beside this one; re-exported so there is still one .wasm.
 export * from './optimizers';
@@ -18,7 +18,8 @@ export * from './optimizers';
 //   m' = m*b1 + g*(1-b1);  v' = v*b2 + g*g*(1-b2)
 //   p' = p + (m'/(1-accB1)) / (sqrt(v'/(1-accB2)) + eps) * (-lr)
 // Reads p, m, v from the committed buffers, writes the other buffers (a partial step never
-// touches what other ranks read). Returns the number of non-finite reduced gradients seen.
+// touches what other ranks read). Returns the number of elements whose reduced gradient or new
+// p, m or v is non-finite (g*g can overflow float32 for a finite g).
 export function reduceAdam(
   gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
   pIn: usize, pOut: usize, mIn: usize, mOut: usize, vIn: usize, vOut: usize,
@@ -39,16 +40,17 @@ export function reduceAdam(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    // g - g is 0 for a finite g and NaN otherwise: one compare flags both NaN and +-Inf.
-    bad = i32x4.sub(bad, f32x4.ne(f32x4.sub(g, g), f32x4.splat(0)));
+    // An element is bad when its reduced gradient or anything written for it is NaN or +-Inf.
+    let nf = nonFiniteMask(g);
     const m = f32x4.add(f32x4.mul(v128.load(mIn + off), b1), f32x4.mul(g, c1));
     const v = f32x4.add(f32x4.mul(v128.load(vIn + off), b2), f32x4.mul(f32x4.mul(g, g), c2));
     const mHat = f32x4.div(m, bc1);
     const vHat = f32x4.div(v, bc2);
     const step = f32x4.mul(f32x4.div(mHat, f32x4.add(f32x4.sqrt(vHat), e)), negLr);
-    v128.store(pOut + off, f32x4.add(step, v128.load(pIn + off)));
-    v128.store(mOut + off, m);
-    v128.store(vOut + off, v);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.add(step, v128.load(pIn + off))));
+    nf = v128.or(nf, storeChecked(mOut + off, m));
+    nf = v128.or(nf, storeChecked(vOut + off, v));
+    bad = i32x4.sub(bad, nf);
   }
   return i32x4.extract_lane(bad, 0) + i32x4.extract_lane(bad, 1)
     + i32x4.extract_lane(bad, 2) + i32x4.extract_lane(bad, 3);

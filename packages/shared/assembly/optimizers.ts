@@ -10,7 +10,7 @@
 // scalar() does. Operand order is tfjs's; where it differs (a*b vs b*a, a+b vs b+a) the result is
 // the same bits: IEEE + and * are commutative.
 
-import { countNonFinite, laneSum, reduceAt } from './reduce';
+import { laneSum, reduceAt, nonFiniteMask, storeChecked } from './reduce';
 
 // SGD: p' = (-lr)*g + p
 export function reduceSgd(
@@ -23,8 +23,9 @@ export function reduceSgd(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    bad = countNonFinite(bad, g);
-    v128.store(pOut + off, f32x4.add(f32x4.mul(c, g), v128.load(pIn + off)));
+    let nf = nonFiniteMask(g);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.add(f32x4.mul(c, g), v128.load(pIn + off))));
+    bad = i32x4.sub(bad, nf);
   }
   return laneSum(bad);
 }
@@ -42,11 +43,12 @@ export function reduceMomentum(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    bad = countNonFinite(bad, g);
+    let nf = nonFiniteMask(g);
     const a = f32x4.add(f32x4.mul(m, v128.load(aIn + off)), g);
     const dir = nesterov ? f32x4.add(g, f32x4.mul(a, m)) : a;
-    v128.store(pOut + off, f32x4.add(f32x4.mul(c, dir), v128.load(pIn + off)));
-    v128.store(aOut + off, a);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.add(f32x4.mul(c, dir), v128.load(pIn + off))));
+    nf = v128.or(nf, storeChecked(aOut + off, a));
+    bad = i32x4.sub(bad, nf);
   }
   return laneSum(bad);
 }
@@ -67,13 +69,14 @@ export function reduceRmsprop(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    bad = countNonFinite(bad, g);
+    let nf = nonFiniteMask(g);
     const ms = f32x4.add(f32x4.mul(v128.load(msIn + off), d), f32x4.mul(f32x4.mul(g, g), c));
     const step = f32x4.div(f32x4.mul(g, l), f32x4.sqrt(f32x4.add(ms, e)));
     const mom = f32x4.add(f32x4.mul(v128.load(momIn + off), mu), step);
-    v128.store(pOut + off, f32x4.sub(v128.load(pIn + off), mom));
-    v128.store(msOut + off, ms);
-    v128.store(momOut + off, mom);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.sub(v128.load(pIn + off), mom)));
+    nf = v128.or(nf, storeChecked(msOut + off, ms));
+    nf = v128.or(nf, storeChecked(momOut + off, mom));
+    bad = i32x4.sub(bad, nf);
   }
   return laneSum(bad);
 }
@@ -96,15 +99,16 @@ export function reduceRmspropCentered(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    bad = countNonFinite(bad, g);
+    let nf = nonFiniteMask(g);
     const ms = f32x4.add(f32x4.mul(v128.load(msIn + off), d), f32x4.mul(f32x4.mul(g, g), c));
     const mg = f32x4.add(f32x4.mul(v128.load(mgIn + off), d), f32x4.mul(g, c));
     const denom = f32x4.sqrt(f32x4.sub(ms, f32x4.add(f32x4.mul(mg, mg), e)));
     const mom = f32x4.add(f32x4.mul(v128.load(momIn + off), mu), f32x4.div(f32x4.mul(g, l), denom));
-    v128.store(pOut + off, f32x4.sub(v128.load(pIn + off), mom));
-    v128.store(msOut + off, ms);
-    v128.store(mgOut + off, mg);
-    v128.store(momOut + off, mom);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.sub(v128.load(pIn + off), mom)));
+    nf = v128.or(nf, storeChecked(msOut + off, ms));
+    nf = v128.or(nf, storeChecked(mgOut + off, mg));
+    nf = v128.or(nf, storeChecked(momOut + off, mom));
+    bad = i32x4.sub(bad, nf);
   }
   return laneSum(bad);
 }
@@ -121,11 +125,12 @@ export function reduceAdagrad(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    bad = countNonFinite(bad, g);
+    let nf = nonFiniteMask(g);
     const acc = f32x4.add(v128.load(accIn + off), f32x4.mul(g, g));
     const step = f32x4.mul(f32x4.div(g, f32x4.sqrt(f32x4.add(acc, e))), c);
-    v128.store(pOut + off, f32x4.add(step, v128.load(pIn + off)));
-    v128.store(accOut + off, acc);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.add(step, v128.load(pIn + off))));
+    nf = v128.or(nf, storeChecked(accOut + off, acc));
+    bad = i32x4.sub(bad, nf);
   }
   return laneSum(bad);
 }
@@ -146,15 +151,16 @@ export function reduceAdadelta(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    bad = countNonFinite(bad, g);
+    let nf = nonFiniteMask(g);
     const ag0 = v128.load(agIn + off);
     const au0 = v128.load(auIn + off);
     const ag = f32x4.add(f32x4.mul(ag0, r), f32x4.mul(f32x4.mul(g, g), k));
     const u = f32x4.mul(f32x4.div(f32x4.sqrt(f32x4.add(au0, e)), f32x4.sqrt(f32x4.add(ag0, e))), g);
     const au = f32x4.add(f32x4.mul(au0, r), f32x4.mul(f32x4.mul(u, u), k));
-    v128.store(pOut + off, f32x4.add(f32x4.mul(u, c), v128.load(pIn + off)));
-    v128.store(agOut + off, ag);
-    v128.store(auOut + off, au);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.add(f32x4.mul(u, c), v128.load(pIn + off))));
+    nf = v128.or(nf, storeChecked(agOut + off, ag));
+    nf = v128.or(nf, storeChecked(auOut + off, au));
+    bad = i32x4.sub(bad, nf);
   }
   return laneSum(bad);
 }
@@ -176,13 +182,14 @@ export function reduceAdamax(
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
     const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
-    bad = countNonFinite(bad, g);
+    let nf = nonFiniteMask(g);
     const m = f32x4.add(f32x4.mul(v128.load(mIn + off), b1), f32x4.mul(g, c1));
     // f32x4.max propagates NaN and orders -0 < +0, as Math.max in tfjs's cpu maximum does.
     const v = f32x4.max(f32x4.mul(v128.load(vIn + off), b2), f32x4.abs(g));
-    v128.store(pOut + off, f32x4.add(f32x4.mul(k, f32x4.div(m, f32x4.add(v, e))), v128.load(pIn + off)));
-    v128.store(mOut + off, m);
-    v128.store(vOut + off, v);
+    nf = v128.or(nf, storeChecked(pOut + off, f32x4.add(f32x4.mul(k, f32x4.div(m, f32x4.add(v, e))), v128.load(pIn + off))));
+    nf = v128.or(nf, storeChecked(mOut + off, m));
+    nf = v128.or(nf, storeChecked(vOut + off, v));
+    bad = i32x4.sub(bad, nf);
   }
   return laneSum(bad);
 }

@@ -25,3 +25,17 @@ export function laneSum(bad: v128): i32 {
   return i32x4.extract_lane(bad, 0) + i32x4.extract_lane(bad, 1)
     + i32x4.extract_lane(bad, 2) + i32x4.extract_lane(bad, 3);
 }
+
+// Lanes of x that are NaN or +-Inf, as an all-ones i32x4 mask (x - x is 0 for a finite x).
+@inline
+export function nonFiniteMask(x: v128): v128 {
+  return f32x4.ne(f32x4.sub(x, x), f32x4.splat(0));
+}
+
+// Stores x and returns its non-finite mask: every value a kernel writes is checked, so a finite
+// gradient that overflows the optimizer state (g*g past float32) still makes the step skip.
+@inline
+export function storeChecked(addr: usize, x: v128): v128 {
+  v128.store(addr, x);
+  return nonFiniteMask(x);
+}

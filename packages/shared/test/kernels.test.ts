@@ -105,4 +105,14 @@ describe('SIMD reduce + Adam kernel', () => {
     expect(views.params(0).every((x) => x === 1)).toBe(true);
     expect(views.state(0, 0).every((x) => x === 0)).toBe(true);
   });
+
+  it('counts a finite gradient that overflows the optimizer state (g*g past float32) as non-finite', () => {
+    const P = 64;
+    const { layout, views, kernels } = setup(P, 1);
+    views.gradSlot(0).fill(0.5);
+    views.gradSlot(0)[7] = 2e19; // finite, but 4e38 > float32 max: v would be +Inf
+    views.rankWeights[0] = 1;
+    expect(Number.isFinite(views.gradSlot(0)[7])).toBe(true);
+    expect(kernels.reduceAdam({ layout, ranks: 1, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1)).toBe(1);
+  });
 });
