@@ -29,8 +29,7 @@ import {
   stateSlotsOf,
   type OptimizerSpec,
   type BackendName,
-  type StepResult,
-  type StepTask,
+  type EvaluateResult,
   type Logger,
   silentLogger,
   type ModelSpec,
@@ -41,6 +40,9 @@ import type { SharedDataset } from './dataset.js';
 import { WorkerPool } from './pool.js';
 import { StepClock, isRetryable, type FaultSpec } from './faults.js';
 import { maxSlots, planStep } from './step-plan.js';
+import { runStepTasks, type StepFault } from './step-runner.js';
+import { averageBuffers } from './buffers.js';
+import { pinTensorflowThreads } from './backend-choice.js';
 
 export interface TrainerConfig {
   workers: number;
@@ -73,23 +75,19 @@ export interface TrainerConfig {
   minWorkers?: number;
 }
 
+/** Worker start-up (backend, replica, probe pass) must finish within this. */
+const INIT_TIMEOUT_MS = 300_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ThreadfitError(ErrorCodes.WORKER_FAILED, message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Successful steps after which an elastic trainer that shrank tries one more worker. */
 const GROW_BACK_AFTER_STEPS = 50;
-
-/** A failed step: which rank's task, and the error that ended it. */
-interface StepFault extends Error {
-  cause: unknown;
-  rank: number;
-  phase: 'step';
-}
-
-/** After the step timeout raises ABORT, how long ranks waiting at the barrier get to return. */
-const ABORT_GRACE_MS = 200;
-
-/** A rank that gave up at the barrier because another failed: not the cause of the failure. */
-function isBarrierRelease(err: unknown): boolean {
-  return /step abandoned at the barrier/.test((err as Error | undefined)?.message ?? '');
-}
 
 export interface StepMs {
   /** Slowest rank's forward/backward plus copy of its gradients out (worker time). */
@@ -191,7 +189,11 @@ export class Trainer {
     try {
       // One init task per worker: each builds its backend and replica now, and a set-up error
       // (missing backend, bad topology) surfaces here rather than in the first step.
-      await Promise.all(Array.from({ length: cfg.workers }, () => pool.run({ type: 'init' })));
+      await withTimeout(
+        Promise.all(Array.from({ length: cfg.workers }, () => pool.run({ type: 'init' }))),
+        INIT_TIMEOUT_MS,
+        `worker set-up (backend ${cfg.backend}, model, workerSetup) took longer than ${INIT_TIMEOUT_MS / 1000} s`,
+      );
     } catch (err) {
       await pool.close();
       throw err;
@@ -284,7 +286,9 @@ export class Trainer {
     // barrier (every slot written), then reduces and updates its chunk into params/state[1-from].
     const parties = plan.tasks.length;
     const timeoutMs = this.#cfg.stepTimeoutMs ?? this.#clock.timeoutMs;
-    const results = await this.#runStep(
+    const results = await runStepTasks(
+      this.#pool,
+      this.views.control,
       plan.tasks.map((t, chunk) => ({
         type: 'step' as const,
         grad: { type: 'grad' as const, rank: t.rank, micro: t.micro, step, from, fault: faultFor(t.rank) },
@@ -321,65 +325,6 @@ export class Trainer {
     };
   }
 
-  /**
-   * Runs one step's tasks and waits for ALL of them to settle (so no straggler writes a slot
-   * during a rerun). The first failure raises ABORT, which releases the ranks waiting at the
-   * barrier within a wait slice. A step slower than the timeout is hung: ABORT is raised, and
-   * the tasks still running after a grace period are aborted, which makes piscina terminate
-   * and replace their workers.
-   */
-  async #runStep(tasks: StepTask[], timeoutMs: number): Promise<StepResult[]> {
-    const control = this.views.control;
-    // A new attempt number first: a straggler of an aborted attempt (terminated asynchronously)
-    // sees it and stops before it can arrive at this attempt's barrier or write an update.
-    const attempt = Atomics.add(control, Control.ATTEMPT, 1) + 1;
-    for (const t of tasks) t.attempt = attempt;
-    Atomics.store(control, Control.ABORT, 0);
-    Atomics.store(control, Control.BARRIER, 0);
-    const raiseAbort = () => {
-      Atomics.store(control, Control.ABORT, 1);
-      Atomics.notify(control, Control.BARRIER);
-    };
-    const aborts = tasks.map(() => new AbortController());
-    const settledFlags = tasks.map(() => false);
-    let timedOut = false;
-    let grace: ReturnType<typeof setTimeout> | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      raiseAbort();
-      grace = setTimeout(() => aborts.forEach((a, i) => settledFlags[i] || a.abort()), ABORT_GRACE_MS);
-    }, timeoutMs);
-    try {
-      const settled = await Promise.allSettled(
-        tasks.map((t, i) =>
-          this.#pool.run(t, aborts[i].signal).then(
-            (r) => ((settledFlags[i] = true), r),
-            (err: unknown) => {
-              settledFlags[i] = true;
-              raiseAbort();
-              throw err;
-            },
-          ),
-        ),
-      );
-      const failed = settled.findIndex((s) => s.status === 'rejected' && !isBarrierRelease(s.reason));
-      const first = failed >= 0 ? failed : settled.findIndex((s) => s.status === 'rejected');
-      if (first >= 0) {
-        const reason = (settled[first] as PromiseRejectedResult).reason as unknown;
-        const hung = timedOut ? tasks.findIndex((_, i) => !settledFlags[i]) : -1;
-        const rank = tasks[hung >= 0 ? hung : first].grad.rank;
-        const cause = timedOut
-          ? new ThreadfitError(ErrorCodes.WORKER_FAILED, `the step took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`)
-          : reason;
-        throw Object.assign(new Error('step failed'), { cause, rank, phase: 'step' as const } satisfies Omit<StepFault, 'name' | 'message'>);
-      }
-      return settled.map((s) => (s as PromiseFulfilledResult<StepResult>).value);
-    } finally {
-      clearTimeout(timer);
-      if (grace !== undefined) clearTimeout(grace);
-    }
-  }
-
   #checkSkipped(skipped: boolean): void {
     if (!skipped) {
       this.#skippedInARow = 0;
@@ -404,7 +349,34 @@ export class Trainer {
     const from = this.views.committed;
     const step = this.step;
     const parts = shardRanges(count, this.#active).filter((r) => r.end > r.start);
-    const results = await Promise.all(parts.map((r) => this.#pool.run({ type: 'evaluate', split, step, from, start: r.start, end: r.end })));
+    // Read-only, so safe to repeat: a failed or hung evaluation is run again, within maxRestarts.
+    const timeoutMs = Math.max(this.#clock.timeoutMs, (this.#cfg.stepTimeoutMs ?? 0) * Math.ceil(count / this.#cfg.maxBatch));
+    let results: EvaluateResult[];
+    for (let attempt = 0; ; attempt++) {
+      const aborts = parts.map(() => new AbortController());
+      const timer = setTimeout(() => aborts.forEach((a) => a.abort()), timeoutMs);
+      const settled = await Promise.allSettled(
+        parts.map((r, i) => this.#pool.run({ type: 'evaluate', split, step, from, start: r.start, end: r.end }, aborts[i].signal)),
+      );
+      clearTimeout(timer);
+      const failed = settled.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed === undefined) {
+        results = settled.map((x) => (x as PromiseFulfilledResult<EvaluateResult>).value);
+        break;
+      }
+      if (!isRetryable(failed.reason)) throw failed.reason;
+      this.#restarts++;
+      this.#log.warn({ split, cause: (failed.reason as Error)?.message, restart: this.#restarts }, 'evaluation failed; it runs again');
+      if (this.#restarts > this.#maxRestarts) {
+        throw new ThreadfitError(
+          ErrorCodes.WORKER_FAILED,
+          `evaluation of '${split}' failed (restarts ${this.#restarts} > maxRestarts ${this.#maxRestarts}): ${(failed.reason as Error)?.message}`,
+          {
+            cause: failed.reason,
+          },
+        );
+      }
+    }
     const lossSum = results.reduce((a, r) => a + r.lossSum, 0);
     const metricSums = results.reduce<number[]>((acc, r) => (acc.length === 0 ? [...r.metricSums] : acc.map((s, i) => s + r.metricSums[i])), []);
     return { count, loss: lossSum / count, metrics: metricSums.map((s) => s / count) };
@@ -442,45 +414,4 @@ export class Trainer {
   async close(): Promise<void> {
     await this.#pool.close();
   }
-}
-
-/**
- * Non-trainable weights at commit: each rank's copy after its forward pass, averaged with the
- * ranks' sample weights into the uncommitted buffer. For BatchNormalization's moving mean this is
- * the update with the global batch mean; for the moving variance, the mean of the per-rank
- * variances (as DDP without SyncBatchNorm). A value no rank changed (a frozen layer) is copied
- * as it is, so it stays bit-exact. Small (Q values), so plain JS. Returns the non-finite count.
- */
-function averageBuffers(views: StateViews, from: 0 | 1, ranks: number): number {
-  let bad = 0;
-  const src = views.buffers(from);
-  const dst = views.buffers((1 - from) as 0 | 1);
-  const slots = Array.from({ length: ranks }, (_, r) => views.bufferSlot(r));
-  const w = views.rankWeights;
-  for (let i = 0; i < src.length; i++) {
-    const old = src[i];
-    let changed = false;
-    for (let r = 0; r < ranks; r++) if (slots[r][i] !== old) changed = true;
-    if (!changed) {
-      dst[i] = old;
-      continue;
-    }
-    let sum = 0;
-    for (let r = 0; r < ranks; r++) sum += slots[r][i] * w[r];
-    dst[i] = sum;
-    if (!Number.isFinite(dst[i])) bad++;
-  }
-  return bad;
-}
-
-/**
- * TensorFlow sizes its thread pools from the PROCESS environment, read once when the first thread
- * loads tfjs-node (setting it inside a worker has no effect): W workers x 1 intra-op thread map
- * onto W cores without oversubscription (measured: 21.5k samples/s pinned vs 17.3k default).
- * A value the user set explicitly wins.
- */
-function pinTensorflowThreads(threads: number): void {
-  process.env.TF_NUM_INTRAOP_THREADS ??= String(threads);
-  process.env.TF_NUM_INTEROP_THREADS ??= String(threads);
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 }
