@@ -62,7 +62,7 @@ export function unregisterTransposedOperand(b: { dataId: object }): void {
  * Whether (bᵀ·aᵀ)ᵀ beats a·b with an uncached b, for a[M,K]·b[K,N]: the swap packs aᵀ (K·M
  * floats) instead of b (K·N) and adds two transposes of M·K and M·N floats, so it wins while M is
  * small against N. Measured at K=784, N=512 on wasm with new weights every call
- * (packages/worker/bench/matmul-swap.mjs): M=64 2.2 ms instead of 3.9, M=128 4.4 instead of 6.2,
+ * (scripts/bench-matmul-swap.mjs): M=64 2.2 ms instead of 3.9, M=128 4.4 instead of 6.2,
  * M=256 about even, M=512 loses.
  */
 function swapPays(m: number, n: number): boolean {

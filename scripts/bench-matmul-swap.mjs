@@ -1,5 +1,5 @@
 // Microbenchmarks of the registered-transpose BatchMatMul path (src/matmul-fix.ts) on wasm.
-//   node packages/worker/bench/matmul-swap.mjs [matmul|grad|all]   (after `npm run build`)
+//   node scripts/bench-matmul-swap.mjs [matmul|grad|all]   (after `npm run build`)
 // matmul: x[M,784]·W[784,512] with new weights every call (as a replica sees them), plain vs swapped.
 // grad:   a Replica of the seed MLP (784-512-10) on random rows, one grad task per step with new
 //         weights every step, swap off/on interleaved in rounds (robust to a shared machine).
