@@ -3,7 +3,7 @@
  * keys, `shouldStop()` checked after every batch, sample-weighted epoch means (tfjs's BaseLogger),
  * validation after every epoch, History filled once per epoch.
  */
-import { epochPermutation, stepsPerEpoch } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, epochPermutation, stepsPerEpoch } from '@threadfit/shared';
 import type { StepStats, Trainer } from './trainer.js';
 
 export type Logs = Record<string, number>;
@@ -90,8 +90,7 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     pos.stepInEpoch = 0;
   }
   await each(o.callbacks, (cb) => cb.onTrainBegin?.({}));
-  const first = o.workersForEpoch?.(initialEpoch);
-  if (first !== undefined && first !== trainer.activeWorkers) trainer.resize(first);
+  applyWorkersForEpoch(trainer, o, initialEpoch);
   for (let epoch = initialEpoch; epoch < o.epochs; epoch++) {
     await each(o.callbacks, (cb) => cb.onEpochBegin?.(epoch, {}));
     if (o.shuffle) epochPermutation(o.trainCount, o.seed, epoch, order);
@@ -143,8 +142,7 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] /= Math.max(done, 1);
     result.epochs.push({ epoch: epoch + 1, steps: done, seconds, samplesPerSec: seen / seconds, skippedSteps: skipped, stepMs: ms });
     await each(o.callbacks, (cb) => cb.onEpochEnd?.(epoch, logs));
-    const resize = o.workersForEpoch?.(epoch + 1);
-    if (resize !== undefined && resize !== trainer.activeWorkers) trainer.resize(resize);
+    applyWorkersForEpoch(trainer, o, epoch + 1);
     if (completed) {
       pos.epoch = epoch + 1;
       pos.stepInEpoch = 0;
@@ -154,4 +152,17 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
   }
   await each(o.callbacks, (cb) => cb.onTrainEnd?.({}));
   return result;
+}
+
+/** The elastic resize a caller asks for at an epoch boundary; a bad answer names the option. */
+function applyWorkersForEpoch(trainer: Trainer, o: FitLoopOptions, epoch: number): void {
+  const n = o.workersForEpoch?.(epoch);
+  if (n === undefined || n === trainer.activeWorkers) return;
+  if (!Number.isInteger(n) || n < 1 || n > trainer.workers) {
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `options.workersForEpoch(${epoch}) must return an integer in 1..${trainer.workers} (the pool's size), got ${n}`,
+    );
+  }
+  trainer.resize(n);
 }
