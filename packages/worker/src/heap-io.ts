@@ -78,6 +78,11 @@ export class TensorIO {
     return ok ? io : new TensorIO(tf, undefined);
   }
 
+  /** True when the backend copies a typed array on upload (wasm); cpu and tensorflow keep a reference. */
+  get uploadCopies(): boolean {
+    return this.#uploadCopies;
+  }
+
   get isFast(): boolean {
     return this.storage !== undefined;
   }

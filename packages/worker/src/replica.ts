@@ -51,8 +51,6 @@ export class Replica {
   /** wasm: transposes of the big 2-D weights, so the forward matmul does not repack them (matmul-fix.ts). */
   readonly #transposed: TransposedWeights | undefined;
   readonly #scratch = new Map<string, Float32Array>();
-  /** wasm copies a typed array on upload; cpu and tensorflow keep a reference, so no reuse there. */
-  readonly #uploadCopies: boolean;
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;
@@ -74,7 +72,6 @@ export class Replica {
     this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
     this.#transposed = TransposedWeights.create(tf);
-    this.#uploadCopies = tf.getBackend() === 'wasm';
     const trainable = init.model.weights.filter((w) => w.trainable);
     if (trainable.length !== this.#vars.length) {
       throw new ThreadfitError(ErrorCodes.INTERNAL, `replica has ${this.#vars.length} trainable weights, the coordinator sent ${trainable.length}`);
@@ -343,7 +340,8 @@ export class Replica {
 
   /** A reusable Float32Array of exactly `length` (tf.tensor copies it, so reuse is safe). */
   #scratchFor(key: string, length: number): Float32Array {
-    if (!this.#uploadCopies) return new Float32Array(length);
+    // Reusing a scratch buffer is safe only where the upload copies it (TensorIO knows which).
+    if (!this.#io.uploadCopies) return new Float32Array(length);
     let buf = this.#scratch.get(key);
     if (buf === undefined || buf.length < length) {
       buf = new Float32Array(length);
