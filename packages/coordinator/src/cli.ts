@@ -3,6 +3,8 @@
  * The threadfit CLI. Exit codes: 0 done, 1 training failed, 2 bad input (flag, file or data),
  * with the usage and the bad value on stderr.
  */
+// First: sizes libuv's thread pool for a multi-host run before anything uses it.
+import './cluster/threadpool.js';
 import { ErrorCodes, createLogger, invalidOption, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 import { runBench } from './bench/bench.js';
 import { BENCH_DEFAULTS, SCALE_DEFAULTS, validateBenchOptions, validateScaleOptions } from './bench/options.js';
@@ -12,6 +14,7 @@ import { runEvaluate, validateEvaluateOptions } from './evaluate.js';
 import { TRAIN_DEFAULTS, validateTrainOptions } from './options.js';
 import { defaultPlotPath, epochCount, readReport, writeLearningCurves } from './plot.js';
 import { checkWritableFile, runTraining } from './train.js';
+import { hostTable } from './report.js';
 import { SIGNAL_EXIT_CODES } from './signals.js';
 import { VERSION } from './version.js';
 
@@ -78,6 +81,31 @@ const TRAIN_FLAGS: FlagSpec[] = [
   { name: 'lr-scale', type: 'string', value: 'RULE', default: 'none', help: 'none|linear (lr x effective batch / --lr-base-batch)' },
   { name: 'lr-base-batch', type: 'string', numeric: true, value: 'N', default: '128', help: 'reference batch of --lr-scale linear' },
   { name: 'lr-decay', type: 'string', value: 'SCHED', default: 'none', help: 'none | cosine[:MIN_LR] | step:EVERY_EPOCHS:GAMMA' },
+  {
+    name: 'hosts',
+    type: 'string',
+    value: 'N|MIN:N',
+    default: 'WORLD_SIZE or SLURM_NTASKS, else 1',
+    help: 'hosts joined by Gloo (docs/MULTI-HOST.md); MIN: fewest to go on with',
+  },
+  { name: 'host-rank', type: 'string', value: 'R', default: 'RANK or SLURM_PROCID', help: "this host's rank, 0..N-1" },
+  {
+    name: 'rendezvous',
+    type: 'string',
+    value: 'URL',
+    default: 'THREADFIT_RENDEZVOUS, else redis://MASTER_ADDR:MASTER_PORT+1',
+    help: 'where hosts meet: redis://HOST:PORT or file:///SHARED/DIR',
+  },
+  { name: 'job', type: 'string', value: 'ID', default: 'THREADFIT_JOB, TORCHELASTIC_RUN_ID, SLURM_JOB_ID', help: 'rendezvous namespace, unique per run' },
+  { name: 'iface', type: 'string', value: 'NAME', default: 'the one routing to the rendezvous host', help: 'network interface to advertise to peers' },
+  {
+    name: 'comm-timeout',
+    type: 'string',
+    numeric: true,
+    value: 'MS',
+    default: 'max(5000, 10 x median step)',
+    help: 'a collective across hosts slower than this fails',
+  },
   ...COMMON_FLAGS,
 ];
 
@@ -174,6 +202,8 @@ const COMMANDS: Record<string, Command> = {
         process.stdout.write(`Test: loss ${report.test.loss.toFixed(4)} - acc ${report.test.acc.toFixed(4)}\n`);
         if (o.report) process.stdout.write(`Report written to ${o.report}\n`);
         if (plotted) process.stdout.write(`Learning curves written to ${plotFile}\n`);
+        const hosts = report.epochs.at(-1)?.hosts;
+        if (hosts !== undefined) process.stdout.write(`Hosts in the last epoch:\n${hostTable(hosts)}\n`);
       }
       if (interrupted !== undefined) {
         const how =

@@ -49,10 +49,15 @@ export class StepClock {
     this.#times.push(ms);
     if (this.#times.length > this.window) this.#times.shift();
   }
+  /** The median of the recent steps, undefined before the first. */
+  get medianMs(): number | undefined {
+    if (this.#times.length === 0) return undefined;
+    const sorted = [...this.#times].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1];
+  }
   /** max(floor, factor x median step); the floor alone until a step has been timed. */
   get timeoutMs(): number {
-    if (this.#times.length === 0) return this.floorMs;
-    const sorted = [...this.#times].sort((a, b) => a - b);
-    return Math.max(this.floorMs, this.factor * sorted[sorted.length >> 1]);
+    const median = this.medianMs;
+    return median === undefined ? this.floorMs : Math.max(this.floorMs, this.factor * median);
   }
 }

@@ -62,6 +62,17 @@ export interface EpochRecord {
   skippedSteps: number;
   /** Per-step means of the step-time breakdown, ms. */
   stepMs: StepStats['ms'];
+  /** Several hosts: each host's own figures (host-rank order), to spot stragglers. */
+  hosts?: HostEpochRecord[];
+}
+
+export interface HostEpochRecord {
+  hostRank: number;
+  steps: number;
+  seconds: number;
+  /** This host's samples per second (its shard of each batch). */
+  samplesPerSec: number;
+  stepMs: Required<StepStats['ms']>;
 }
 
 export interface FitResult {
@@ -100,7 +111,8 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     let lossSum = 0;
     let skipped = 0;
     let metricSums = o.metricNames.map(() => 0);
-    const ms = { grad: 0, update: 0, coord: 0, data: 0 };
+    const ms: StepStats['ms'] = { grad: 0, update: 0, coord: 0, data: 0 };
+    let commMs = 0;
     let done = 0;
     const firstBatch = epoch === initialEpoch ? pos.stepInEpoch : 0;
     for (let batch = firstBatch; batch < steps; batch++) {
@@ -117,7 +129,8 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
       seen += s.count;
       lossSum += s.lossSum;
       metricSums = metricSums.map((m, i) => m + (s.metricSums[i] ?? 0));
-      for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] += s.ms[k];
+      for (const k of ['grad', 'update', 'coord', 'data'] as const) ms[k] += s.ms[k];
+      commMs += s.ms.comm ?? 0;
       const batchLogs: Logs = { batch, size: s.count, loss: s.lossSum / s.count };
       o.metricNames.forEach((name, i) => (batchLogs[name] = s.metricSums[i] / s.count));
       await each(o.callbacks, (cb) => cb.onBatchEnd?.(batch, batchLogs));
@@ -135,12 +148,30 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
       logs.val_loss = v.loss;
       o.metricNames.forEach((name, i) => (logs[`val_${name}`] = v.metrics[i]));
     }
+    for (const k of ['grad', 'update', 'coord', 'data'] as const) ms[k] /= Math.max(done, 1);
+    commMs /= Math.max(done, 1);
+    let hosts: HostEpochRecord[] | undefined;
+    if (trainer.hosts > 1) {
+      // Epoch means over every host's samples, and each host's timings (the straggler table).
+      const rows = await trainer.acrossHosts([seen, lossSum, ...metricSums, seconds, done, ms.grad, ms.update, commMs, ms.coord, ms.data]);
+      const k = 2 + metricSums.length;
+      seen = rows.reduce((a, r) => a + r[0], 0);
+      lossSum = rows.reduce((a, r) => a + r[1], 0);
+      metricSums = metricSums.map((_, i) => rows.reduce((a, r) => a + r[2 + i], 0));
+      hosts = rows.map((r, hostRank) => ({
+        hostRank,
+        seconds: r[k],
+        steps: r[k + 1],
+        samplesPerSec: r[0] / r[k],
+        stepMs: { grad: r[k + 2], update: r[k + 3], comm: r[k + 4], coord: r[k + 5], data: r[k + 6] },
+      }));
+      ms.comm = commMs;
+    }
     logs.loss = lossSum / seen;
     o.metricNames.forEach((name, i) => (logs[name] = metricSums[i] / seen));
     result.epoch.push(epoch);
     push(logs);
-    for (const k of Object.keys(ms) as Array<keyof typeof ms>) ms[k] /= Math.max(done, 1);
-    result.epochs.push({ epoch: epoch + 1, steps: done, seconds, samplesPerSec: seen / seconds, skippedSteps: skipped, stepMs: ms });
+    result.epochs.push({ epoch: epoch + 1, steps: done, seconds, samplesPerSec: seen / seconds, skippedSteps: skipped, stepMs: ms, ...(hosts && { hosts }) });
     await each(o.callbacks, (cb) => cb.onEpochEnd?.(epoch, logs));
     applyWorkersForEpoch(trainer, o, epoch + 1);
     if (completed) {

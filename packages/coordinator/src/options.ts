@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { parseFault, type FaultSpec } from './faults.js';
 import { parseLrDecay, type LrDecay } from './lr-schedule.js';
+import { clusterFromEnv, type ClusterSpec } from './cluster/env.js';
 import { BackendNames, ErrorCodes, MAX_RANKS, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 
 export interface TrainOptions {
@@ -61,11 +62,41 @@ export interface TrainOptions {
   lrDecay?: string;
   /** TensorFlow intra/inter-op threads per worker (tensorflow backend). Default 1. */
   threadsPerWorker?: number;
+  /** Several hosts (docs/MULTI-HOST.md): 'N' or 'MIN:N' hosts; default from WORLD_SIZE / SLURM_NTASKS. */
+  hosts?: string | number;
+  /** This host's rank at launch; default from RANK / SLURM_PROCID. */
+  hostRank?: string | number;
+  /** redis://HOST:PORT or file:///DIR; default THREADFIT_RENDEZVOUS, else Redis at MASTER_ADDR:MASTER_PORT+1. */
+  rendezvous?: string;
+  /** Rendezvous namespace, unique per run. Default THREADFIT_JOB / TORCHELASTIC_RUN_ID / SLURM_JOB_ID / 'threadfit'. */
+  job?: string;
+  /** Network interface to advertise; default the one routing to the rendezvous host. */
+  iface?: string;
+  /** Per-collective timeout in ms. Default adaptive: max(5 s, 10 x median step). */
+  commTimeout?: number;
 }
 
 export type ResolvedTrainOptions = Required<
-  Omit<TrainOptions, 'dataDir' | 'report' | 'workers' | 'backend' | 'checkpointDir' | 'stepTimeout' | 'injectFault' | 'lrDecay'>
+  Omit<
+    TrainOptions,
+    | 'dataDir'
+    | 'report'
+    | 'workers'
+    | 'backend'
+    | 'checkpointDir'
+    | 'stepTimeout'
+    | 'injectFault'
+    | 'lrDecay'
+    | 'hosts'
+    | 'hostRank'
+    | 'rendezvous'
+    | 'job'
+    | 'iface'
+    | 'commTimeout'
+  >
 > & {
+  /** Several hosts: who this host is and where the others meet (undefined: one host). */
+  cluster?: ClusterSpec;
   workers: number;
   /** Elastic: the fewest workers (= workers when not elastic). */
   minWorkers: number;
@@ -179,6 +210,12 @@ const TRAIN_KEYS = [
   'lrBaseBatch',
   'lrDecay',
   'threadsPerWorker',
+  'hosts',
+  'hostRank',
+  'rendezvous',
+  'job',
+  'iface',
+  'commTimeout',
 ] as const;
 
 /**
@@ -254,6 +291,30 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256, source),
   };
   checkSlotCount(r, source);
+  const text = (v: unknown) => (v === undefined ? undefined : String(v));
+  const cluster = clusterFromEnv(process.env, {
+    hosts: text(input.hosts),
+    hostRank: text(input.hostRank),
+    rendezvous: text(input.rendezvous),
+    job: text(input.job),
+    iface: text(input.iface),
+    commTimeout: text(input.commTimeout),
+  });
+  if (cluster !== undefined) {
+    r.cluster = cluster;
+    const why = 'is not supported across hosts yet (docs/MULTI-HOST.md)';
+    if (minWorkers !== workers) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('workers', source)[0]} ${o.workers} (elastic workers) ${why}`);
+    if (r.deterministic) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('deterministic', source)[0]} ${why}`);
+    if (r.resume) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('resume', source)[0]} ${why}`);
+    if (r.batchSize < cluster.worldSize * workers) {
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `${label('batchSize', source)[0]} ${r.batchSize} is smaller than ${cluster.worldSize} hosts x ${workers} workers: every worker needs a row of every batch`,
+      );
+    }
+  } else if (input.commTimeout !== undefined || input.iface !== undefined || input.job !== undefined) {
+    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `--comm-timeout, --iface and --job need several hosts (--hosts N, or WORLD_SIZE from a launcher)`);
+  }
   // Options that would be silently ignored are refused, naming what they need.
   const needs = (given: keyof TrainOptions, ok: boolean, what: string) => {
     if (input[given] !== undefined && !ok) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label(given, source)[0]} has no effect without ${what}`);

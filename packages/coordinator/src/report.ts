@@ -6,13 +6,47 @@ export interface TrainReport {
   threadfit: string;
   config: { workers: number; epochs: number; batchSize: number; learningRate: number; seed: number; backend: string; dataset: string };
   history: Record<string, number[]>;
-  epochs: Array<{ epoch: number; steps: number; seconds: number; samplesPerSec: number }>;
+  epochs: Array<{ epoch: number; steps: number; seconds: number; samplesPerSec: number; hosts?: HostRow[] }>;
   test: { loss: number; acc: number };
   weightsSha256: string;
+  /** Several hosts only: the group at the end of the run. */
+  cluster?: { job: string; hostsAtLaunch: number; hosts: number; members: number[]; generation: number };
+}
+
+/** One host's line of the straggler table (ms are per-step means). */
+export interface HostRow {
+  hostRank: number;
+  samplesPerSec: number;
+  stepMs: { grad: number; update: number; comm: number; coord: number; data: number };
 }
 
 export function epochsOf(fit: FitResult): TrainReport['epochs'] {
-  return fit.epochs.map((e) => ({ epoch: e.epoch, steps: e.steps, seconds: round(e.seconds, 3), samplesPerSec: Math.round(e.samplesPerSec) }));
+  return fit.epochs.map((e) => ({
+    epoch: e.epoch,
+    steps: e.steps,
+    seconds: round(e.seconds, 3),
+    samplesPerSec: Math.round(e.samplesPerSec),
+    ...(e.hosts && {
+      hosts: e.hosts.map((h) => ({
+        hostRank: h.hostRank,
+        samplesPerSec: Math.round(h.samplesPerSec),
+        stepMs: Object.fromEntries(Object.entries(h.stepMs).map(([k, v]) => [k, round(v, 3)])) as HostRow['stepMs'],
+      })),
+    }),
+  }));
+}
+
+/** The straggler table of an epoch: one line per host, the slowest marked. */
+export function hostTable(rows: HostRow[]): string {
+  const slowest = Math.min(...rows.map((r) => r.samplesPerSec));
+  const lines = rows.map((r) => {
+    const ms = r.stepMs;
+    const cells = [r.hostRank, r.samplesPerSec, ms.grad, ms.update, ms.comm, ms.coord, ms.data].map((v) =>
+      typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : String(v),
+    );
+    return `  ${cells.map((c) => c.padStart(9)).join('')}${r.samplesPerSec === slowest && rows.length > 1 ? '  <- slowest' : ''}`;
+  });
+  return [`  ${['host', 'samples/s', 'grad', 'update', 'comm', 'coord', 'data'].map((c) => c.padStart(9)).join('')}   (ms per step)`, ...lines].join('\n');
 }
 
 /** History in reading order: loss, metrics, then their val_ twins (model.fit stores val_ first). */

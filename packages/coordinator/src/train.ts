@@ -22,6 +22,8 @@ import { LogReporter } from './log-reporter.js';
 import { epochsOf, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
 import { buildSeedModel } from './seed-model.js';
 import { Trainer } from './trainer.js';
+import { chooseInterface, loadComm } from './cluster/comm.js';
+import { HostGroup } from './cluster/host-group.js';
 import { VERSION } from './version.js';
 
 export interface RunIO {
@@ -59,7 +61,8 @@ export interface TrainOutcome {
 }
 
 export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<TrainOutcome> {
-  const log = io.logger.child({ component: 'train' });
+  const logger = o.cluster === undefined ? io.logger : io.logger.child({ host: o.cluster.launchRank });
+  const log = logger.child({ component: 'train' });
   if (o.report !== undefined) checkWritableFile(o.report, '--report');
   const t0 = performance.now();
   const data = loadImageDataset(o.dataDir);
@@ -106,7 +109,8 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   if (o.resume && resumed === undefined) log.warn({ dir: o.checkpointDir }, 'no checkpoint to resume from: starting from the beginning');
   if (resumed !== undefined) initialWeights = resumed.weights;
 
-  const perRank = Math.ceil(o.batchSize / o.workers);
+  const hosts = o.cluster?.worldSize ?? 1;
+  const perRank = Math.ceil(o.batchSize / (o.workers * hosts));
   log.info(
     {
       workers: o.workers,
@@ -118,11 +122,16 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       deterministic: o.deterministic,
       params: spec.paramCount,
     },
-    `global batch ${o.batchSize * o.accumulate} = ${o.workers} workers x ~${perRank}${o.accumulate > 1 ? ` x ${o.accumulate} accumulated` : ''}${o.deterministic ? ` (deterministic: ${o.microBatches} micro-batches)` : ''}`,
+    `global batch ${o.batchSize * o.accumulate} = ${hosts > 1 ? `${hosts} hosts x ` : ''}${o.workers} workers x ~${perRank}${o.accumulate > 1 ? ` x ${o.accumulate} accumulated` : ''}${o.deterministic ? ` (deterministic: ${o.microBatches} micro-batches)` : ''}`,
   );
   // One optimizer step takes batchSize x accumulate samples (accumulate micro-batches per rank).
   const stepBatch = o.batchSize * o.accumulate;
+  const cluster =
+    o.cluster === undefined
+      ? undefined
+      : await joinHosts(o, { config, stepBatch, trainCount: shared.trainCount, paramCount: spec.paramCount, optimizer }, logger);
   const trainer = await Trainer.create({
+    cluster,
     workers: o.workers,
     minWorkers: o.minWorkers,
     backend,
@@ -136,7 +145,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     maxSkippedSteps: o.maxSkippedSteps,
     stepTimeoutMs: o.stepTimeout,
     injectFault: o.injectFault,
-    logger: io.logger,
+    logger,
     accumulate: o.accumulate,
     microBatches: o.deterministic ? o.microBatches : undefined,
     threadsPerWorker: o.threadsPerWorker,
@@ -194,16 +203,19 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
           },
         ],
         shouldStop: () => stop.signal !== undefined,
-        ...ckpts?.hooks(
+        ...onHostZero(
           trainer,
-          o.checkpointEvery,
-          () => merged(fitHistory),
-          (path) => (lastCheckpoint = path),
+          ckpts?.hooks(
+            trainer,
+            o.checkpointEvery,
+            () => merged(fitHistory),
+            (path) => (lastCheckpoint = path),
+          ),
         ),
       });
     } catch (err) {
       // Training failed (e.g. past --max-restarts): keep what is committed.
-      if (ckpts) {
+      if (ckpts && trainer.hostRank === 0) {
         const path = await ckpts.write(trainer, position, merged(fitHistory)).catch(() => undefined);
         if (path) log.error({ checkpoint: path }, `the last committed state was checkpointed; resume with --checkpoint-dir ${ckpts.dir} --resume`);
       }
@@ -212,7 +224,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     history = merged(fit.history);
     // A signal counts only if it stopped the fit loop (one during the final evaluation does not).
     const interrupted = stop.signal;
-    if (interrupted !== undefined && ckpts) lastCheckpoint = await ckpts.write(trainer, position, merged(fitHistory));
+    if (interrupted !== undefined && ckpts && trainer.hostRank === 0) lastCheckpoint = await ckpts.write(trainer, position, merged(fitHistory));
     const test = await trainer.evaluate('test');
     const report: TrainReport = {
       threadfit: VERSION,
@@ -221,11 +233,62 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       epochs: epochsOf(fit),
       test: { loss: test.loss, acc: test.metrics[0] },
       weightsSha256: await weightsSha256(trainer.committedWeights()),
+      ...(cluster && {
+        cluster: {
+          job: cluster.spec.job,
+          hostsAtLaunch: cluster.spec.worldSize,
+          hosts: cluster.hosts,
+          members: [...cluster.members],
+          generation: cluster.generation,
+        },
+      }),
     };
-    if (o.report !== undefined) writeJsonAtomic(o.report, report);
+    // Every host ends with the same weights; one writes the report (a path on shared storage).
+    if (o.report !== undefined && trainer.hostRank === 0) writeJsonAtomic(o.report, report);
     return { report, interrupted, checkpoint: lastCheckpoint };
   } finally {
     stop.dispose();
     await trainer.close();
+    cluster?.close();
   }
+}
+
+/** Checkpoint hooks that only host rank 0 runs (every host holds the same state); rank 0 can change when hosts are lost. */
+function onHostZero<H extends object>(trainer: Trainer, hooks: H | undefined): H | undefined {
+  if (hooks === undefined) return undefined;
+  return Object.fromEntries(
+    Object.entries(hooks).map(([k, fn]) => [
+      k,
+      typeof fn === 'function' ? (...args: unknown[]) => (trainer.hostRank === 0 ? (fn as (...a: unknown[]) => unknown)(...args) : undefined) : fn,
+    ]),
+  ) as H;
+}
+
+/** Joins the other hosts (generation 0), checking that every host runs the same settings. */
+async function joinHosts(
+  o: ResolvedTrainOptions,
+  run: { config: object; stepBatch: number; trainCount: number; paramCount: number; optimizer: object },
+  logger: Logger,
+): Promise<HostGroup> {
+  const spec = o.cluster!;
+  const last = run.trainCount % run.stepBatch;
+  if (last > 0 && last < spec.worldSize * o.workers) {
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `the last batch of an epoch has ${last} rows (${run.trainCount} % ${run.stepBatch}), fewer than ${spec.worldSize} hosts x ${o.workers} workers: pick another --batch-size`,
+    );
+  }
+  const comm = await loadComm();
+  const iface = await chooseInterface(spec, comm);
+  const settings = {
+    ...run.config,
+    accumulate: o.accumulate,
+    lr: [o.lrScale, o.lrBaseBatch, o.lrWarmup, o.lrDecay],
+    trainCount: run.trainCount,
+    paramCount: run.paramCount,
+    optimizer: run.optimizer,
+    hosts: spec.worldSize,
+    minHosts: spec.minHosts,
+  };
+  return HostGroup.join(spec, comm, { chunks: o.workers, settings, iface, log: logger.child({ component: 'cluster' }) });
 }

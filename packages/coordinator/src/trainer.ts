@@ -13,7 +13,11 @@
  *   commit: COMMITTED = 1-c, STEP += 1 (only if every task succeeded and all were finite)
  *
  * The committed buffer is never written during a step, so a failed or non-finite step leaves
- * the weights as they were and the step can simply run again. No rank waits on another for
+ * the weights as they were and the step can simply run again.
+ *
+ * Several hosts (cluster/host-group.ts): each host takes its shard of the global batch, and rank r
+ * sums chunk r of its host's gradient across the hosts in Gloo group r before the optimizer (the
+ * hierarchical step). Any failed step re-forms the host group and runs again on the survivors. No rank waits on another for
  * long: the coordinator raises ABORT on the first failure (waiting ranks return within a 20 ms
  * wait slice) and terminates tasks still running past the step timeout.
  */
@@ -43,6 +47,8 @@ import { maxSlots, planStep } from './step-plan.js';
 import { runStepTasks, type StepFault } from './step-runner.js';
 import { averageBuffers } from './buffers.js';
 import { pinTensorflowThreads } from './backend-choice.js';
+import type { HostGroup } from './cluster/host-group.js';
+import { commModuleUrl } from './cluster/comm.js';
 
 export interface TrainerConfig {
   workers: number;
@@ -73,6 +79,8 @@ export interface TrainerConfig {
   microBatches?: number;
   /** Elastic: the fewest workers a step may shrink to when a worker keeps failing (default: workers). */
   minWorkers?: number;
+  /** Several hosts: the Gloo groups (joined before the trainer is made). */
+  cluster?: HostGroup;
 }
 
 /** Worker start-up (backend, replica, probe pass) must finish within this. */
@@ -98,6 +106,8 @@ export interface StepMs {
   coord: number;
   /** Slowest rank's gather of its rows from the shared data set. */
   data: number;
+  /** Slowest chunk's sum across hosts (several hosts only). */
+  comm?: number;
 }
 
 export interface StepStats {
@@ -135,6 +145,9 @@ export class Trainer {
   #target: number;
   readonly #minWorkers: number;
   #healthySteps = 0;
+  /** trainStep calls that returned (steps committed or skipped): what hosts compare after a failure. */
+  #completed = 0;
+  readonly #cluster: HostGroup | undefined;
 
   private constructor(cfg: TrainerConfig, layout: StateLayout, views: StateViews, pool: WorkerPool) {
     this.#cfg = cfg;
@@ -147,6 +160,7 @@ export class Trainer {
     this.#active = cfg.workers;
     this.#target = cfg.workers;
     this.#minWorkers = cfg.minWorkers ?? cfg.workers;
+    this.#cluster = cfg.cluster;
   }
 
   static async create(cfg: TrainerConfig): Promise<Trainer> {
@@ -157,6 +171,7 @@ export class Trainer {
       stateSlots: stateSlotsOf(cfg.optimizer).length,
       maxBatch: cfg.maxBatch,
       bufferCount: cfg.model.bufferCount,
+      multiHost: cfg.cluster !== undefined,
     });
     const memory = createStateMemory(layout);
     const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, layout);
@@ -181,6 +196,7 @@ export class Trainer {
       logLevel: cfg.logLevel ?? 'info',
       seed: cfg.seed ?? 0,
       workerSetup: cfg.workerSetup,
+      commModule: cfg.cluster === undefined ? undefined : commModuleUrl.href,
     };
     if (cfg.backend === 'tensorflow') pinTensorflowThreads(cfg.threadsPerWorker ?? 1);
     const poolLog = (cfg.logger ?? silentLogger).child({ component: 'pool' });
@@ -225,14 +241,20 @@ export class Trainer {
         throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `sample index ${row} at position ${i} is outside the train split (0..${trainCount - 1})`);
       }
     }
-    this.views.batchIndices.set(indices);
     for (let attempt = 0; ; attempt++) {
       let stats: StepStats;
       try {
-        stats = await this.#attemptStep(n, attempt, opts.learningRate);
+        stats = await this.#attemptStep(indices, attempt, opts.learningRate);
       } catch (err) {
         const fault = err as StepFault;
         if (!isRetryable(fault.cause ?? err)) throw fault.cause ?? err;
+        if (this.#cluster !== undefined) {
+          // Every host fails this step (its own fault, or the collective times out waiting for
+          // it): re-form on the survivors, take the most advanced state, and run it again.
+          const caughtUp = await this.#recover(fault);
+          if (caughtUp !== undefined) return caughtUp;
+          continue;
+        }
         this.#restarts++;
         const cause = (fault.cause as Error | undefined)?.message ?? (err as Error).message;
         this.#log.warn(
@@ -257,6 +279,8 @@ export class Trainer {
         continue;
       }
       this.#clock.record(stats.wallMs);
+      this.#cluster?.setMedianStep(this.#clock.medianMs ?? stats.wallMs);
+      this.#completed++;
       this.#checkSkipped(stats.skipped);
       if (this.#active < this.#target && ++this.#healthySteps >= GROW_BACK_AFTER_STEPS) {
         this.#active++;
@@ -271,13 +295,26 @@ export class Trainer {
    * One attempt at a step. Its inputs (committed buffers, batchIndices, rankWeights) are never
    * written by it, so a failed attempt can simply be made again.
    */
-  async #attemptStep(n: number, attempt: number, learningRate: number | undefined): Promise<StepStats> {
+  async #attemptStep(indices: ArrayLike<number>, attempt: number, learningRate: number | undefined): Promise<StepStats> {
     const t0 = performance.now();
     const { views } = this;
     const from = views.committed;
     const step = this.step;
+    // This host's rows: all of them on one host, its shard of the global batch on several (the
+    // shards change when the host group shrinks).
+    const cluster = this.#cluster;
+    const mine = cluster === undefined ? { start: 0, end: indices.length } : shardRanges(indices.length, cluster.hosts)[cluster.hostRank];
+    const n = mine.end - mine.start;
+    for (let i = 0; i < n; i++) views.batchIndices[i] = indices[mine.start + i];
     const plan = planStep(n, { workers: this.#active, accumulate: this.#cfg.accumulate ?? 1, microBatches: this.#cfg.microBatches });
-    plan.weights.forEach((w, slot) => (views.rankWeights[slot] = w));
+    if (cluster !== undefined && plan.tasks.length !== this.#active) {
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `host ${cluster.hostRank}'s share of the batch (${n} of ${indices.length} rows) is smaller than its ${this.#active} workers: use a larger batch or fewer workers`,
+      );
+    }
+    // Each slot's weight is its share of the GLOBAL batch, so the sum across hosts is the mean.
+    plan.weights.forEach((w, slot) => (views.rankWeights[slot] = (w * n) / indices.length));
     const fault = this.#cfg.injectFault;
     const faultFor = (rank: number) =>
       fault !== undefined && attempt < (fault.times ?? 1) && fault.step === this.#calls && fault.rank === rank ? fault.kind : undefined;
@@ -285,14 +322,25 @@ export class Trainer {
     // One round trip: each rank computes its micro-batches, meets the others at the in-step
     // barrier (every slot written), then reduces and updates its chunk into params/state[1-from].
     const parties = plan.tasks.length;
-    const timeoutMs = this.#cfg.stepTimeoutMs ?? this.#clock.timeoutMs;
+    // Across hosts a rank may wait for a collective up to the comm timeout: the step timeout (which
+    // terminates workers) stays above it, so a dead peer surfaces as ERR_THREADFIT_COMM.
+    const timeoutMs = Math.max(this.#cfg.stepTimeoutMs ?? this.#clock.timeoutMs, 2 * (cluster?.commTimeoutMs ?? 0));
     const results = await runStepTasks(
       this.#pool,
       this.views.control,
       plan.tasks.map((t, chunk) => ({
         type: 'step' as const,
         grad: { type: 'grad' as const, rank: t.rank, micro: t.micro, step, from, fault: faultFor(t.rank) },
-        update: { type: 'update' as const, chunk, chunks: parties, slots: plan.slots, from, step: step + 1, learningRate },
+        update: {
+          type: 'update' as const,
+          chunk,
+          chunks: parties,
+          slots: plan.slots,
+          from,
+          step: step + 1,
+          learningRate,
+          comm: cluster && { group: cluster.chunkGroup(chunk).handle, hostRank: cluster.hostRank, hosts: cluster.hosts, timeoutMs: cluster.commTimeoutMs },
+        },
         parties,
         barrierTimeoutMs: timeoutMs,
         attempt: 0, // set by #runStep
@@ -315,14 +363,96 @@ export class Trainer {
     const grad = Math.max(...grads.map((g) => g.ms.compute + g.ms.copy));
     const data = Math.max(...grads.map((g) => g.ms.gather));
     const update = Math.max(...updates.map((u) => u.ms));
+    const comm = Math.max(...updates.map((u) => u.commMs ?? 0));
     return {
       count: n,
       lossSum: grads.reduce((a, g) => a + g.lossSum, 0),
       metricSums: grads.reduce<number[]>((acc, g) => (acc.length === 0 ? [...g.metricSums] : acc.map((s, i) => s + g.metricSums[i])), []),
       skipped,
       wallMs,
-      ms: { grad, update, data, coord: Math.max(0, wallMs - grad - update - data) },
+      ms: { grad, update, data, coord: Math.max(0, wallMs - grad - update - data - comm), ...(cluster && { comm }) },
     };
+  }
+
+  /**
+   * Multi-host recovery after a failed step: re-form the host group on the survivors, then make
+   * every host's state that of the most advanced one (a peer may have completed the step this host
+   * failed: a ring can finish on some ranks and not on others). Returns stats when this host's
+   * pending step turns out completed elsewhere (it then moves on); undefined: run the step again.
+   */
+  async #recover(fault: StepFault): Promise<StepStats | undefined> {
+    const cluster = this.#cluster!;
+    const cause = (fault.cause as Error | undefined)?.message ?? fault.message;
+    for (;;) {
+      this.#restarts++;
+      if (this.#restarts > this.#maxRestarts) {
+        throw new ThreadfitError(
+          ErrorCodes.COMM,
+          `training stopped: steps failed ${this.#restarts} times (more than maxRestarts ${this.#maxRestarts}); last at step ${this.step + 1}: ${cause}`,
+          { cause: fault.cause },
+        );
+      }
+      try {
+        await cluster.reform(`step ${this.step + 1}: ${cause}`);
+        const ahead = await this.#syncFromMostAdvanced();
+        if (!ahead) return undefined;
+        this.#completed++;
+        this.#log.warn({ step: this.step }, 'another host had completed this step: taking its result and moving on');
+        const ms = { grad: 0, update: 0, data: 0, comm: 0, coord: 0 };
+        return { count: 0, lossSum: 0, metricSums: [], skipped: false, wallMs: 0, ms };
+      } catch (err) {
+        if ((err as { code?: string }).code !== ErrorCodes.COMM || /was dropped|fewer than the minimum|could not agree/.test((err as Error).message)) throw err;
+        // Another host failed during the recovery itself: re-form again.
+      }
+    }
+  }
+
+  /**
+   * Every host takes the committed weights, optimizer state, buffers and step of the host that
+   * completed the most steps (the lowest rank among equals). True when that is ahead of this host.
+   */
+  async #syncFromMostAdvanced(): Promise<boolean> {
+    const cluster = this.#cluster!;
+    const rows = await cluster.allgather([this.#completed, this.step]);
+    const best = Math.max(...rows.map((r) => r[0]));
+    const root = rows.findIndex((r) => r[0] === best);
+    const { views } = this;
+    const c = views.committed;
+    await cluster.broadcast(views.params(c), root);
+    for (let s = 0; s < this.layout.state.length; s++) await cluster.broadcast(views.state(s, c), root);
+    await cluster.broadcast(views.buffers(c), root);
+    Atomics.store(views.control, Control.STEP, rows[root][1]);
+    const ahead = best > this.#completed;
+    this.#log.info(
+      { generation: cluster.generation, hostRank: cluster.hostRank, hosts: cluster.hosts, from: root, step: rows[root][1] },
+      'state synced across hosts',
+    );
+    return ahead;
+  }
+
+  /**
+   * Each host's `values`, in host-rank order (one row per host; a single row on one host). A
+   * failure re-forms the group and gathers again from the survivors.
+   */
+  async acrossHosts(values: readonly number[]): Promise<number[][]> {
+    const cluster = this.#cluster;
+    if (cluster === undefined) return [[...values]];
+    for (;;) {
+      try {
+        return await cluster.allgather(values);
+      } catch (err) {
+        if ((err as { code?: string }).code !== ErrorCodes.COMM) throw err;
+        await this.#recover(Object.assign(new Error('gather failed'), { cause: err, rank: -1, phase: 'step' as const }));
+      }
+    }
+  }
+
+  /** Several hosts: this host's rank now (0 writes checkpoints and reports) and the host count. */
+  get hostRank(): number {
+    return this.#cluster?.hostRank ?? 0;
+  }
+  get hosts(): number {
+    return this.#cluster?.hosts ?? 1;
   }
 
   #checkSkipped(skipped: boolean): void {

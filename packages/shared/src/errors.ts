@@ -14,6 +14,8 @@ export const ErrorCodes = {
   BACKEND: 'ERR_THREADFIT_BACKEND',
   REENTRY: 'ERR_THREADFIT_REENTRY',
   INTERNAL: 'ERR_THREADFIT_INTERNAL',
+  /** A collective across hosts failed (peer dead, hung or unreachable): the group re-forms. */
+  COMM: 'ERR_THREADFIT_COMM',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -9,3 +9,4 @@ export * from './shard.js';
 export * from './idx.js';
 export * from './logger.js';
 export * from './protocol.js';
+export * from './comm.js';

@@ -71,6 +71,11 @@ export interface ChunkUpdate {
   from: 0 | 1;
   start: number;
   end: number;
+  /**
+   * Where the gradient comes from: 'slots' (default) reduces the `ranks` slots with rankWeights;
+   * 'host' reads layout.hostGrad as one slot of weight 1 (multi-host: already summed across hosts).
+   */
+  source?: 'slots' | 'host';
 }
 
 export interface UpdateKernels {
@@ -118,6 +123,16 @@ function slotStride(layout: StateLayout): number {
   return layout.grads.length > 1 ? layout.grads[1].byteOffset - layout.grads[0].byteOffset : layout.paddedParamCount * 4;
 }
 
+/** A fused kernel's gradient arguments: (base, slot stride, slots, weights) of the chunk's source. */
+function gradSource(c: ChunkUpdate): [number, number, number, number] {
+  const { layout } = c;
+  if (c.source === 'host') {
+    if (layout.hostGrad.length === 0) throw new RangeError('ChunkUpdate: source "host" needs a layout made with multiHost: true');
+    return [layout.hostGrad.byteOffset, layout.paddedParamCount * 4, 1, layout.unitWeight.byteOffset];
+  }
+  return [layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset];
+}
+
 /** Instantiates the kernels against a shared state memory. One instance per thread. */
 export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
   const instance = new WebAssembly.Instance(kernelModule(), {
@@ -132,14 +147,7 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
   // The leading arguments every fused kernel takes: where the slots are and which params to read/write.
   const head = (c: ChunkUpdate): number[] => {
     const { layout, from } = c;
-    return [
-      layout.grads[0].byteOffset,
-      slotStride(layout),
-      c.ranks,
-      layout.rankWeights.byteOffset,
-      layout.params[from].byteOffset,
-      layout.params[1 - from].byteOffset,
-    ];
+    return [...gradSource(c), layout.params[from].byteOffset, layout.params[1 - from].byteOffset];
   };
   // Read (committed) and write (other) offsets of the state slots, in order.
   const slots = (c: ChunkUpdate, count: number): number[] =>
@@ -151,10 +159,7 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
       const { oneMinusAccBeta1, oneMinusAccBeta2 } = adamBiasCorrections(step, h.beta1, h.beta2);
       const [m, v] = layout.state;
       return k.reduceAdam(
-        layout.grads[0].byteOffset,
-        slotStride(layout),
-        c.ranks,
-        layout.rankWeights.byteOffset,
+        ...gradSource(c),
         layout.params[from].byteOffset,
         layout.params[to].byteOffset,
         m[from].byteOffset,

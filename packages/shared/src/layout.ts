@@ -14,6 +14,9 @@
  *   buffers[0|1]      Float32[Q']                     double-buffered non-trainable weights
  *                                                     (BatchNormalization moving mean/variance)
  *   bufferSlots[r]    Float32[Q'] per grad slot       each rank's non-trainables after its step
+ *   unitWeight        Float32[4]                      1.0: the weight of hostGrad as a single slot
+ *   hostGrad          Float32[P'] (multi-host only)   this host's weighted gradient sum, summed
+ *                                                     in place across hosts, then the optimizer's input
  *
  * P' is the parameter count padded to a multiple of PARAM_ALIGN so that every chunk bound is a
  * multiple of 4 floats (f32x4) and of a 64-byte cache line.
@@ -60,6 +63,8 @@ export interface StateLayoutSpec {
   maxBatch: number;
   /** Number of non-trainable weight values (default 0). */
   bufferCount?: number;
+  /** Several hosts (Gloo): the host-level gradient region is allocated (default false). */
+  multiHost?: boolean;
 }
 
 export interface StateLayout {
@@ -74,6 +79,10 @@ export interface StateLayout {
   paddedBufferCount: number;
   buffers: readonly [Region, Region];
   bufferSlots: readonly Region[];
+  /** Float32[4] holding 1.0 (written by `createStateMemory`): hostGrad's weight as a one-slot reduce. */
+  unitWeight: Region;
+  /** This host's reduced gradient, all-reduced across hosts (length 0 on one host). */
+  hostGrad: Region;
   bytes: number;
   pages: number;
 }
@@ -100,6 +109,8 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
   const paddedBuffers = alignUp(spec.bufferCount ?? 0, PARAM_ALIGN);
   const buffers = [take(paddedBuffers, 4), take(paddedBuffers, 4)] as const;
   const bufferSlots = Array.from({ length: spec.gradSlots }, () => take(paddedBuffers, 4));
+  const unitWeight = take(4, 4);
+  const hostGrad = take(spec.multiHost === true ? padded : 0, 4);
   const pages = Math.ceil(cursor / PAGE_BYTES);
   return {
     spec,
@@ -113,6 +124,8 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
     paddedBufferCount: paddedBuffers,
     buffers,
     bufferSlots,
+    unitWeight,
+    hostGrad,
     bytes: cursor,
     pages,
   };
@@ -120,7 +133,9 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
 
 /** The shared memory for a layout: fixed size (initial = maximum), so views never detach. */
 export function createStateMemory(layout: StateLayout): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared: true });
+  const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared: true });
+  new Float32Array(memory.buffer, layout.unitWeight.byteOffset, layout.unitWeight.length).fill(1);
+  return memory;
 }
 
 /** Typed views over a state memory. Cheap to build; each thread builds its own. */
@@ -133,6 +148,8 @@ export class StateViews {
   readonly #grads: Float32Array[];
   readonly #buffers: [Float32Array, Float32Array];
   readonly #bufferSlots: Float32Array[];
+  /** This host's reduced gradient (multi-host; empty otherwise). */
+  readonly hostGrad: Float32Array;
 
   constructor(
     readonly buffer: SharedArrayBuffer | ArrayBuffer,
@@ -150,6 +167,7 @@ export class StateViews {
     this.#grads = layout.grads.map(f32);
     this.#buffers = [f32(layout.buffers[0]), f32(layout.buffers[1])];
     this.#bufferSlots = layout.bufferSlots.map(f32);
+    this.hostGrad = f32(layout.hostGrad);
   }
 
   /** The committed buffer index (0 or 1). Atomic: another thread flips it between steps. */

@@ -58,6 +58,8 @@ export interface WorkerInit {
   seed: number;
   /** Module (path or URL) every worker imports before building its replica (custom layers). */
   workerSetup?: string;
+  /** Multi-host: the URL of @threadfit/comm-gloo's entry, imported by a worker at its first comm task. */
+  commModule?: string;
 }
 
 export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', STEP: 'step', EVALUATE: 'evaluate' } as const;
@@ -121,12 +123,32 @@ export interface UpdateTask {
   from: 0 | 1;
   /** The step being made (1-based: committed step + 1). */
   step: number;
+  /** Multi-host: sum this chunk across the hosts before the optimizer reads it. */
+  comm?: CommTask;
+}
+
+/**
+ * The hierarchical step's cross-host part for one chunk: the rank reduces its host's slots over
+ * the chunk into layout.hostGrad (rankWeights already hold n_s / global batch), sums that range
+ * in place across the hosts in Gloo group `group` (one group per chunk: W rings in parallel),
+ * then runs the optimizer on it.
+ */
+export interface CommTask {
+  /** Native handle of the chunk's Gloo group, created by the coordinator in this process. */
+  group: number;
+  hostRank: number;
+  hosts: number;
+  /** The collective fails (ERR_THREADFIT_COMM) after this long. */
+  timeoutMs: number;
 }
 export interface UpdateResult {
   type: typeof TaskTypes.UPDATE;
   chunk: number;
   nonFinite: number;
+  /** Reduce + optimizer time in the worker (the cross-host sum excluded). */
   ms: number;
+  /** Time in the cross-host sum (multi-host only). */
+  commMs?: number;
 }
 
 /**

@@ -14,15 +14,15 @@ import { arriveAndWait, checkAttempt } from './barrier.js';
 
 const init = workerData as WorkerInit;
 
-async function start(): Promise<(task: Task) => TaskResult> {
+async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>> {
   const tf = await setupBackend({ backend: init.backend, threads: init.threadsPerWorker });
   // Custom layers, losses or ops register themselves when their module is imported.
   if (init.workerSetup !== undefined) await importWorkerSetup(init.workerSetup);
   const replica = await Replica.create(tf, init);
   replica.probe();
-  const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer);
+  const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer, init.commModule);
   const control = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout).control;
-  const handle = (task: Task): TaskResult => {
+  const handle = (task: Task): TaskResult | Promise<TaskResult> => {
     switch (task.type) {
       case 'init':
         return { type: 'init', backend: tf.getBackend(), threadId };
@@ -35,6 +35,7 @@ async function start(): Promise<(task: Task) => TaskResult> {
         const waitMs = arriveAndWait(control, task.parties, task.barrierTimeoutMs, task.attempt);
         checkAttempt(control, task.attempt);
         const update = updater.update(task.update);
+        if (update instanceof Promise) return update.then((u) => ({ type: 'step', grad, update: u, waitMs }));
         return { type: 'step', grad, update, waitMs };
       }
       case 'evaluate':
@@ -43,11 +44,13 @@ async function start(): Promise<(task: Task) => TaskResult> {
   };
   // An error crossing the thread boundary by structured clone keeps only name, message and
   // stack: send it as a result the pool turns back into a rejection, code included.
-  return (task: Task): TaskResult => {
+  const fail = (err: unknown): TaskResult => ({ type: 'error', error: serializeError(err) });
+  return (task: Task): TaskResult | Promise<TaskResult> => {
     try {
-      return handle(task);
+      const result = handle(task);
+      return result instanceof Promise ? result.catch(fail) : result;
     } catch (err) {
-      return { type: 'error', error: serializeError(err) };
+      return fail(err);
     }
   };
 }

@@ -1,0 +1,244 @@
+/**
+ * The hosts of a multi-host run, as Gloo groups: one control group (host-level agreement and
+ * state sync) and one group per chunk of the parameter vector (the hierarchical step's W rings).
+ *
+ * Generations. Every rendezvous is a generation g: its groups live under `${job}/g${g}/...` in the
+ * store. Generation 0 is every launched host. When a collective fails (a host died, hung or was cut
+ * off), every survivor fails the same step; each then runs `reform()`:
+ *
+ *   1. alive:  set g{n}/alive/{launchRank}; wait the settle window (the comm timeout + 1 s, so a
+ *              survivor that only timed out is in time);
+ *   2. view:   the candidates whose alive key exists, published as g{n}/view/{launchRank};
+ *   3. agree:  read every member's view. Equal everywhere -> the new member list (ranks in launch
+ *              order). A view without this host -> it was declared dead: it stops (no split brain).
+ *              Views that differ otherwise -> generation n+1 with the union.
+ *   4. groups: new control and chunk groups under g{n}; the caller then syncs the state from the
+ *              most advanced host (a peer may have completed the step others failed).
+ *
+ * Hosts never join a running group: this is shrink-only elasticity, down to `minHosts`.
+ */
+import { ErrorCodes, ThreadfitError, type CommGroup, type CommModule, type CommStore, type Logger } from '@threadfit/shared';
+import type { ClusterSpec } from './env.js';
+
+export interface JoinOptions {
+  /** Chunk groups to create: the worker count, equal on every host. */
+  chunks: number;
+  /** The settings every host must share (workers, batch, seed, data, model...), compared at join. */
+  settings: Record<string, unknown>;
+  iface: { name: string; address: string };
+  log: Logger;
+  /** How long the first rendezvous waits for every host (they start at different times). */
+  joinTimeoutMs?: number;
+}
+
+const dec = new TextDecoder();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Default per-collective timeout: max(5 s, 10 x the median step). */
+export function commTimeoutFor(medianStepMs: number | undefined, fixed?: number): number {
+  if (fixed !== undefined) return fixed;
+  return Math.max(5000, 10 * (medianStepMs ?? 0));
+}
+
+export class HostGroup {
+  #generation = 0;
+  #members: number[];
+  #control!: CommGroup;
+  #chunks: CommGroup[] = [];
+  #commTimeoutMs: number;
+
+  private constructor(
+    readonly spec: ClusterSpec,
+    private readonly comm: CommModule,
+    private readonly store: CommStore,
+    private readonly opts: JoinOptions,
+  ) {
+    this.#members = Array.from({ length: spec.worldSize }, (_, i) => i);
+    this.#commTimeoutMs = commTimeoutFor(undefined, spec.commTimeoutMs);
+  }
+
+  /** Generation 0: every launched host, with the same settings, in launch-rank order. */
+  static async join(spec: ClusterSpec, comm: CommModule, opts: JoinOptions): Promise<HostGroup> {
+    const store = await comm.Store.open(spec.store, spec.job);
+    const g = new HostGroup(spec, comm, store, opts);
+    const joinMs = opts.joinTimeoutMs ?? 300_000;
+    const mine = JSON.stringify(opts.settings);
+    await store.set(`g0/settings/${spec.launchRank}`, mine);
+    for (let r = 0; r < spec.worldSize; r++) {
+      if (r === spec.launchRank) continue;
+      let theirs: string;
+      try {
+        theirs = dec.decode(await store.get(`g0/settings/${r}`, joinMs));
+      } catch (err) {
+        throw new ThreadfitError(
+          ErrorCodes.COMM,
+          `rendezvous (job ${spec.job}): host ${r} of ${spec.worldSize} did not arrive within ${Math.round(joinMs / 1000)} s: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      if (theirs !== mine) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, settingsMismatch(r, JSON.parse(theirs), opts.settings));
+    }
+    await g.#createGroups(joinMs);
+    opts.log.info(
+      { job: spec.job, hosts: spec.worldSize, hostRank: spec.launchRank, iface: opts.iface.name, address: opts.iface.address, source: spec.source },
+      `joined ${spec.worldSize} hosts (rank ${spec.launchRank}, ${opts.chunks} Gloo rings)`,
+    );
+    return g;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+  /** This host's rank in the current generation (0 writes checkpoints and the report). */
+  get hostRank(): number {
+    return this.#members.indexOf(this.spec.launchRank);
+  }
+  get hosts(): number {
+    return this.#members.length;
+  }
+  /** Launch ranks of the current members, in rank order. */
+  get members(): readonly number[] {
+    return this.#members;
+  }
+  get commTimeoutMs(): number {
+    return this.#commTimeoutMs;
+  }
+  /** Follows the step clock (unless --comm-timeout fixed it). */
+  setMedianStep(ms: number): void {
+    this.#commTimeoutMs = commTimeoutFor(ms, this.spec.commTimeoutMs);
+  }
+  chunkGroup(c: number): CommGroup {
+    return this.#chunks[c];
+  }
+  get control(): CommGroup {
+    return this.#control;
+  }
+
+  async #createGroups(timeoutMs: number): Promise<void> {
+    const base = `${this.spec.job}/g${this.#generation}`;
+    const make = (name: string) =>
+      this.comm.Group.create({
+        rank: this.hostRank,
+        size: this.hosts,
+        store: this.spec.store,
+        prefix: `${base}/${name}`,
+        iface: this.opts.iface.name,
+        timeoutMs,
+      });
+    try {
+      // One at a time: each connects a full mesh through the store; in parallel they would take
+      // W + 1 threads of libuv's pool of 4.
+      this.#control = await make('ctl');
+      this.#chunks = [];
+      for (let c = 0; c < this.opts.chunks; c++) this.#chunks.push(await make(`c${c}`));
+    } catch (err) {
+      this.#closeGroups();
+      throw new ThreadfitError(ErrorCodes.COMM, `connecting the Gloo groups of generation ${this.#generation} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  #closeGroups(): void {
+    for (const g of [this.#control, ...this.#chunks]) {
+      try {
+        g?.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.#chunks = [];
+  }
+
+  /**
+   * A new generation of the survivors (see the file comment). Throws when this host was dropped
+   * by the others, or fewer than minHosts are left.
+   */
+  async reform(cause: string): Promise<void> {
+    const { log } = this.opts;
+    const me = this.spec.launchRank;
+    this.#closeGroups();
+    let candidates = [...this.#members];
+    const settleMs = this.#commTimeoutMs + 1000;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const gen = this.#generation + 1;
+      this.#generation = gen;
+      log.warn({ generation: gen, cause, candidates }, 'a collective failed: re-forming the host group');
+      await this.store.set(`g${gen}/alive/${me}`, '1');
+      await sleep(settleMs);
+      const view: number[] = [];
+      for (const r of candidates) if (r === me || (await this.store.check([`g${gen}/alive/${r}`]))) view.push(r);
+      await this.store.set(`g${gen}/view/${me}`, JSON.stringify(view));
+      let agreed = true;
+      let union = [...view];
+      for (const r of view) {
+        if (r === me) continue;
+        let theirs: number[];
+        try {
+          theirs = JSON.parse(dec.decode(await this.store.get(`g${gen}/view/${r}`, settleMs))) as number[];
+        } catch {
+          agreed = false; // r died after its alive key: try again without it
+          union = union.filter((x) => x !== r);
+          continue;
+        }
+        if (!theirs.includes(me)) {
+          throw new ThreadfitError(
+            ErrorCodes.COMM,
+            `host ${me} was dropped from the group at generation ${gen} (host ${r} saw it as gone: it was too slow to answer); it stops here, the others go on`,
+          );
+        }
+        if (theirs.length !== view.length || theirs.some((x, i) => x !== view[i])) {
+          agreed = false;
+          union = [...new Set([...union, ...theirs])].sort((a, b) => a - b);
+        }
+      }
+      if (!agreed) {
+        candidates = union;
+        continue;
+      }
+      if (view.length < this.spec.minHosts) {
+        throw new ThreadfitError(
+          ErrorCodes.COMM,
+          `only ${view.length} of ${this.spec.worldSize} hosts are left (hosts ${view.join(', ')}), fewer than the minimum ${this.spec.minHosts}: ${cause}`,
+        );
+      }
+      const lost = this.#members.filter((r) => !view.includes(r));
+      this.#members = view;
+      await this.#createGroups(settleMs * 2);
+      log.warn({ generation: gen, hosts: view.length, lost, hostRank: this.hostRank }, `continuing with ${view.length} hosts`);
+      return;
+    }
+    throw new ThreadfitError(ErrorCodes.COMM, `the hosts could not agree on who is left after 5 generations: ${cause}`);
+  }
+
+  /**
+   * Each host's `values`, in rank order (float64, exact): epoch sums, step timings. Bytes travel
+   * through an allgather, so the sum is the same on every host.
+   */
+  async allgather(values: readonly number[]): Promise<number[][]> {
+    const mine = new Float64Array(values);
+    const out = new Float64Array(values.length * this.hosts);
+    await this.#control.allgather(new Uint8Array(mine.buffer), new Uint8Array(out.buffer), { timeoutMs: this.#commTimeoutMs });
+    return Array.from({ length: this.hosts }, (_, h) => Array.from(out.subarray(h * values.length, (h + 1) * values.length)));
+  }
+
+  /** `a` of host `root` into `a` of every host, in place. */
+  async broadcast(a: Float32Array | Int32Array | Uint8Array, root: number): Promise<void> {
+    if (a.length === 0) return;
+    await this.#control.broadcast(a, root, { timeoutMs: this.#commTimeoutMs });
+  }
+
+  close(): void {
+    this.#closeGroups();
+    this.store.close();
+  }
+}
+
+/** "host 1 was launched with batchSize 64, this host with 128" for every setting that differs. */
+export function settingsMismatch(rank: number, theirs: Record<string, unknown>, mine: Record<string, unknown>): string {
+  const keys = [...new Set([...Object.keys(theirs), ...Object.keys(mine)])];
+  const diffs = keys
+    .filter((k) => JSON.stringify(theirs[k]) !== JSON.stringify(mine[k]))
+    .map((k) => `${k} ${JSON.stringify(theirs[k])} there, ${JSON.stringify(mine[k])} here`);
+  return `host ${rank} was started with other settings than this host (${diffs.join('; ')}): every host must run the same command`;
+}

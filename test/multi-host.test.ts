@@ -1,0 +1,179 @@
+/**
+ * `threadfit train` across hosts: real processes in network namespaces (test/netns.ts), Redis on
+ * host 0, Gloo between them. Each case runs the CLI as a user would on each host, with a small
+ * synthetic data set on storage every namespace sees.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli, tempDir, writeSyntheticIdxSet } from './helpers.js';
+import { createLab, type Lab, type NsProcess } from './netns.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const tmp = tempDir('threadfit-hosts-');
+const data = join(tmp.dir, 'data');
+let lab: Lab;
+let procs: NsProcess[] = [];
+let jobs = 0;
+
+interface Report {
+  weightsSha256: string;
+  history: Record<string, number[]>;
+  test: { acc: number };
+  epochs: Array<{ hosts?: Array<{ hostRank: number; samplesPerSec: number; stepMs: Record<string, number> }> }>;
+  cluster?: { hosts: number; members: number[]; generation: number; hostsAtLaunch: number };
+}
+const readReport = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Report;
+
+/** The same training flags on every host: 640 rows, batch 32, 1 worker per host, wasm. */
+const common = (epochs: number, workers = 1) => [
+  '--workers',
+  String(workers),
+  '--batch-size',
+  '32',
+  '--epochs',
+  String(epochs),
+  '--backend',
+  'wasm',
+  '--data-dir',
+  data,
+  '--seed',
+  '7',
+  '--quiet',
+  '--log-format',
+  'json',
+];
+
+/** Starts `threadfit train` on each of `hosts` (host k gets launch rank k) under a fresh job name. */
+function startHosts(hosts: number, epochs: number, extra: (k: number) => string[] = () => []): { ps: NsProcess[]; reports: string[] } {
+  const job = `${lab.run}-job${++jobs}`;
+  const reports = Array.from({ length: hosts }, (_, k) => join(tmp.dir, `${job}-host${k}.json`));
+  const ps = Array.from({ length: hosts }, (_, k) =>
+    lab.node(k, CLI, [
+      'train',
+      ...common(epochs),
+      '--hosts',
+      String(hosts),
+      '--host-rank',
+      String(k),
+      '--rendezvous',
+      `redis://${lab.redis.host}:${lab.redis.port}`,
+      '--job',
+      job,
+      '--comm-timeout',
+      '3000',
+      '--report',
+      reports[k],
+      ...extra(k),
+    ]),
+  );
+  procs.push(...ps);
+  return { ps, reports };
+}
+
+/** Resolves when `p`'s log has an epoch line (training is under way). */
+async function epochLogged(p: NsProcess, timeoutMs = 120_000): Promise<void> {
+  const t0 = Date.now();
+  while (!/"msg":"epoch"/.test(p.stderr())) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no epoch line within ${timeoutMs} ms:\n${p.stderr()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const exitOk = async (p: NsProcess) => {
+  const { code } = await p.exit;
+  if (code !== 0) throw new Error(`host exited ${code}:\n${p.stderr()}`);
+};
+
+let twoHostSha: string;
+
+beforeAll(async () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/setup-gloo.mjs')], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`scripts/setup-gloo.mjs failed:\n${r.stdout}\n${r.stderr}`);
+  mkdirSync(data);
+  writeSyntheticIdxSet(data, { train: 640, test: 128 });
+  lab = await createLab({ hosts: 3 });
+}, 300_000);
+
+afterEach(() => {
+  for (const p of procs) p.kill('SIGKILL');
+  procs = [];
+});
+
+afterAll(() => {
+  lab?.cleanup();
+  tmp.cleanup();
+});
+
+describe('threadfit train across hosts', () => {
+  it('2 hosts x 1 worker give the same weights, bit for bit, as 1 host x 2 workers; rank 0 reports the hosts', async () => {
+    const ckpt = (k: number) => join(tmp.dir, `ckpt-host${k}`);
+    const { ps, reports } = startHosts(2, 2, (k) => ['--checkpoint-dir', ckpt(k)]);
+    const single = runCli(['train', ...common(2, 2), '--report', join(tmp.dir, 'single.json')]);
+    await Promise.all(ps.map(exitOk));
+    const one = await single;
+    expect(one.code, one.stderr).toBe(0);
+    const multi = readReport(reports[0]);
+    const local = readReport(join(tmp.dir, 'single.json'));
+    expect(multi.weightsSha256).toBe(local.weightsSha256);
+    twoHostSha = multi.weightsSha256;
+    // Epoch means are over both hosts' samples: the same as one host's over all of them.
+    for (let e = 0; e < 2; e++) expect(multi.history.loss[e]).toBeCloseTo(local.history.loss[e], 5);
+    expect(multi.cluster).toMatchObject({ hosts: 2, hostsAtLaunch: 2, members: [0, 1], generation: 0 });
+    expect(multi.epochs[0].hosts!.map((h) => h.hostRank)).toEqual([0, 1]);
+    expect(multi.epochs[0].hosts![1].stepMs.comm).toBeGreaterThan(0);
+    // Every host holds the same state: only host rank 0 writes the report and checkpoints.
+    expect(() => readFileSync(reports[1])).toThrow();
+    expect(readdirSync(ckpt(0)).filter((f) => f.startsWith('ckpt-'))).toHaveLength(2);
+    expect(existsSync(ckpt(1)) ? readdirSync(ckpt(1)).filter((f) => f.startsWith('ckpt-')) : []).toEqual([]);
+  }, 240_000);
+
+  it('a worker that dies on one host: every host re-forms (same members) and reruns the step, same bits as a clean run', async () => {
+    const { ps, reports } = startHosts(2, 2, (k) => (k === 1 ? ['--inject-fault', 'exit@step=5,rank=0'] : []));
+    await Promise.all(ps.map(exitOk));
+    const r = readReport(reports[0]);
+    expect(r.cluster).toMatchObject({ hosts: 2, members: [0, 1] });
+    expect(r.cluster!.generation).toBeGreaterThanOrEqual(1);
+    expect(r.weightsSha256).toBe(twoHostSha);
+  }, 240_000);
+
+  it('kill -9 of one host of 3: the other two re-form, re-shard the batch and finish', async () => {
+    const { ps, reports } = startHosts(3, 3);
+    await epochLogged(ps[2]);
+    ps[2].kill('SIGKILL');
+    await Promise.all([exitOk(ps[0]), exitOk(ps[1])]);
+    const r = readReport(reports[0]);
+    expect(r.cluster).toMatchObject({ hostsAtLaunch: 3, hosts: 2, members: [0, 1] });
+    expect(r.history.loss).toHaveLength(3);
+    expect(r.epochs.at(-1)!.hosts).toHaveLength(2);
+    expect(r.test.acc).toBeGreaterThan(0.5);
+    expect(ps[0].stderr()).toMatch(/re-forming the host group/);
+  }, 240_000);
+
+  it('a hung host (SIGSTOP) is dropped at the comm timeout; when it wakes up it learns so and stops with exit 1', async () => {
+    const { ps, reports } = startHosts(3, 3);
+    await epochLogged(ps[1]);
+    ps[1].kill('SIGSTOP');
+    await Promise.all([exitOk(ps[0]), exitOk(ps[2])]);
+    expect(readReport(reports[0]).cluster).toMatchObject({ hosts: 2, members: [0, 2] });
+    ps[1].kill('SIGCONT');
+    const { code } = await ps[1].exit;
+    expect(code).toBe(1);
+    expect(ps[1].stderr()).toMatch(/host 1 was dropped from the group/);
+  }, 240_000);
+
+  it('hosts started with different settings are refused before any step, naming the setting', async () => {
+    const { ps } = startHosts(2, 1, (k) => (k === 1 ? ['--lr', '0.01'] : []));
+    const codes = await Promise.all(ps.map((p) => p.exit));
+    expect(codes.map((c) => c.code)).toEqual([2, 2]);
+    expect(ps[0].stderr()).toMatch(/host 1 was started with other settings than this host \(learningRate 0\.01 there, 0\.001 here;/);
+  });
+
+  it('refuses a loopback rendezvous (peers could not reach the address it would advertise) with exit 2', async () => {
+    const r = await runCli(['train', ...common(1), '--hosts', '2', '--host-rank', '0', '--rendezvous', 'redis://127.0.0.1:6399']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/loopback/);
+  });
+});
