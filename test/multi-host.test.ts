@@ -171,6 +171,36 @@ describe('threadfit train across hosts', () => {
     expect(ps[0].stderr()).toMatch(/host 1 was started with other settings than this host \(learningRate 0\.01 there, 0\.001 here;/);
   });
 
+  it('a job name that an earlier run used is refused with exit 2, naming it', async () => {
+    const job = `${lab.run}-reused`;
+    const run = () =>
+      Promise.all(
+        [0, 1].map((k) =>
+          lab.node(k, CLI, [
+            'train',
+            ...common(1),
+            '--batch-size',
+            '640',
+            '--hosts',
+            '2',
+            '--host-rank',
+            String(k),
+            '--rendezvous',
+            `redis://${lab.redis.host}:${lab.redis.port}`,
+            '--job',
+            job,
+          ]),
+        ),
+      );
+    const first = await run();
+    procs.push(...first);
+    await Promise.all(first.map(exitOk));
+    const again = await run();
+    procs.push(...again);
+    expect((await again[0].exit).code).toBe(2);
+    expect(again[0].stderr()).toMatch(new RegExp(`job '${job}' was already used in this rendezvous store`));
+  }, 120_000);
+
   it('refuses a loopback rendezvous (peers could not reach the address it would advertise) with exit 2', async () => {
     const r = await runCli(['train', ...common(1), '--hosts', '2', '--host-rank', '0', '--rendezvous', 'redis://127.0.0.1:6399']);
     expect(r.code).toBe(2);

@@ -63,7 +63,17 @@ export class HostGroup {
     const g = new HostGroup(spec, comm, store, opts);
     const joinMs = opts.joinTimeoutMs ?? 300_000;
     const mine = JSON.stringify(opts.settings);
-    await store.set(`g0/settings/${spec.launchRank}`, mine);
+    try {
+      await store.set(`g0/settings/${spec.launchRank}`, mine);
+    } catch (err) {
+      // Rendezvous keys are write-once: a job name that an earlier run used cannot meet again.
+      if (!/already set/.test((err as Error).message)) throw err;
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `job '${spec.job}' was already used in this rendezvous store (a run with this --job has met there before): give every run a new --job (or THREADFIT_JOB), or empty the store`,
+        { cause: err },
+      );
+    }
     for (let r = 0; r < spec.worldSize; r++) {
       if (r === spec.launchRank) continue;
       let theirs: string;
