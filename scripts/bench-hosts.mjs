@@ -54,7 +54,10 @@ try {
     const r = JSON.parse(readFileSync(report, 'utf8'));
     rows.push({ config: '1 host x 2 workers', link: '-', accumulate, samplesPerSec: r.epochs.at(-1).samplesPerSec, stepMs: undefined });
     for (const cap of [undefined, '1gbit', '200mbit']) {
-      for (let k = 0; k < 2; k++) cap ? lab.capBandwidth(k, cap) : lab.uncap(k);
+      for (let k = 0; k < 2; k++) {
+        if (cap) lab.capBandwidth(k, cap);
+        else lab.uncap(k);
+      }
       const name = `${lab.run}-bench${++job}`;
       const reports = [0, 1].map((k) => join(dir, `${name}-${k}.json`));
       const ps = [0, 1].map((k) =>

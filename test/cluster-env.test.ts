@@ -11,14 +11,23 @@ describe('clusterFromEnv', () => {
   });
 
   it('reads torchrun / PyTorchJob variables, with Redis at MASTER_PORT + 1 (torchrun holds MASTER_PORT)', () => {
-    const c = clusterFromEnv({ WORLD_SIZE: '3', RANK: '2', MASTER_ADDR: '10.1.2.3', MASTER_PORT: '29500', TORCHELASTIC_RUN_ID: 'run-7' });
-    expect(c).toMatchObject({ launchRank: 2, worldSize: 3, minHosts: 1, store: { type: 'redis', host: '10.1.2.3', port: 29501 }, job: 'run-7' });
+    const c = clusterFromEnv({
+      WORLD_SIZE: '3',
+      RANK: '2',
+      MASTER_ADDR: '10.1.2.3',
+      MASTER_PORT: '29500',
+      TORCHELASTIC_RUN_ID: 'run-7',
+      TORCHELASTIC_RESTART_COUNT: '1',
+    });
+    expect(c).toMatchObject({ launchRank: 2, worldSize: 3, minHosts: 1, store: { type: 'redis', host: '10.1.2.3', port: 29501 }, job: 'run-7-r1' });
     expect(c!.source).toBe('torchrun/PyTorchJob');
   });
 
   it('reads Slurm variables, and flags win over the environment', () => {
-    const env = { SLURM_NTASKS: '4', SLURM_PROCID: '1', SLURM_JOB_ID: '991', THREADFIT_RENDEZVOUS: 'file:///shared/rdzv' };
-    expect(clusterFromEnv(env)).toMatchObject({ launchRank: 1, worldSize: 4, store: { type: 'file', path: '/shared/rdzv' }, job: '991', source: 'Slurm' });
+    const env = { SLURM_STEP_NUM_TASKS: '4', SLURM_PROCID: '1', SLURM_JOB_ID: '991', SLURM_STEP_ID: '3', THREADFIT_RENDEZVOUS: 'file:///shared/rdzv' };
+    expect(clusterFromEnv(env)).toMatchObject({ launchRank: 1, worldSize: 4, store: { type: 'file', path: '/shared/rdzv' }, job: '991.3', source: 'Slurm' });
+    // An sbatch/salloc shell sets SLURM_NTASKS for the allocation: a plain run there is one host.
+    expect(clusterFromEnv({ SLURM_NTASKS: '4', SLURM_PROCID: '0', SLURM_JOB_ID: '991' })).toBeUndefined();
     const c = clusterFromEnv(env, { hosts: '2:3', hostRank: '0', rendezvous: 'redis://store.local:6390', job: 'mine', commTimeout: '2500', iface: 'eth1' });
     expect(c).toMatchObject({
       launchRank: 0,
@@ -32,8 +41,10 @@ describe('clusterFromEnv', () => {
   });
 
   it('names the flag or variable of every bad value', () => {
-    expect(() => clusterFromEnv({ WORLD_SIZE: 'two', RANK: '0' })).toThrow(/WORLD_SIZE \(environment\) must be an integer >= 1, got "two"/);
-    expect(() => clusterFromEnv({ WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: 'a' })).toThrow(/RANK \(environment\) must be an integer in 0\.\.1, got "2"/);
+    expect(() => clusterFromEnv({ WORLD_SIZE: 'two', RANK: '0', THREADFIT_JOB: 'j' })).toThrow(/WORLD_SIZE \(environment\) must be an integer >= 1, got "two"/);
+    expect(() => clusterFromEnv({ WORLD_SIZE: '2', RANK: '2', MASTER_ADDR: 'a', THREADFIT_JOB: 'j' })).toThrow(
+      /RANK \(environment\) must be an integer in 0\.\.1, got "2"/,
+    );
     expect(() => clusterFromEnv({}, { hosts: '3' })).toThrow(/--hosts 3 needs this host's rank: --host-rank/);
     expect(() => clusterFromEnv({}, { hosts: '4:3', hostRank: '0' })).toThrow(/--hosts MIN must be an integer in 1\.\.3, got "4"/);
     expect(() => clusterFromEnv({}, { hosts: '2', hostRank: '0' })).toThrow(/needs a rendezvous store/);
@@ -41,6 +52,8 @@ describe('clusterFromEnv', () => {
     expect(() => clusterFromEnv({}, { hosts: '2', hostRank: '0', rendezvous: 'relative/dir' })).toThrow(/absolute directory/);
     expect(() => clusterFromEnv({}, { hostRank: '1' })).toThrow(/need --hosts N/);
     expect(() => clusterFromEnv({ WORLD_SIZE: '2', RANK: '0', MASTER_ADDR: 'a' }, { job: 'a b' })).toThrow(/--job must be a name/);
+    // torchrun without --rdzv-id says 'none': not a name that is new for every run.
+    expect(() => clusterFromEnv({ WORLD_SIZE: '2', RANK: '0', MASTER_ADDR: 'a', TORCHELASTIC_RUN_ID: 'none' })).toThrow(/needs a job name, new for every run/);
   });
 
   it('parses rendezvous URLs, IPv6 included', () => {
@@ -50,7 +63,7 @@ describe('clusterFromEnv', () => {
 });
 
 describe('multi-host option checks', () => {
-  const hosts = { hosts: '2', hostRank: '0', rendezvous: 'redis://10.0.0.1:6379', workers: 2 };
+  const hosts = { hosts: '2', hostRank: '0', rendezvous: 'redis://10.0.0.1:6379', job: 'j1', workers: 2 };
   it('refuses what does not work across hosts yet, and batches too small for every worker', () => {
     expect(() => validateTrainOptions({ ...hosts, deterministic: true }, 'flag')).toThrow(/--deterministic is not supported across hosts/);
     expect(() => validateTrainOptions({ ...hosts, workers: '1:2' }, 'flag')).toThrow(/elastic workers\) is not supported across hosts/);

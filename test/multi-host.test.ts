@@ -82,6 +82,16 @@ async function epochLogged(p: NsProcess, timeoutMs = 120_000): Promise<void> {
   }
 }
 
+/** The weightsSha256 a host logged at its end ('training done on this host'). */
+function hostSha(p: NsProcess): string {
+  const line = p
+    .stderr()
+    .split('\n')
+    .find((l) => l.includes('"msg":"training done on this host"'));
+  if (line === undefined) throw new Error(`no 'training done' line:\n${p.stderr()}`);
+  return (JSON.parse(line) as { weightsSha256: string }).weightsSha256;
+}
+
 const exitOk = async (p: NsProcess) => {
   const { code } = await p.exit;
   if (code !== 0) throw new Error(`host exited ${code}:\n${p.stderr()}`);
@@ -118,6 +128,7 @@ describe('threadfit train across hosts', () => {
     const multi = readReport(reports[0]);
     const local = readReport(join(tmp.dir, 'single.json'));
     expect(multi.weightsSha256).toBe(local.weightsSha256);
+    expect(ps.map(hostSha)).toEqual([multi.weightsSha256, multi.weightsSha256]);
     twoHostSha = multi.weightsSha256;
     // Epoch means are over both hosts' samples: the same as one host's over all of them.
     for (let e = 0; e < 2; e++) expect(multi.history.loss[e]).toBeCloseTo(local.history.loss[e], 5);
@@ -146,6 +157,7 @@ describe('threadfit train across hosts', () => {
     await Promise.all([exitOk(ps[0]), exitOk(ps[1])]);
     const r = readReport(reports[0]);
     expect(r.cluster).toMatchObject({ hostsAtLaunch: 3, hosts: 2, members: [0, 1] });
+    expect(hostSha(ps[1])).toBe(r.weightsSha256);
     expect(r.history.loss).toHaveLength(3);
     expect(r.epochs.at(-1)!.hosts).toHaveLength(2);
     expect(r.test.acc).toBeGreaterThan(0.5);
@@ -158,10 +170,36 @@ describe('threadfit train across hosts', () => {
     ps[1].kill('SIGSTOP');
     await Promise.all([exitOk(ps[0]), exitOk(ps[2])]);
     expect(readReport(reports[0]).cluster).toMatchObject({ hosts: 2, members: [0, 2] });
+    expect(hostSha(ps[2])).toBe(readReport(reports[0]).weightsSha256);
     ps[1].kill('SIGCONT');
     const { code } = await ps[1].exit;
     expect(code).toBe(1);
     expect(ps[1].stderr()).toMatch(/host 1 was dropped from the group/);
+  }, 240_000);
+
+  it('2 hosts x 2 workers (two Gloo rings per step) train like 1 host x 4 workers, the same weights on both hosts', async () => {
+    const { ps, reports } = startHosts(2, 1, () => ['--workers', '2']);
+    const single = runCli(['train', ...common(1, 4), '--report', join(tmp.dir, 'single4.json')]);
+    await Promise.all(ps.map(exitOk));
+    expect((await single).code).toBe(0);
+    const multi = readReport(reports[0]);
+    const local = readReport(join(tmp.dir, 'single4.json'));
+    // Summed in another order (per host, then across hosts): equal up to float rounding.
+    expect(multi.history.loss[0]).toBeCloseTo(local.history.loss[0], 4);
+    expect(multi.test.acc).toBeCloseTo(local.test.acc, 2);
+    expect(ps.map(hostSha)).toEqual([multi.weightsSha256, multi.weightsSha256]);
+  }, 240_000);
+
+  it('Ctrl-C on one host stops every host after the same step (exit 130 there, 143 on the others)', async () => {
+    const { ps, reports } = startHosts(2, 4, (k) => ['--checkpoint-dir', join(tmp.dir, `ckpt-stop-${k}`)]);
+    await epochLogged(ps[1]);
+    ps[1].kill('SIGINT');
+    const codes = await Promise.all(ps.map((p) => p.exit));
+    expect(codes.map((c) => c.code)).toEqual([143, 130]);
+    expect(ps[0].stderr()).toMatch(/another host was asked to stop/);
+    expect(hostSha(ps[0])).toBe(hostSha(ps[1]));
+    expect(readReport(reports[0]).history.loss.length).toBeLessThan(4);
+    expect(readdirSync(join(tmp.dir, 'ckpt-stop-0')).some((f) => f.startsWith('ckpt-'))).toBe(true);
   }, 240_000);
 
   it('hosts started with different settings are refused before any step, naming the setting', async () => {
@@ -202,7 +240,7 @@ describe('threadfit train across hosts', () => {
   }, 120_000);
 
   it('refuses a loopback rendezvous (peers could not reach the address it would advertise) with exit 2', async () => {
-    const r = await runCli(['train', ...common(1), '--hosts', '2', '--host-rank', '0', '--rendezvous', 'redis://127.0.0.1:6399']);
+    const r = await runCli(['train', ...common(1), '--hosts', '2', '--host-rank', '0', '--rendezvous', 'redis://127.0.0.1:6399', '--job', 'loop']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/loopback/);
   });

@@ -12,7 +12,7 @@ import { RunCheckpoints, trajectoryOf } from './run-checkpoints.js';
 import { onStopSignals, type StopSignal } from './signals.js';
 import { resolveBackend } from './backend-choice.js';
 import { shareImageDataset } from './dataset.js';
-import { runFitLoop, type FitPosition } from './fit-loop.js';
+import { runFitLoop, type FitLoopOptions, type FitPosition } from './fit-loop.js';
 import { isConstant, lrAt, peakLr, type LrScheduleOptions } from './lr-schedule.js';
 import { loadImageDataset } from './mnist.js';
 import { modelSpecOf, weightsSha256 } from './model-spec.js';
@@ -153,9 +153,15 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
   let history: Record<string, number[]> = prior;
-  const stop = onStopSignals((signal) => log.warn({ signal }, 'stopping after the step in flight (press Ctrl-C again to exit at once)'));
+  const stop = onStopSignals((signal) => {
+    // Across hosts the request rides on the next step's sum, and every host stops after it.
+    trainer.requestStop();
+    log.warn({ signal }, `stopping after the step in flight${cluster ? ' (on every host)' : ''} (press Ctrl-C again to exit at once)`);
+  });
   let lastCheckpoint: string | undefined;
   try {
+    // Hosts start their workers at their own pace: meet before the first step's short timeout.
+    await trainer.hostBarrier(HOST_START_TIMEOUT_MS);
     if (resumed !== undefined) {
       ckpts!.restore(trainer, resumed);
       Object.assign(position, { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep });
@@ -202,9 +208,10 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
             },
           },
         ],
-        shouldStop: () => stop.signal !== undefined,
+        shouldStop: () => (cluster ? trainer.stopAgreed : stop.signal !== undefined),
         ...onHostZero(
           trainer,
+          o.checkpointEvery,
           ckpts?.hooks(
             trainer,
             o.checkpointEvery,
@@ -215,7 +222,8 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       });
     } catch (err) {
       // Training failed (e.g. past --max-restarts): keep what is committed.
-      if (ckpts && trainer.hostRank === 0) {
+      // (A host the others dropped holds a stale state: it writes nothing.)
+      if (ckpts && trainer.hostRank === 0 && !trainer.dropped) {
         const path = await ckpts.write(trainer, position, merged(fitHistory)).catch(() => undefined);
         if (path) log.error({ checkpoint: path }, `the last committed state was checkpointed; resume with --checkpoint-dir ${ckpts.dir} --resume`);
       }
@@ -223,7 +231,9 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     }
     history = merged(fit.history);
     // A signal counts only if it stopped the fit loop (one during the final evaluation does not).
-    const interrupted = stop.signal;
+    // Across hosts, a host that got no signal stopped because another did: reported as SIGTERM.
+    const interrupted = stop.signal ?? (trainer.stopAgreed ? 'SIGTERM' : undefined);
+    if (interrupted !== undefined && trainer.stopAgreed && stop.signal === undefined) log.warn('another host was asked to stop: stopped with it');
     if (interrupted !== undefined && ckpts && trainer.hostRank === 0) lastCheckpoint = await ckpts.write(trainer, position, merged(fitHistory));
     const test = await trainer.evaluate('test');
     const report: TrainReport = {
@@ -245,6 +255,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     };
     // Every host ends with the same weights; one writes the report (a path on shared storage).
     if (o.report !== undefined && trainer.hostRank === 0) writeJsonAtomic(o.report, report);
+    if (cluster) log.info({ hostRank: trainer.hostRank, weightsSha256: report.weightsSha256, testAcc: report.test.acc }, 'training done on this host');
     return { report, interrupted, checkpoint: lastCheckpoint };
   } finally {
     stop.dispose();
@@ -253,16 +264,26 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   }
 }
 
-/** Checkpoint hooks that only host rank 0 runs (every host holds the same state); rank 0 can change when hosts are lost. */
-function onHostZero<H extends object>(trainer: Trainer, hooks: H | undefined): H | undefined {
+/**
+ * Checkpoint hooks that only host rank 0 runs (every host holds the same state; rank 0 can change
+ * when hosts are lost). After a checkpoint every host meets, so the time rank 0 spent writing does
+ * not count against the next step's collective timeout.
+ */
+function onHostZero(trainer: Trainer, every: number | 'epoch', hooks: Pick<FitLoopOptions, 'afterStep' | 'afterEpoch'> | undefined) {
   if (hooks === undefined) return undefined;
-  return Object.fromEntries(
-    Object.entries(hooks).map(([k, fn]) => [
-      k,
-      typeof fn === 'function' ? (...args: unknown[]) => (trainer.hostRank === 0 ? (fn as (...a: unknown[]) => unknown)(...args) : undefined) : fn,
-    ]),
-  ) as H;
+  const wrap = (fn: ((pos: FitPosition) => void | Promise<void>) | undefined, due: (pos: FitPosition) => boolean) =>
+    fn &&
+    (async (pos: FitPosition) => {
+      if (trainer.hostRank === 0) await fn(pos);
+      if (trainer.hosts > 1 && due(pos)) await trainer.hostBarrier(CHECKPOINT_BARRIER_TIMEOUT_MS);
+    });
+  const stepDue = (pos: FitPosition) => typeof every === 'number' && pos.globalStep % every === 0;
+  return { afterStep: wrap(hooks.afterStep, stepDue), afterEpoch: wrap(hooks.afterEpoch, (pos) => every === 'epoch' || stepDue(pos)) };
 }
+
+/** How long hosts wait for each other to start their workers, and for rank 0's checkpoint. */
+const HOST_START_TIMEOUT_MS = 300_000;
+const CHECKPOINT_BARRIER_TIMEOUT_MS = 600_000;
 
 /** Joins the other hosts (generation 0), checking that every host runs the same settings. */
 async function joinHosts(

@@ -23,6 +23,7 @@
  */
 import {
   Control,
+  HostFlag,
   ErrorCodes,
   ThreadfitError,
   StateViews,
@@ -94,6 +95,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** The epoch-end gather across hosts follows validation, whose time differs per host. */
+const EPOCH_GATHER_TIMEOUT_MS = 120_000;
+
 /** Successful steps after which an elastic trainer that shrank tries one more worker. */
 const GROW_BACK_AFTER_STEPS = 50;
 
@@ -148,6 +152,9 @@ export class Trainer {
   /** trainStep calls that returned (steps committed or skipped): what hosts compare after a failure. */
   #completed = 0;
   readonly #cluster: HostGroup | undefined;
+  /** Several hosts: this host was asked to stop; and every host's vote, summed with the last step. */
+  #stopRequested = false;
+  #stopAgreed = false;
 
   private constructor(cfg: TrainerConfig, layout: StateLayout, views: StateViews, pool: WorkerPool) {
     this.#cfg = cfg;
@@ -173,6 +180,13 @@ export class Trainer {
       bufferCount: cfg.model.bufferCount,
       multiHost: cfg.cluster !== undefined,
     });
+    if (cfg.cluster !== undefined && cfg.model.bufferCount > 0) {
+      // Moving statistics are averaged per host at commit and would drift apart across hosts.
+      throw new ThreadfitError(
+        ErrorCodes.UNSUPPORTED,
+        'models with non-trainable weights (BatchNormalization moving statistics, frozen layers) are not supported across hosts yet',
+      );
+    }
     const memory = createStateMemory(layout);
     const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, layout);
     // Initial weights into buffer 0, which is the committed one (control words start zeroed).
@@ -313,6 +327,8 @@ export class Trainer {
         `host ${cluster.hostRank}'s share of the batch (${n} of ${indices.length} rows) is smaller than its ${this.#active} workers: use a larger batch or fewer workers`,
       );
     }
+    // The stop vote rides on the last chunk's sum (HostFlag): every host learns it at the same step.
+    if (cluster !== undefined) views.hostFlags[HostFlag.STOP] = this.#stopRequested ? 1 : 0;
     // Each slot's weight is its share of the GLOBAL batch, so the sum across hosts is the mean.
     plan.weights.forEach((w, slot) => (views.rankWeights[slot] = (w * n) / indices.length));
     const fault = this.#cfg.injectFault;
@@ -354,6 +370,7 @@ export class Trainer {
     // is skipped for every rank (nothing is flipped), so nothing non-finite is ever committed.
     const badBuffers = nonFinite === 0 && this.layout.paddedBufferCount > 0 ? averageBuffers(views, from, plan.slots) : 0;
     const skipped = nonFinite + badBuffers > 0;
+    if (cluster !== undefined && views.hostFlags[HostFlag.STOP] > 0) this.#stopAgreed = true;
     if (!skipped) {
       // Commit: the flip is the single write that publishes the new weights to every replica.
       Atomics.store(views.control, Control.COMMITTED, 1 - from);
@@ -396,12 +413,12 @@ export class Trainer {
         await cluster.reform(`step ${this.step + 1}: ${cause}`);
         const ahead = await this.#syncFromMostAdvanced();
         if (!ahead) return undefined;
-        this.#completed++;
         this.#log.warn({ step: this.step }, 'another host had completed this step: taking its result and moving on');
         const ms = { grad: 0, update: 0, data: 0, comm: 0, coord: 0 };
         return { count: 0, lossSum: 0, metricSums: [], skipped: false, wallMs: 0, ms };
       } catch (err) {
-        if ((err as { code?: string }).code !== ErrorCodes.COMM || /was dropped|fewer than the minimum|could not agree/.test((err as Error).message)) throw err;
+        if ((err as { code?: string }).code !== ErrorCodes.COMM || /was dropped|fewer than the minimum|could not re-form/.test((err as Error).message))
+          throw err;
         // Another host failed during the recovery itself: re-form again.
       }
     }
@@ -418,11 +435,18 @@ export class Trainer {
     const root = rows.findIndex((r) => r[0] === best);
     const { views } = this;
     const c = views.committed;
-    await cluster.broadcast(views.params(c), root);
-    for (let s = 0; s < this.layout.state.length; s++) await cluster.broadcast(views.state(s, c), root);
-    await cluster.broadcast(views.buffers(c), root);
-    Atomics.store(views.control, Control.STEP, rows[root][1]);
+    // The root sends its committed buffers; the others receive into their UNcommitted ones and flip
+    // only when every part has arrived, so a root dying mid-sync leaves nothing half-written.
+    const isRoot = cluster.hostRank === root;
+    const into = isRoot ? c : ((1 - c) as 0 | 1);
+    await cluster.broadcast(views.params(into), root);
+    for (let s = 0; s < this.layout.state.length; s++) await cluster.broadcast(views.state(s, into), root);
+    if (!isRoot) {
+      Atomics.store(views.control, Control.COMMITTED, into);
+      Atomics.store(views.control, Control.STEP, rows[root][1]);
+    }
     const ahead = best > this.#completed;
+    this.#completed = best;
     this.#log.info(
       { generation: cluster.generation, hostRank: cluster.hostRank, hosts: cluster.hosts, from: root, step: rows[root][1] },
       'state synced across hosts',
@@ -439,12 +463,45 @@ export class Trainer {
     if (cluster === undefined) return [[...values]];
     for (;;) {
       try {
-        return await cluster.allgather(values);
+        // Once an epoch, after work that differs per host (validation): a long timeout.
+        return await cluster.allgather(values, EPOCH_GATHER_TIMEOUT_MS);
       } catch (err) {
         if ((err as { code?: string }).code !== ErrorCodes.COMM) throw err;
         await this.#recover(Object.assign(new Error('gather failed'), { cause: err, rank: -1, phase: 'step' as const }));
       }
     }
+  }
+
+  /**
+   * Several hosts: waits for every host after uneven work (worker start-up, a checkpoint only rank
+   * 0 writes), so that the next collective's short timeout does not count it. A no-op on one host.
+   */
+  async hostBarrier(timeoutMs: number): Promise<void> {
+    const cluster = this.#cluster;
+    if (cluster === undefined) return;
+    for (;;) {
+      try {
+        return await cluster.barrier(timeoutMs);
+      } catch (err) {
+        if ((err as { code?: string }).code !== ErrorCodes.COMM) throw err;
+        await this.#recover(Object.assign(new Error('barrier failed'), { cause: err, rank: -1, phase: 'step' as const }));
+      }
+    }
+  }
+
+  /** Asks every host to stop after the step in flight (a signal on this host). One host: only this one. */
+  requestStop(): void {
+    this.#stopRequested = true;
+  }
+
+  /** Several hosts: some host asked to stop, and every host learnt it at the same step. */
+  get stopAgreed(): boolean {
+    return this.#stopAgreed;
+  }
+
+  /** Several hosts: the others re-formed without this host (it must stop, and not checkpoint). */
+  get dropped(): boolean {
+    return this.#cluster?.dropped ?? false;
   }
 
   /** Several hosts: this host's rank now (0 writes checkpoints and reports) and the host count. */

@@ -15,8 +15,10 @@
  *                                                     (BatchNormalization moving mean/variance)
  *   bufferSlots[r]    Float32[Q'] per grad slot       each rank's non-trainables after its step
  *   unitWeight        Float32[4]                      1.0: the weight of hostGrad as a single slot
- *   hostGrad          Float32[P'] (multi-host only)   this host's weighted gradient sum, summed
- *                                                     in place across hosts, then the optimizer's input
+ *   hostGrad          Float32[P' + 16] (multi-host)   this host's weighted gradient sum, summed
+ *                                                     in place across hosts, then the optimizer's input;
+ *                                                     the 16 floats after P' are host flags (HostFlag),
+ *                                                     summed with the last chunk: a vote per step
  *
  * P' is the parameter count padded to a multiple of PARAM_ALIGN so that every chunk bound is a
  * multiple of 4 floats (f32x4) and of a 64-byte cache line.
@@ -44,6 +46,17 @@ export const Control = {
   ATTEMPT: 4,
 } as const;
 export const CONTROL_WORDS = 16;
+
+/**
+ * Float32 words after the P' gradient values of hostGrad, summed across hosts with the last chunk
+ * (so every step carries them at no extra collective). Each host writes 0 or 1; after the step the
+ * word holds how many hosts voted.
+ */
+export const HostFlag = {
+  /** This host was asked to stop (a signal): every host stops after the same step. */
+  STOP: 0,
+} as const;
+export const HOST_FLAG_WORDS = 16;
 
 export interface Region {
   /** Byte offset from the start of the memory. */
@@ -81,7 +94,7 @@ export interface StateLayout {
   bufferSlots: readonly Region[];
   /** Float32[4] holding 1.0 (written by `createStateMemory`): hostGrad's weight as a one-slot reduce. */
   unitWeight: Region;
-  /** This host's reduced gradient, all-reduced across hosts (length 0 on one host). */
+  /** This host's reduced gradient, all-reduced across hosts, then HOST_FLAG_WORDS flags (length 0 on one host). */
   hostGrad: Region;
   bytes: number;
   pages: number;
@@ -110,7 +123,7 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
   const buffers = [take(paddedBuffers, 4), take(paddedBuffers, 4)] as const;
   const bufferSlots = Array.from({ length: spec.gradSlots }, () => take(paddedBuffers, 4));
   const unitWeight = take(4, 4);
-  const hostGrad = take(spec.multiHost === true ? padded : 0, 4);
+  const hostGrad = take(spec.multiHost === true ? padded + HOST_FLAG_WORDS : 0, 4);
   const pages = Math.ceil(cursor / PAGE_BYTES);
   return {
     spec,
@@ -150,6 +163,8 @@ export class StateViews {
   readonly #bufferSlots: Float32Array[];
   /** This host's reduced gradient (multi-host; empty otherwise). */
   readonly hostGrad: Float32Array;
+  /** The host flags after it (HostFlag indices; multi-host; empty otherwise). */
+  readonly hostFlags: Float32Array;
 
   constructor(
     readonly buffer: SharedArrayBuffer | ArrayBuffer,
@@ -167,7 +182,9 @@ export class StateViews {
     this.#grads = layout.grads.map(f32);
     this.#buffers = [f32(layout.buffers[0]), f32(layout.buffers[1])];
     this.#bufferSlots = layout.bufferSlots.map(f32);
-    this.hostGrad = f32(layout.hostGrad);
+    const multiHost = layout.hostGrad.length > 0;
+    this.hostGrad = new Float32Array(buffer, layout.hostGrad.byteOffset, multiHost ? layout.paddedParamCount : 0);
+    this.hostFlags = new Float32Array(buffer, layout.hostGrad.byteOffset + layout.paddedParamCount * 4 * (multiHost ? 1 : 0), multiHost ? HOST_FLAG_WORDS : 0);
   }
 
   /** The committed buffer index (0 or 1). Atomic: another thread flips it between steps. */

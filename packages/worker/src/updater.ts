@@ -9,6 +9,7 @@
 import {
   applyUpdate,
   chunkRanges,
+  HOST_FLAG_WORDS,
   loadKernels,
   stateSlotsOf,
   ThreadfitError,
@@ -41,7 +42,11 @@ export class ChunkUpdater {
     this.#kernels = loadKernels(memory);
   }
 
-  update(task: UpdateTask): UpdateResult | Promise<UpdateResult> {
+  /**
+   * `beforeWrite` runs after the cross-host sum and before the optimizer writes (multi-host): the
+   * caller re-checks that its attempt is still the current one, since the sum can outlast it.
+   */
+  update(task: UpdateTask, beforeWrite?: () => void): UpdateResult | Promise<UpdateResult> {
     const t0 = performance.now();
     if (task.slots < 1 || task.slots > this.layout.grads.length) {
       throw new ThreadfitError(ErrorCodes.INTERNAL, `update task names ${task.slots} gradient slots; the layout has ${this.layout.grads.length}`);
@@ -53,7 +58,7 @@ export class ChunkUpdater {
       const nonFinite = applyUpdate(this.#kernels, spec, chunk, task.step);
       return { type: 'update', chunk: task.chunk, nonFinite, ms: performance.now() - t0 };
     }
-    return this.#hierarchical(task, spec, chunk, t0);
+    return this.#hierarchical(task, spec, chunk, t0, beforeWrite);
   }
 
   async #hierarchical(
@@ -61,6 +66,7 @@ export class ChunkUpdater {
     spec: OptimizerSpec,
     chunk: { layout: StateLayout; ranks: number; from: 0 | 1; start: number; end: number },
     t0: number,
+    beforeWrite?: () => void,
   ): Promise<UpdateResult> {
     const comm = task.comm!;
     if (this.layout.hostGrad.length === 0) throw new ThreadfitError(ErrorCodes.INTERNAL, 'a multi-host update task on a layout without hostGrad');
@@ -69,9 +75,12 @@ export class ChunkUpdater {
     this.#kernels.reduceInto(chunk, this.layout.hostGrad.byteOffset);
     const reduced = performance.now();
     const gloo = await this.#commModule();
-    const range = new Float32Array(this.#memory.buffer, this.layout.hostGrad.byteOffset + chunk.start * 4, chunk.end - chunk.start);
+    // The last chunk also carries the host flags (HostFlag: the stop vote) that follow P'.
+    const flags = task.chunk === task.chunks - 1 ? HOST_FLAG_WORDS : 0;
+    const range = new Float32Array(this.#memory.buffer, this.layout.hostGrad.byteOffset + chunk.start * 4, chunk.end - chunk.start + flags);
     await gloo.Group.attach(comm.group, comm.hostRank, comm.hosts).allreduce(range, { timeoutMs: comm.timeoutMs });
     const summed = performance.now();
+    beforeWrite?.();
     const nonFinite = applyUpdate(this.#kernels, spec, { ...chunk, source: 'host' }, task.step);
     return { type: 'update', chunk: task.chunk, nonFinite, ms: reduced - t0 + (performance.now() - summed), commMs: summed - reduced };
   }

@@ -1,7 +1,7 @@
 /**
  * Where a multi-host run learns who it is: threadfit's own flags first, then the conventions that
  * launchers already set (torchrun --no-python and Kubeflow's PyTorchJob: RANK, WORLD_SIZE,
- * MASTER_ADDR, MASTER_PORT; Slurm: SLURM_PROCID, SLURM_NTASKS). No launcher of our own.
+ * MASTER_ADDR, MASTER_PORT; Slurm's srun: SLURM_PROCID, SLURM_STEP_NUM_TASKS). No launcher of our own.
  *
  * The rendezvous store is Redis (Debian's redis-server) or a directory on shared storage (Gloo's
  * FileStore). Default: Redis on MASTER_ADDR at MASTER_PORT + 1, because torchrun's own TCPStore
@@ -92,12 +92,14 @@ export function clusterFromEnv(env: Env, flags: ClusterFlags = {}): ClusterSpec 
   } else if (env.WORLD_SIZE !== undefined) {
     worldSize = intIn('WORLD_SIZE (environment)', env.WORLD_SIZE, 1);
     source = 'torchrun/PyTorchJob';
-  } else if (env.SLURM_NTASKS !== undefined) {
-    worldSize = intIn('SLURM_NTASKS (environment)', env.SLURM_NTASKS, 1);
+  } else if (env.SLURM_STEP_NUM_TASKS !== undefined) {
+    // Set inside an srun step only: a plain run in an sbatch/salloc shell (SLURM_NTASKS set) is
+    // a single-host run.
+    worldSize = intIn('SLURM_STEP_NUM_TASKS (environment)', env.SLURM_STEP_NUM_TASKS, 1);
     source = 'Slurm';
   } else {
     if (flags.hostRank !== undefined || flags.rendezvous !== undefined) {
-      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, '--host-rank and --rendezvous need --hosts N (or WORLD_SIZE / SLURM_NTASKS from a launcher)');
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, '--host-rank and --rendezvous need --hosts N (or WORLD_SIZE / SLURM_STEP_NUM_TASKS from a launcher)');
     }
     return undefined;
   }
@@ -121,9 +123,26 @@ export function clusterFromEnv(env: Env, flags: ClusterFlags = {}): ClusterSpec 
       `a world of ${worldSize} hosts needs a rendezvous store: --rendezvous redis://HOST:PORT | file:///DIR, THREADFIT_RENDEZVOUS, or MASTER_ADDR[/MASTER_PORT] (Redis at MASTER_PORT + 1)`,
     );
   }
-  const job = flags.job ?? env.THREADFIT_JOB ?? env.TORCHELASTIC_RUN_ID ?? env.SLURM_JOB_ID ?? 'threadfit';
+  const job = flags.job ?? env.THREADFIT_JOB ?? launcherJob(env);
+  if (job === undefined) {
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `a world of ${worldSize} hosts needs a job name, new for every run (rendezvous keys are write-once): --job ID or THREADFIT_JOB (torchrun's --rdzv-id and Slurm's job and step ids are used when set)`,
+    );
+  }
   if (!/^[\w.-]{1,128}$/.test(job)) throw bad('--job', job, 'a name of letters, digits, "_", "." or "-"');
   const commTimeoutMs = flags.commTimeout === undefined ? undefined : intIn('--comm-timeout', flags.commTimeout, 100);
   const iface = flags.iface ?? env.THREADFIT_IFACE ?? env.GLOO_SOCKET_IFNAME;
   return { launchRank, worldSize, minHosts, store: rendezvous.store, storeHost: rendezvous.host, job, iface, commTimeoutMs, source };
+}
+
+/**
+ * A job name a launcher gives, new for every run: torchrun's run id (not its default 'none') with
+ * its restart count, or Slurm's job and step ids.
+ */
+function launcherJob(env: Env): string | undefined {
+  const run = env.TORCHELASTIC_RUN_ID;
+  if (run !== undefined && run !== 'none' && run !== '') return `${run}-r${env.TORCHELASTIC_RESTART_COUNT ?? 0}`;
+  if (env.SLURM_JOB_ID !== undefined) return `${env.SLURM_JOB_ID}.${env.SLURM_STEP_ID ?? 0}`;
+  return undefined;
 }

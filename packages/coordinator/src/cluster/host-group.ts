@@ -8,12 +8,14 @@
  *
  *   1. alive:  set g{n}/alive/{launchRank}; wait the settle window (the comm timeout + 1 s, so a
  *              survivor that only timed out is in time);
- *   2. view:   the candidates whose alive key exists, published as g{n}/view/{launchRank};
- *   3. agree:  read every member's view. Equal everywhere -> the new member list (ranks in launch
- *              order). A view without this host -> it was declared dead: it stops (no split brain).
- *              Views that differ otherwise -> generation n+1 with the union.
- *   4. groups: new control and chunk groups under g{n}; the caller then syncs the state from the
- *              most advanced host (a peer may have completed the step others failed).
+ *   2. decide: the candidates whose alive key exists are this host's view; it tries to write them
+ *              as g{n}/members. Store keys are write-once (Redis SETNX), so the first writer
+ *              decides for everyone and the others read its list: one decision per generation.
+ *   3. adopt:  a host missing from the list was too late: it stops (no split brain, no host
+ *              training alone beside the group). Fewer than minHosts: training stops.
+ *   4. groups: new control and chunk groups under g{n} (a member dying now: generation n+1); the
+ *              caller then syncs the state from the most advanced host (a peer may have completed
+ *              the step others failed).
  *
  * Hosts never join a running group: this is shrink-only elasticity, down to `minHosts`.
  */
@@ -46,6 +48,7 @@ export class HostGroup {
   #control!: CommGroup;
   #chunks: CommGroup[] = [];
   #commTimeoutMs: number;
+  #dropped = false;
 
   private constructor(
     readonly spec: ClusterSpec,
@@ -178,57 +181,62 @@ export class HostGroup {
       await sleep(settleMs);
       const view: number[] = [];
       for (const r of candidates) if (r === me || (await this.store.check([`g${gen}/alive/${r}`]))) view.push(r);
-      await this.store.set(`g${gen}/view/${me}`, JSON.stringify(view));
-      let agreed = true;
-      let union = [...view];
-      for (const r of view) {
-        if (r === me) continue;
-        let theirs: number[];
-        try {
-          theirs = JSON.parse(dec.decode(await this.store.get(`g${gen}/view/${r}`, settleMs))) as number[];
-        } catch {
-          agreed = false; // r died after its alive key: try again without it
-          union = union.filter((x) => x !== r);
-          continue;
-        }
-        if (!theirs.includes(me)) {
-          throw new ThreadfitError(
-            ErrorCodes.COMM,
-            `host ${me} was dropped from the group at generation ${gen} (host ${r} saw it as gone: it was too slow to answer); it stops here, the others go on`,
-          );
-        }
-        if (theirs.length !== view.length || theirs.some((x, i) => x !== view[i])) {
-          agreed = false;
-          union = [...new Set([...union, ...theirs])].sort((a, b) => a - b);
-        }
+      // ONE decision per generation: store keys are write-once, so the first host to write the
+      // member list decides for everyone, and a later writer adopts it.
+      try {
+        await this.store.set(`g${gen}/members`, JSON.stringify(view));
+      } catch (err) {
+        if (!/already set/.test((err as Error).message)) throw err;
       }
-      if (!agreed) {
-        candidates = union;
-        continue;
-      }
-      if (view.length < this.spec.minHosts) {
+      const decided = JSON.parse(dec.decode(await this.store.get(`g${gen}/members`, settleMs))) as number[];
+      if (!decided.includes(me)) {
+        this.#dropped = true;
+        this.#members = [];
         throw new ThreadfitError(
           ErrorCodes.COMM,
-          `only ${view.length} of ${this.spec.worldSize} hosts are left (hosts ${view.join(', ')}), fewer than the minimum ${this.spec.minHosts}: ${cause}`,
+          `host ${me} was dropped from the group at generation ${gen} (the others did not hear from it within the settle window of ${settleMs} ms); it stops here, the others go on`,
         );
       }
-      const lost = this.#members.filter((r) => !view.includes(r));
-      this.#members = view;
-      await this.#createGroups(settleMs * 2);
-      log.warn({ generation: gen, hosts: view.length, lost, hostRank: this.hostRank }, `continuing with ${view.length} hosts`);
+      if (decided.length < this.spec.minHosts) {
+        throw new ThreadfitError(
+          ErrorCodes.COMM,
+          `only ${decided.length} of ${this.spec.worldSize} hosts are left (hosts ${decided.join(', ')}), fewer than the minimum ${this.spec.minHosts}: ${cause}`,
+        );
+      }
+      const lost = this.#members.filter((r) => !decided.includes(r));
+      this.#members = decided;
+      try {
+        await this.#createGroups(settleMs * 2);
+      } catch (err) {
+        // A member died between the decision and the connection: one more generation.
+        log.warn({ generation: gen, cause: (err as Error).message }, 'connecting the new generation failed');
+        candidates = decided;
+        continue;
+      }
+      log.warn({ generation: gen, hosts: decided.length, lost, hostRank: this.hostRank }, `continuing with ${decided.length} hosts`);
       return;
     }
-    throw new ThreadfitError(ErrorCodes.COMM, `the hosts could not agree on who is left after 5 generations: ${cause}`);
+    throw new ThreadfitError(ErrorCodes.COMM, `the hosts could not re-form after 5 generations: ${cause}`);
+  }
+
+  /** True once the others re-formed without this host: it must stop (and not checkpoint). */
+  get dropped(): boolean {
+    return this.#dropped;
+  }
+
+  /** Waits for every host (after uneven work: worker start-up, a checkpoint only rank 0 writes). */
+  async barrier(timeoutMs: number): Promise<void> {
+    await this.#control.barrier({ timeoutMs: Math.max(timeoutMs, this.#commTimeoutMs) });
   }
 
   /**
    * Each host's `values`, in rank order (float64, exact): epoch sums, step timings. Bytes travel
    * through an allgather, so the sum is the same on every host.
    */
-  async allgather(values: readonly number[]): Promise<number[][]> {
+  async allgather(values: readonly number[], timeoutMs = this.#commTimeoutMs): Promise<number[][]> {
     const mine = new Float64Array(values);
     const out = new Float64Array(values.length * this.hosts);
-    await this.#control.allgather(new Uint8Array(mine.buffer), new Uint8Array(out.buffer), { timeoutMs: this.#commTimeoutMs });
+    await this.#control.allgather(new Uint8Array(mine.buffer), new Uint8Array(out.buffer), { timeoutMs: Math.max(timeoutMs, this.#commTimeoutMs) });
     return Array.from({ length: this.hosts }, (_, h) => Array.from(out.subarray(h * values.length, (h + 1) * values.length)));
   }
 

@@ -9,7 +9,10 @@ import { availableParallelism } from 'node:os';
 
 const env = process.env;
 const multiHost =
-  process.argv.includes('--hosts') || process.argv.some((a) => a.startsWith('--hosts=')) || env.WORLD_SIZE !== undefined || env.SLURM_NTASKS !== undefined;
+  process.argv.includes('--hosts') ||
+  process.argv.some((a) => a.startsWith('--hosts=')) ||
+  env.WORLD_SIZE !== undefined ||
+  env.SLURM_STEP_NUM_TASKS !== undefined;
 if (multiHost && env.UV_THREADPOOL_SIZE === undefined) {
   // Workers go up to 4 x cores (options.ts maxWorkers), plus the control group and libuv's own 4.
   env.UV_THREADPOOL_SIZE = String(Math.min(1024, 8 + 4 * availableParallelism()));
