@@ -85,7 +85,7 @@ const TRAIN_FLAGS: FlagSpec[] = [
     name: 'hosts',
     type: 'string',
     value: 'N|MIN:N',
-    default: 'WORLD_SIZE or SLURM_NTASKS, else 1',
+    default: 'WORLD_SIZE or SLURM_STEP_NUM_TASKS, else 1',
     help: 'hosts joined by Gloo (docs/MULTI-HOST.md); MIN: fewest to go on with',
   },
   { name: 'host-rank', type: 'string', value: 'R', default: 'RANK or SLURM_PROCID', help: "this host's rank, 0..N-1" },
@@ -96,7 +96,13 @@ const TRAIN_FLAGS: FlagSpec[] = [
     default: 'THREADFIT_RENDEZVOUS, else redis://MASTER_ADDR:MASTER_PORT+1',
     help: 'where hosts meet: redis://HOST:PORT or file:///SHARED/DIR',
   },
-  { name: 'job', type: 'string', value: 'ID', default: 'THREADFIT_JOB, TORCHELASTIC_RUN_ID, SLURM_JOB_ID', help: 'rendezvous namespace, unique per run' },
+  {
+    name: 'job',
+    type: 'string',
+    value: 'ID',
+    default: 'THREADFIT_JOB, torchrun run id, Slurm job.step',
+    help: 'rendezvous namespace, new for every run (required otherwise)',
+  },
   { name: 'iface', type: 'string', value: 'NAME', default: 'the one routing to the rendezvous host', help: 'network interface to advertise to peers' },
   {
     name: 'comm-timeout',

@@ -62,13 +62,13 @@ export interface TrainOptions {
   lrDecay?: string;
   /** TensorFlow intra/inter-op threads per worker (tensorflow backend). Default 1. */
   threadsPerWorker?: number;
-  /** Several hosts (docs/MULTI-HOST.md): 'N' or 'MIN:N' hosts; default from WORLD_SIZE / SLURM_NTASKS. */
+  /** Several hosts (docs/MULTI-HOST.md): 'N' or 'MIN:N' hosts; default from WORLD_SIZE / SLURM_STEP_NUM_TASKS. */
   hosts?: string | number;
   /** This host's rank at launch; default from RANK / SLURM_PROCID. */
   hostRank?: string | number;
   /** redis://HOST:PORT or file:///DIR; default THREADFIT_RENDEZVOUS, else Redis at MASTER_ADDR:MASTER_PORT+1. */
   rendezvous?: string;
-  /** Rendezvous namespace, unique per run. Default THREADFIT_JOB / TORCHELASTIC_RUN_ID / SLURM_JOB_ID / 'threadfit'. */
+  /** Rendezvous namespace, new for every run. Default THREADFIT_JOB, torchrun's run id + restart count, Slurm's job.step; else required. */
   job?: string;
   /** Network interface to advertise; default the one routing to the rendezvous host. */
   iface?: string;
