@@ -3,8 +3,6 @@
  * The threadfit CLI. Exit codes: 0 done, 1 training failed, 2 bad input (flag, file or data),
  * with the usage and the bad value on stderr.
  */
-// First: sizes libuv's thread pool for a multi-host run before anything uses it.
-import './cluster/threadpool.js';
 import { ErrorCodes, createLogger, invalidOption, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 import { runBench } from './bench/bench.js';
 import { BENCH_DEFAULTS, SCALE_DEFAULTS, validateBenchOptions, validateScaleOptions } from './bench/options.js';

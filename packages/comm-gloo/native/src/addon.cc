@@ -9,6 +9,7 @@
 NAPI_MODULE_INIT() {
   using namespace commgloo;
   try {
+    InitEnv(env);
     Export(env, exports, "createGroup", CreateGroup);
     Export(env, exports, "groupInfo", GroupInfo);
     Export(env, exports, "closeGroup", CloseGroup);

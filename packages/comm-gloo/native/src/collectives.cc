@@ -1,5 +1,5 @@
 // allreduce / reduceScatter / allgather / broadcast / barrier on a registered group. Each runs on
-// the thread pool under the group's op mutex, on the caller's memory in place.
+// one of the addon's threads (StartAsync) under the group's op mutex, on the caller's memory in place.
 #include <gloo/allgather.h>
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>

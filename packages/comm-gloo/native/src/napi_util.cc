@@ -1,7 +1,15 @@
 #include "napi_util.h"
 
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
 #include <exception>
+#include <mutex>
+#include <thread>
 
 namespace commgloo {
 
@@ -159,61 +167,254 @@ napi_value MakeError(napi_env env, const char* code, const std::string& message,
   return err;
 }
 
-static void Execute(napi_env /*env*/, void* data) {
-  auto* op = static_cast<AsyncOp*>(data);
+// ---- the addon's threads ------------------------------------------------------------------------
+//
+// Why not napi_create_async_work: it runs on libuv's pool, which is process-wide, has 4 threads by
+// default and cannot be resized from an ESM program (the loader has started it before user code
+// runs). threadfit keeps one collective per worker thread in flight; with more of them than pool
+// threads, host A may run rings {0..3} while host B runs {4..7} and nothing progresses until the
+// timeout; and every fs call of the process would queue behind the collectives.
+//
+// Instead: a process-wide pool that never queues. A task is queued only when an idle thread is
+// waiting for it; otherwise a new thread starts. Threads that stay idle for kIdleExit end. Ops on
+// one group are still serialized by the group's opMutex; ops on different groups run at once.
+// The threads are detached and the pool is never destroyed (like the registries): a thread still
+// blocked in gloo when the process exits touches only heap memory that is never freed, no static
+// destructor joins or frees anything it uses, and exit() does not wait for it. Per environment,
+// EnvTeardown below waits for the ops whose memory dies with that environment.
+
+namespace {
+
+constexpr auto kIdleExit = std::chrono::seconds(30);
+
+class Pool {
+ public:
+  static Pool& Get() {
+    static auto* pool = new Pool();  // never destroyed: see above
+    return *pool;
+  }
+
+  // Runs `task` (which must not throw) on an idle thread or a new one. Throws std::system_error
+  // when no thread can be started.
+  void Submit(std::function<void()> task) {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(std::move(task));
+    if (queue_.size() <= idle_) {
+      cv_.notify_one();
+      return;
+    }
+    try {
+      std::thread([this] { Loop(); }).detach();
+    } catch (...) {
+      queue_.pop_back();
+      throw;
+    }
+  }
+
+ private:
+  void Loop() {
+    pthread_setname_np(pthread_self(), "threadfit-gloo");
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      if (queue_.empty()) {
+        idle_++;  // counted while waiting: Submit queues a task only for a waiting thread
+        bool got = cv_.wait_for(lock, kIdleExit, [this] { return !queue_.empty(); });
+        idle_--;
+        if (!got) return;
+      }
+      std::function<void()> task = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      task();
+      task = nullptr;  // its captures die outside the lock
+      lock.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  size_t idle_ = 0;  // threads inside wait_for
+};
+
+// Per Node environment (main thread, each worker thread): how many ops in flight use memory that
+// dies with the environment's heap (plain ArrayBuffers). Its teardown hook waits for them.
+struct EnvState {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pinned = 0;
+};
+
+// One op in flight. Owned jointly by its native thread and by its threadsafe function (tsfn),
+// whose finalizer runs on the JS thread after the result was delivered, or at the environment's
+// teardown; whichever lets go last deletes it.
+struct Job {
+  std::unique_ptr<AsyncOp> op;
+  std::shared_ptr<EnvState> env;
+  bool pinsEnv = false;
+  napi_threadsafe_function tsfn = nullptr;
+  std::mutex mu;
+  bool tsfnGone = false;  // set by the finalizer: from then on the tsfn may be freed memory
+  std::atomic<int> owners{2};
+};
+
+void LetGo(Job* job) {
+  if (--job->owners == 0) delete job;  // AsyncOp's refs and deferred: deleted by CallJs, or by the env
+}
+
+void Execute(AsyncOp& op) {
   try {
-    op->run();
+    op.run();
   } catch (const std::exception& e) {
-    op->failed = true;
-    op->error = op->what + " failed: " + e.what();
+    op.failed = true;
+    op.error = op.what + " failed: " + e.what();
   } catch (...) {
-    op->failed = true;
-    op->error = op->what + " failed: unknown C++ exception";
+    op.failed = true;
+    op.error = op.what + " failed: unknown C++ exception";
   }
 }
 
-static void Complete(napi_env env, napi_status status, void* data) {
-  std::unique_ptr<AsyncOp> op(static_cast<AsyncOp*>(data));
-  try {
-    if (status == napi_cancelled && !op->failed) {
-      op->failed = true;
-      op->error = op->what + " failed: cancelled (the thread is shutting down)";
-    }
-    napi_value value = nullptr;
-    if (!op->failed) {
-      try {
-        value = op->result ? op->result(env) : Undefined(env);
-      } catch (const std::exception& e) {
-        op->failed = true;
-        op->error = op->what + " failed: " + e.what();
+// After `run` (on the op's thread, or on the JS thread when no thread could start): the memory is
+// no longer used; hand the result to the JS thread unless its environment is gone.
+void Finish(Job* job) {
+  if (job->pinsEnv) {
+    std::lock_guard<std::mutex> lock(job->env->mu);
+    job->env->pinned--;
+    job->env->cv.notify_all();
+  }
+  {
+    // Held across the call: the finalizer (which precedes the tsfn's deletion) waits for it.
+    std::lock_guard<std::mutex> lock(job->mu);
+    if (!job->tsfnGone) {
+      // Non-blocking, unbounded queue: napi_ok, or napi_closing when the environment is being torn
+      // down (the call then drops this thread's use of the tsfn itself, and nothing is delivered).
+      if (napi_call_threadsafe_function(job->tsfn, job, napi_tsfn_nonblocking) == napi_ok) {
+        napi_release_threadsafe_function(job->tsfn, napi_tsfn_release);
       }
     }
-    if (op->failed) {
-      napi_reject_deferred(env, op->deferred, MakeError(env, kCommCode, op->error));
+  }
+  LetGo(job);
+}
+
+// On the JS thread: settle the promise, release the arrays.
+void Settle(napi_env env, AsyncOp& op) {
+  try {
+    napi_value value = nullptr;
+    if (!op.failed) {
+      try {
+        value = op.result ? op.result(env) : Undefined(env);
+      } catch (const std::exception& e) {
+        op.failed = true;
+        op.error = op.what + " failed: " + e.what();
+      }
+    }
+    if (op.failed) {
+      napi_reject_deferred(env, op.deferred, MakeError(env, kCommCode, op.error));
     } else {
-      napi_resolve_deferred(env, op->deferred, value);
+      napi_resolve_deferred(env, op.deferred, value);
     }
   } catch (...) {
     // Nothing sensible left to do (the environment is going away); never throw into Node.
   }
-  for (auto ref : op->refs) napi_delete_reference(env, ref);
-  napi_delete_async_work(env, op->work);
+  for (auto ref : op.refs) napi_delete_reference(env, ref);
+  op.refs.clear();
+}
+
+// The tsfn's call_js. `env` is null when the tsfn is torn down with the job still queued: the job
+// may already be deleted then, so it is not touched (the env frees the refs and the deferred).
+void CallJs(napi_env env, napi_value /*js_callback*/, void* /*context*/, void* data) {
+  if (env == nullptr || data == nullptr) return;
+  Settle(env, *static_cast<Job*>(data)->op);
+}
+
+// The tsfn's finalizer: after the last delivery, or at the environment's teardown.
+void FinalizeTsfn(napi_env /*env*/, void* data, void* /*hint*/) {
+  auto* job = static_cast<Job*>(data);
+  {
+    std::lock_guard<std::mutex> lock(job->mu);
+    job->tsfnGone = true;
+  }
+  LetGo(job);
+}
+
+// Whether `v`'s memory dies with this environment's heap: a typed array on a plain ArrayBuffer
+// (napi_is_arraybuffer is false for a SharedArrayBuffer, and so for a shared WebAssembly.Memory).
+bool DiesWithEnv(napi_env env, napi_value v) {
+  bool typed = false;
+  if (napi_is_typedarray(env, v, &typed) != napi_ok || !typed) return true;
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(env, v, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok) return true;
+  bool plain = true;
+  if (napi_is_arraybuffer(env, buffer, &plain) != napi_ok) return true;
+  return plain;
+}
+
+// Runs before Node-API frees this environment's references and before its heap goes: ops on plain
+// ArrayBuffers are waited for (each ends at its timeout); the others run on, detached from it.
+void EnvTeardown(void* arg) {
+  auto* state = static_cast<EnvState*>(arg);
+  std::unique_lock<std::mutex> lock(state->mu);
+  state->cv.wait(lock, [state] { return state->pinned == 0; });
+}
+
+std::shared_ptr<EnvState> StateOf(napi_env env) {
+  void* data = nullptr;
+  NAPI_CHECK(env, napi_get_instance_data(env, &data));
+  if (data == nullptr) throw NapiFailure("comm-gloo: this environment was not initialized");
+  return *static_cast<std::shared_ptr<EnvState>*>(data);
+}
+
+}  // namespace
+
+void InitEnv(napi_env env) {
+  auto* holder = new std::shared_ptr<EnvState>(std::make_shared<EnvState>());
+  // The holder lives until Node-API destroys the environment (after every cleanup hook); ops in
+  // flight hold their own reference to the state.
+  napi_status s = napi_set_instance_data(
+      env, holder, [](napi_env, void* data, void*) { delete static_cast<std::shared_ptr<EnvState>*>(data); }, nullptr);
+  if (s != napi_ok) {
+    delete holder;
+    Check(env, s, "napi_set_instance_data");
+  }
+  NAPI_CHECK(env, napi_add_env_cleanup_hook(env, EnvTeardown, holder->get()));
 }
 
 napi_value StartAsync(napi_env env, std::unique_ptr<AsyncOp> op) {
+  auto state = StateOf(env);
   napi_value promise, name;
   NAPI_CHECK(env, napi_create_promise(env, &op->deferred, &promise));
+  bool pins = false;
   for (auto v : op->keepAlive) {
+    pins = pins || DiesWithEnv(env, v);
     napi_ref ref;
     NAPI_CHECK(env, napi_create_reference(env, v, 1, &ref));
     op->refs.push_back(ref);
   }
   op->keepAlive.clear();
   NAPI_CHECK(env, napi_create_string_utf8(env, "threadfit:comm-gloo", NAPI_AUTO_LENGTH, &name));
-  AsyncOp* raw = op.get();
-  NAPI_CHECK(env, napi_create_async_work(env, nullptr, name, Execute, Complete, raw, &raw->work));
-  NAPI_CHECK(env, napi_queue_async_work(env, raw->work));
-  op.release();  // owned by Complete from here on
+
+  auto job = std::make_unique<Job>();
+  job->op = std::move(op);
+  job->env = state;
+  job->pinsEnv = pins;
+  // One tsfn per op: referenced (it keeps the event loop alive while the op is in flight, as async
+  // work did), one thread using it, an unbounded queue.
+  NAPI_CHECK(env, napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, job.get(), FinalizeTsfn, nullptr, CallJs, &job->tsfn));
+  Job* raw = job.release();  // owned by the op's thread and the tsfn from here on
+  if (pins) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->pinned++;
+  }
+  try {
+    Pool::Get().Submit([raw] {
+      Execute(*raw->op);
+      Finish(raw);
+    });
+  } catch (const std::exception& e) {
+    raw->op->failed = true;
+    raw->op->error = raw->op->what + " failed: could not start a thread: " + e.what();
+    Finish(raw);  // delivered through the tsfn like any result (calling it from the JS thread is fine)
+  }
   return promise;
 }
 

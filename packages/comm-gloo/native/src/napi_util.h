@@ -1,6 +1,7 @@
 // Plain C Node-API helpers: argument parsing that throws C++ exceptions (turned into JS errors at
-// the one boundary in Export()), and AsyncOp, which runs one blocking call on the libuv thread
-// pool and settles a Promise. No C++ exception crosses into Node: Export() and AsyncOp catch all.
+// the one boundary in Export()), and AsyncOp, which runs one blocking call on a thread the addon
+// owns (never libuv's pool) and settles a Promise. No C++ exception crosses into Node: Export()
+// and AsyncOp catch all.
 #pragma once
 
 #include <node_api.h>
@@ -68,22 +69,37 @@ const char* TypeName(napi_typedarray_type t);
 napi_value MakeError(napi_env env, const char* code, const std::string& message, bool typeError = false);
 napi_value Undefined(napi_env env);
 
-// One blocking call run off the event loop; settles a Promise. `run` executes on a thread-pool
-// thread and may throw anything; `result` runs back on the JS thread to build the value.
+// One blocking call run off the event loop; settles a Promise. `run` executes on one of the
+// addon's own threads (napi_util.cc: a process-wide pool that starts a thread whenever none is
+// idle, so calls in flight never queue behind each other, and that never uses libuv's pool) and
+// may throw anything; `result` runs back on the calling JS thread to build the value.
+//
+// Memory of `keepAlive` arrays, when the calling thread (its Node environment) goes away while
+// `run` is still going (worker.terminate(), process.exit() in a worker):
+//  - on a SharedArrayBuffer or a shared WebAssembly.Memory, the op is not waited for: the memory
+//    stays valid as long as some other thread still holds the buffer (threadfit's main thread
+//    always does). A shared buffer that only the terminated thread held must not be in flight.
+//  - on a plain ArrayBuffer (or a non-shared WebAssembly.Memory) the memory dies with the
+//    thread's heap, and Node-API gives no way to hold its backing store: the environment's
+//    teardown waits until `run` has returned (each blocking call ends at its timeout).
+// The promise of an op whose environment is gone is never settled (there is no JS left to see it).
 struct AsyncOp {
   std::string what;  // "allreduce on group g (rank 1 of 3)": the error message's prefix
   std::function<void()> run;
   std::function<napi_value(napi_env)> result;  // default: undefined
-  std::vector<napi_value> keepAlive;           // arrays whose memory `run` uses in place
+  std::vector<napi_value> keepAlive;           // typed arrays whose memory `run` uses in place
 
   // internal
   napi_deferred deferred = nullptr;
-  napi_async_work work = nullptr;
   std::vector<napi_ref> refs;
   bool failed = false;
   std::string error;
 };
 napi_value StartAsync(napi_env env, std::unique_ptr<AsyncOp> op);
+
+// Once per environment that loads the addon (NAPI_MODULE_INIT): the per-environment state and the
+// teardown hook StartAsync relies on.
+void InitEnv(napi_env env);
 
 // Registers a native function whose body may throw: ArgError -> TypeError, anything else ->
 // Error with code ERR_THREADFIT_COMM.

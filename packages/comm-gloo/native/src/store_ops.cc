@@ -1,5 +1,6 @@
 // storeOpen / storeSet / storeGet / storeWait / storeCheck / storeClose: gloo's rendezvous stores
-// (Redis or a shared directory) under a PrefixStore, every blocking call on the thread pool.
+// (Redis or a shared directory) under a PrefixStore, every blocking call on one of the addon's
+// threads (StartAsync).
 #include <cstring>
 
 #include "napi_util.h"
