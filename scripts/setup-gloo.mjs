@@ -16,25 +16,19 @@
  *  3. compiles the package's TypeScript (node_modules/.bin/tsc -p packages/comm-gloo);
  *  4. loads the addon in the main thread and in 2 worker threads at once.
  *
- * Node built-ins only. Exit code 0 on success, 1 with a message naming what is missing.
+ * Node built-ins only; the steps, fail() and run() come from scripts/lib/setup-steps.mjs. Exit code
+ * 0 on success, 1 with a message naming what is missing.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { SetupError, createSetup, findNodeDir, findNodeGyp, info, printUsage, readJson, run, tryRun } from './lib/setup-steps.mjs';
 
-const t0 = performance.now();
+const { step, fail, summary } = createSetup({ name: 'setup-gloo', steps: 4 });
 const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log(
-    readFileSync(new URL(import.meta.url), 'utf8')
-      .split('\n')
-      .slice(1, 21)
-      .join('\n'),
-  );
-  process.exit(0);
-}
+if (args.includes('--help') || args.includes('-h')) printUsage(import.meta.url);
 const FORCE = args.includes('--force');
 const jobsAt = args.indexOf('--jobs');
 const JOBS = jobsAt >= 0 ? Number(args[jobsAt + 1]) : 2;
@@ -50,66 +44,13 @@ const NATIVE = join(PKG, 'native');
 const ADDON = join(NATIVE, 'build', 'Release', 'comm_gloo.node');
 const STAMP = join(NATIVE, 'build', 'threadfit-stamp.json');
 const APT_ALL = 'apt-get install g++ make python3 libgloo-dev libhiredis-dev';
-const timings = [];
 const tools = {};
-let stepNo = 0;
-const STEPS = 4;
 
-class SetupError extends Error {
-  constructor(message, hint) {
-    super(message);
-    this.hint = hint;
-  }
-}
-function fail(message, hint) {
-  console.error(`\n✗ setup-gloo failed: ${message}`);
-  if (hint) console.error(`  ${hint.split('\n').join('\n  ')}`);
-  console.error(`  (after ${secs(performance.now() - t0)})`);
-  process.exit(1);
-}
-function secs(ms) {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-function info(msg) {
-  console.log(`    ${msg}`);
-}
-async function step(title, fn) {
-  stepNo++;
-  console.log(`\n[${stepNo}/${STEPS}] ${title}`);
-  const s = performance.now();
-  try {
-    const note = await fn();
-    const ms = performance.now() - s;
-    timings.push([title, ms]);
-    console.log(`    ✓ ${note ?? 'done'} (${secs(ms)})`);
-  } catch (err) {
-    if (err instanceof SetupError) fail(`${title}: ${err.message}`, err.hint);
-    fail(`${title}: ${err?.stack ?? err}`);
-  }
-}
-function tryRun(cmd, cmdArgs) {
-  const r = spawnSync(cmd, cmdArgs, { encoding: 'utf8' });
-  return r.status === 0 ? `${r.stdout}${r.stderr}`.trim() : undefined;
-}
-/** Runs a command with its output shown; throws SetupError when it fails. */
-function run(cmd, cmdArgs, opts = {}) {
-  info(`$ ${[cmd, ...cmdArgs].join(' ')}`);
-  const r = spawnSync(cmd, cmdArgs, { stdio: ['ignore', 'inherit', 'inherit'], ...opts });
-  if (r.error) throw new SetupError(`could not run ${cmd}: ${r.error.message}`);
-  if (r.status !== 0) throw new SetupError(`\`${[cmd, ...cmdArgs].join(' ')}\` exited with ${r.status ?? r.signal}`);
-}
 function listFiles(dir) {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((d) => d.isFile())
     .map((d) => join(d.parentPath ?? d.path, d.name))
     .sort();
-}
-function readJson(file) {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 if (!existsSync(join(PKG, 'package.json'))) fail(`no packages/comm-gloo in ${ROOT}`, 'run it from the repository root: node scripts/setup-gloo.mjs');
@@ -151,28 +92,12 @@ await step('check tools and headers (g++, make, python3, Gloo, hiredis, Node hea
   info(`Gloo ${ver} (${libgloo}; Redis store: yes)`);
 
   // Node's headers, already on disk: node-gyp's --nodedir wants the folder holding include/node.
-  const candidates = [process.env.THREADFIT_NODEDIR, process.env.npm_config_nodedir, resolve(dirname(process.execPath), '..'), '/usr/local', '/usr'].filter(
-    Boolean,
+  tools.nodedir = findNodeDir(
+    'install them (Debian: apt-get install libnode-dev, or NodeSource nodejs which ships /usr/include/node),\n' +
+      'or unpack node-v<version>-headers.tar.gz and set THREADFIT_NODEDIR to the folder that holds include/',
   );
-  tools.nodedir = candidates.find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')) && existsSync(join(d, 'include', 'node', 'common.gypi')));
-  if (!tools.nodedir) {
-    throw new SetupError(
-      `Node's C headers not found (looked for include/node/node_api.h and common.gypi under ${candidates.join(', ')})`,
-      'install them (Debian: apt-get install libnode-dev, or NodeSource nodejs which ships /usr/include/node),\n' +
-        'or unpack node-v<version>-headers.tar.gz and set THREADFIT_NODEDIR to the folder that holds include/',
-    );
-  }
   info(`Node headers: ${tools.nodedir}/include/node (running node ${process.version})`);
-
-  const gypCandidates = [
-    process.env.npm_config_node_gyp,
-    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  ];
-  const npmRoot = tryRun('npm', ['root', '-g']);
-  if (npmRoot) gypCandidates.push(join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  tools.nodeGyp = gypCandidates.filter(Boolean).find((p) => existsSync(p));
-  if (!tools.nodeGyp) throw new SetupError('node-gyp not found (npm normally bundles it)', 'set npm_config_node_gyp to its bin/node-gyp.js');
-  info(`node-gyp: ${tools.nodeGyp} (${tryRun(process.execPath, [tools.nodeGyp, '--version']) ?? '?'})`);
+  tools.nodeGyp = findNodeGyp('set npm_config_node_gyp to its bin/node-gyp.js');
 
   tools.tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
   if (!existsSync(tools.tsc)) throw new SetupError(`${tools.tsc} not found`, 'run `npm ci` at the repository root first');
@@ -241,7 +166,4 @@ console.log('    main thread + ' + replies.length + ' workers: ' + replies.join(
   return 'loads in every thread';
 });
 
-const total = performance.now() - t0;
-console.log('\nsetup-gloo: done. Times:');
-for (const [title, ms] of timings) console.log(`  ${secs(ms).padStart(8)}  ${title}`);
-console.log(`  ${secs(total).padStart(8)}  total`);
+summary();

@@ -26,7 +26,8 @@
  *     copy is kept in .cache/tensorflow and restored next time instead of compiling again);
  *  7. loads it in 2, then 3 worker threads at once, each training a small model a few steps.
  *
- * Node built-ins only. Exit code 0 on success, 1 with a message on any failure.
+ * Node built-ins only; the steps, fail() and run() come from scripts/lib/setup-steps.mjs. Exit code
+ * 0 on success, 1 with a message on any failure.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -48,8 +49,9 @@ import {
   lstatSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { SetupError, createSetup, findNodeDir, findNodeGyp, info, printUsage, readJson, run, tryRun } from './lib/setup-steps.mjs';
 
 // ---- pinned versions -----------------------------------------------------------------------
 const TFJS_NODE_VERSION = '4.22.0';
@@ -69,17 +71,10 @@ const PATCH_MARK = '// threadfit: ATTR_NAME_SET mutex';
 const STAMP_VERSION = 1;
 
 // ---- command line --------------------------------------------------------------------------
-const t0 = performance.now();
+const STEPS = 7;
+const { step, skipTo, fail, summary } = createSetup({ name: 'setup-tensorflow', steps: STEPS });
 const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  console.log(
-    readFileSync(new URL(import.meta.url), 'utf8')
-      .split('\n')
-      .slice(1, 30)
-      .join('\n'),
-  );
-  process.exit(0);
-}
+if (args.includes('--help') || args.includes('-h')) printUsage(import.meta.url);
 const FORCE = args.includes('--force');
 const VERIFY_ONLY = args.includes('--verify');
 const jobsArg = args.indexOf('--jobs');
@@ -90,63 +85,6 @@ for (const a of args) {
 if (!Number.isInteger(JOBS) || JOBS < 1) fail('--jobs needs a positive integer');
 
 // ---- helpers -------------------------------------------------------------------------------
-const timings = [];
-let stepNo = 0;
-const STEPS = 7;
-
-class SetupError extends Error {
-  constructor(message, hint) {
-    super(message);
-    this.hint = hint;
-  }
-}
-function fail(message, hint) {
-  console.error(`\n✗ setup-tensorflow failed: ${message}`);
-  if (hint) console.error(`  ${hint.split('\n').join('\n  ')}`);
-  console.error(`  (after ${secs(performance.now() - t0)})`);
-  process.exit(1);
-}
-function secs(ms) {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-async function step(title, fn) {
-  stepNo++;
-  console.log(`\n[${stepNo}/${STEPS}] ${title}`);
-  const s = performance.now();
-  try {
-    const note = await fn();
-    const ms = performance.now() - s;
-    timings.push([title, ms]);
-    console.log(`    ✓ ${note ?? 'done'} (${secs(ms)})`);
-  } catch (err) {
-    if (err instanceof SetupError) fail(`${title}: ${err.message}`, err.hint);
-    fail(`${title}: ${err?.stack ?? err}`);
-  }
-}
-function info(msg) {
-  console.log(`    ${msg}`);
-}
-/** Runs a command; throws SetupError with its output tail when it fails. */
-function run(cmd, cmdArgs, opts = {}) {
-  const { quiet = false, ...spawnOpts } = opts;
-  if (!quiet) info(`$ ${[cmd, ...cmdArgs].join(' ')}`);
-  const r = spawnSync(cmd, cmdArgs, {
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-    stdio: quiet ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
-    ...spawnOpts,
-  });
-  if (r.error) throw new SetupError(`could not run ${cmd}: ${r.error.message}`);
-  if (r.status !== 0) {
-    const tail = quiet ? `\n${(r.stdout ?? '') + (r.stderr ?? '')}`.split('\n').slice(-25).join('\n') : '';
-    throw new SetupError(`\`${[cmd, ...cmdArgs].join(' ')}\` exited with ${r.status ?? r.signal}${tail}`);
-  }
-  return r;
-}
-function tryRun(cmd, cmdArgs) {
-  const r = spawnSync(cmd, cmdArgs, { encoding: 'utf8' });
-  return r.status === 0 ? `${r.stdout}${r.stderr}`.trim() : undefined;
-}
 function sha256File(file) {
   const h = createHash('sha256');
   const fd = openSync(file, 'r');
@@ -157,13 +95,6 @@ function sha256File(file) {
     closeSync(fd);
   }
   return h.digest('hex');
-}
-function readJson(file) {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return undefined;
-  }
 }
 function forceSymlink(target, path) {
   try {
@@ -194,7 +125,7 @@ if (!existsSync(join(ROOT, 'package.json'))) {
 }
 
 if (VERIFY_ONLY) {
-  stepNo = STEPS - 1;
+  skipTo(STEPS);
   await step('verify: load the addon in 2 and 3 worker threads at once', verify);
   done();
 }
@@ -234,34 +165,17 @@ await step('check tools (pip, g++, make, Node headers, node-gyp)', () => {
 
   // Node's headers, already on disk: node-gyp's --nodedir wants the directory that holds
   // include/node/{node_api.h,common.gypi}.
-  const candidates = [process.env.THREADFIT_NODEDIR, process.env.npm_config_nodedir, resolve(dirname(process.execPath), '..'), '/usr/local', '/usr'].filter(
-    Boolean,
+  tools.nodedir = findNodeDir(
+    'use a Node package that ships its headers (Debian/NodeSource nodejs does: /usr/include/node),\n' +
+      'or unpack node-v<version>-headers.tar.gz and set THREADFIT_NODEDIR to the folder that holds include/',
   );
-  tools.nodedir = candidates.find((d) => existsSync(join(d, 'include', 'node', 'node_api.h')) && existsSync(join(d, 'include', 'node', 'common.gypi')));
-  if (!tools.nodedir) {
-    throw new SetupError(
-      `Node's C headers not found (looked for include/node/node_api.h and common.gypi under ${candidates.join(', ')})`,
-      'use a Node package that ships its headers (Debian/NodeSource nodejs does: /usr/include/node),\n' +
-        'or unpack node-v<version>-headers.tar.gz and set THREADFIT_NODEDIR to the folder that holds include/',
-    );
-  }
   const versionH = readFileSync(join(tools.nodedir, 'include', 'node', 'node_version.h'), 'utf8');
   const hv = ['MAJOR', 'MINOR', 'PATCH'].map((k) => versionH.match(new RegExp(`#define NODE_${k}_VERSION (\\d+)`))?.[1]).join('.');
   info(`Node headers: ${tools.nodedir}/include/node (v${hv}; running node ${process.version})`);
   if (`v${hv}` !== process.version) info(`note: header version differs from the running node; fine for a Node-API addon`);
 
   // node-gyp: npm's bundled copy (node-pre-gyp would look there too; say so up front).
-  const gypCandidates = [
-    process.env.npm_config_node_gyp,
-    join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-  ];
-  const npmRoot = tryRun('npm', ['root', '-g']);
-  if (npmRoot) gypCandidates.push(join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  tools.nodeGyp = gypCandidates.filter(Boolean).find((p) => existsSync(p));
-  if (!tools.nodeGyp) {
-    throw new SetupError('node-gyp not found (npm normally bundles it)', 'npm install -g node-gyp, or set npm_config_node_gyp to its bin/node-gyp.js');
-  }
-  info(`node-gyp: ${tools.nodeGyp} (${tryRun(process.execPath, [tools.nodeGyp, '--version']) ?? '?'})`);
+  tools.nodeGyp = findNodeGyp('npm install -g node-gyp, or set npm_config_node_gyp to its bin/node-gyp.js');
   return 'tools found';
 });
 
@@ -517,10 +431,7 @@ for (const n of [2, 3]) {
 }
 
 function done() {
-  const total = performance.now() - t0;
-  console.log('\nsetup-tensorflow: done. Times:');
-  for (const [title, ms] of timings) console.log(`  ${secs(ms).padStart(8)}  ${title}`);
-  console.log(`  ${secs(total).padStart(8)}  total`);
+  summary();
   console.log(
     "Use: import * as tf from '@tensorflow/tfjs-node' (backend 'tensorflow'); set TF_NUM_INTRAOP_THREADS=1\n" +
       'and TF_NUM_INTEROP_THREADS=1 in the process environment before the first thread loads it.',

@@ -4,11 +4,11 @@
  * namespaces (test/netns.ts), Redis on host 0, fixtures from packages/comm-gloo/test/fixtures.
  * Needs root, like test/comm-gloo.test.ts.
  */
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, type Lab, type NsProcess } from './netns.js';
+import { ensureGlooAddon } from './gloo-setup.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(ROOT, 'packages/comm-gloo/test/fixtures');
@@ -29,8 +29,7 @@ function start(fixture: string, cfg: Record<string, unknown>): NsProcess[] {
 }
 
 beforeAll(async () => {
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/setup-gloo.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`scripts/setup-gloo.mjs failed:\n${r.stdout}\n${r.stderr}`);
+  await ensureGlooAddon();
   lab = await createLab({ hosts: 2 });
 }, 300_000);
 

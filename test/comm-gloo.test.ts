@@ -5,7 +5,6 @@
  * with a message saying so. The addon is built first by scripts/setup-gloo.mjs (a no-op when up
  * to date).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Group, Store, loadError, pickInterface } from '../packages/comm-gloo/src/index.js';
 import { createLab, type Lab, type NsProcess } from './netns.js';
+import { ensureGlooAddon } from './gloo-setup.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(ROOT, 'packages/comm-gloo/test/fixtures');
@@ -37,8 +37,7 @@ function startRanks(fixture: string, cfg: Record<string, unknown>, hosts: number
 const waitAll = (ps: NsProcess[], name: string, timeoutMs = 20_000) => Promise.all(ps.map((p) => p.waitForLine(event(name), timeoutMs).then(parse)));
 
 beforeAll(async () => {
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/setup-gloo.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`scripts/setup-gloo.mjs failed:\n${r.stdout}\n${r.stderr}`);
+  await ensureGlooAddon();
   lab = await createLab({ hosts: SIZE, bare: true });
 }, 300_000);
 

@@ -3,15 +3,13 @@
  * host 0, Gloo between them. Each case runs the CLI as a user would on each host, with a small
  * synthetic data set on storage every namespace sees.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, tempDir, writeSyntheticIdxSet } from './helpers.js';
 import { createLab, type Lab, type NsProcess } from './netns.js';
+import { ensureGlooAddon } from './gloo-setup.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const tmp = tempDir('threadfit-hosts-');
 const data = join(tmp.dir, 'data');
 let lab: Lab;
@@ -100,8 +98,7 @@ const exitOk = async (p: NsProcess) => {
 let twoHostSha: string;
 
 beforeAll(async () => {
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/setup-gloo.mjs')], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`scripts/setup-gloo.mjs failed:\n${r.stdout}\n${r.stderr}`);
+  await ensureGlooAddon();
   mkdirSync(data);
   writeSyntheticIdxSet(data, { train: 640, test: 128 });
   lab = await createLab({ hosts: 3 });
