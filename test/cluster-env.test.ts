@@ -76,6 +76,7 @@ describe('multi-host option checks', () => {
     const msg = settingsMismatch(1, { batchSize: 64, seed: 1 }, { batchSize: 128, seed: 1 });
     expect(msg).toMatch(/host 1 was started with other settings than this host \(batchSize 64 there, 128 here\)/);
     expect(msg).not.toMatch(/seed/);
+    expect(settingsMismatch(1, { resumedFrom: null }, { resumedFrom: { globalStep: 40 } })).toMatch(/put --checkpoint-dir on storage every host sees/);
   });
 
   it('times collectives out at max(5 s, 10 x the median step) unless fixed', () => {

@@ -199,6 +199,23 @@ describe('threadfit train across hosts', () => {
     expect(readdirSync(join(tmp.dir, 'ckpt-stop-0')).some((f) => f.startsWith('ckpt-'))).toBe(true);
   }, 240_000);
 
+  it('--resume across hosts from a checkpoint directory they share ends with the bits of an uninterrupted run; a host without it is refused', async () => {
+    const shared = join(tmp.dir, 'ckpt-shared');
+    const first = startHosts(2, 1, () => ['--checkpoint-dir', shared]);
+    await Promise.all(first.ps.map(exitOk));
+    const resumed = startHosts(2, 2, () => ['--checkpoint-dir', shared, '--resume']);
+    await Promise.all(resumed.ps.map(exitOk));
+    const straight = startHosts(2, 2);
+    await Promise.all(straight.ps.map(exitOk));
+    expect(readReport(resumed.reports[0]).weightsSha256).toBe(readReport(straight.reports[0]).weightsSha256);
+    expect(readReport(resumed.reports[0]).history.loss).toHaveLength(2);
+    // Host 1 looking at a directory of its own finds nothing to resume: refused before any step.
+    const split = startHosts(2, 3, (k) => ['--checkpoint-dir', k === 0 ? shared : join(tmp.dir, 'ckpt-elsewhere'), '--resume']);
+    const codes = await Promise.all(split.ps.map((p) => p.exit));
+    expect(codes.map((c) => c.code)).toEqual([2, 2]);
+    expect(split.ps[0].stderr()).toMatch(/resumedFrom .* there, .* here.*put --checkpoint-dir on storage every host sees/);
+  }, 240_000);
+
   it('hosts started with different settings are refused before any step, naming the setting', async () => {
     const { ps } = startHosts(2, 1, (k) => (k === 1 ? ['--lr', '0.01'] : []));
     const codes = await Promise.all(ps.map((p) => p.exit));

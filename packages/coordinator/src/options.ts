@@ -305,7 +305,6 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     const why = 'is not supported across hosts yet (docs/MULTI-HOST.md)';
     if (minWorkers !== workers) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('workers', source)[0]} ${o.workers} (elastic workers) ${why}`);
     if (r.deterministic) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('deterministic', source)[0]} ${why}`);
-    if (r.resume) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('resume', source)[0]} ${why}`);
     if (r.batchSize < cluster.worldSize * workers) {
       throw new ThreadfitError(
         ErrorCodes.INVALID_OPTION,

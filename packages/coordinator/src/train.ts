@@ -126,10 +126,15 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   );
   // One optimizer step takes batchSize x accumulate samples (accumulate micro-batches per rank).
   const stepBatch = o.batchSize * o.accumulate;
+  // Across hosts, every host must resume from the same checkpoint (shared storage): compared at the rendezvous.
+  const resumedFrom =
+    resumed === undefined
+      ? null
+      : { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep, weightsSha256: await weightsSha256(resumed.weights) };
   const cluster =
     o.cluster === undefined
       ? undefined
-      : await joinHosts(o, { config, stepBatch, trainCount: shared.trainCount, paramCount: spec.paramCount, optimizer }, logger);
+      : await joinHosts(o, { config, stepBatch, trainCount: shared.trainCount, paramCount: spec.paramCount, optimizer, resumedFrom }, logger);
   const trainer = await Trainer.create({
     cluster,
     workers: o.workers,
@@ -288,7 +293,7 @@ const CHECKPOINT_BARRIER_TIMEOUT_MS = 600_000;
 /** Joins the other hosts (generation 0), checking that every host runs the same settings. */
 async function joinHosts(
   o: ResolvedTrainOptions,
-  run: { config: object; stepBatch: number; trainCount: number; paramCount: number; optimizer: object },
+  run: { config: object; stepBatch: number; trainCount: number; paramCount: number; optimizer: object; resumedFrom: object | null },
   logger: Logger,
 ): Promise<HostGroup> {
   const spec = o.cluster!;
@@ -310,6 +315,7 @@ async function joinHosts(
     optimizer: run.optimizer,
     hosts: spec.worldSize,
     minHosts: spec.minHosts,
+    resumedFrom: run.resumedFrom,
   };
   return HostGroup.join(spec, comm, { chunks: o.workers, settings, iface, log: logger.child({ component: 'cluster' }) });
 }

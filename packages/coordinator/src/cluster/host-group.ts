@@ -258,5 +258,9 @@ export function settingsMismatch(rank: number, theirs: Record<string, unknown>, 
   const diffs = keys
     .filter((k) => JSON.stringify(theirs[k]) !== JSON.stringify(mine[k]))
     .map((k) => `${k} ${JSON.stringify(theirs[k])} there, ${JSON.stringify(mine[k])} here`);
-  return `host ${rank} was started with other settings than this host (${diffs.join('; ')}): every host must run the same command`;
+  const resume =
+    JSON.stringify(theirs.resumedFrom) !== JSON.stringify(mine.resumedFrom)
+      ? '; with --resume every host must load the same checkpoint: put --checkpoint-dir on storage every host sees (host rank 0 writes it)'
+      : '';
+  return `host ${rank} was started with other settings than this host (${diffs.join('; ')}): every host must run the same command${resume}`;
 }
