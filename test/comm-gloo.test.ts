@@ -247,4 +247,19 @@ describe('options and stores', () => {
       store.close();
     }
   });
+
+  it('a key is write-once even when many writers race (file store: link(), like Redis SETNX): exactly one wins, and everyone reads its value', async () => {
+    const dir = mkdtempSync(join(scratch, 'race-'));
+    const stores = await Promise.all(Array.from({ length: 16 }, () => Store.open({ type: 'file', path: dir }, 'job/g1')));
+    try {
+      const results = await Promise.allSettled(stores.map((s, i) => s.set('members', `writer ${i}`)));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      expect(won).toHaveLength(1);
+      for (const r of results) if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/already set/);
+      const read = await Promise.all(stores.map(async (s) => Buffer.from(await s.get('members', 1000)).toString()));
+      expect(new Set(read)).toEqual(new Set([`writer ${won[0]}`]));
+    } finally {
+      for (const s of stores) s.close();
+    }
+  });
 });

@@ -45,7 +45,12 @@ const common = (epochs: number, workers = 1) => [
 ];
 
 /** Starts `threadfit train` on each of `hosts` (host k gets launch rank k) under a fresh job name. */
-function startHosts(hosts: number, epochs: number, extra: (k: number) => string[] = () => []): { ps: NsProcess[]; reports: string[] } {
+function startHosts(
+  hosts: number,
+  epochs: number,
+  extra: (k: number) => string[] = () => [],
+  rendezvous = () => `redis://${lab.redis.host}:${lab.redis.port}`,
+): { ps: NsProcess[]; reports: string[] } {
   const job = `${lab.run}-job${++jobs}`;
   const reports = Array.from({ length: hosts }, (_, k) => join(tmp.dir, `${job}-host${k}.json`));
   const ps = Array.from({ length: hosts }, (_, k) =>
@@ -57,7 +62,7 @@ function startHosts(hosts: number, epochs: number, extra: (k: number) => string[
       '--host-rank',
       String(k),
       '--rendezvous',
-      `redis://${lab.redis.host}:${lab.redis.port}`,
+      rendezvous(),
       '--job',
       job,
       '--comm-timeout',
@@ -159,6 +164,22 @@ describe('threadfit train across hosts', () => {
     expect(r.epochs.at(-1)!.hosts).toHaveLength(2);
     expect(r.test.acc).toBeGreaterThan(0.5);
     expect(ps[0].stderr()).toMatch(/re-forming the host group/);
+  }, 240_000);
+
+  it('with a file store (a shared directory) instead of Redis: kill -9 of one host of 3, the others re-form and finish', async () => {
+    const dir = join(tmp.dir, 'rdzv-files');
+    mkdirSync(dir);
+    const { ps, reports } = startHosts(
+      3,
+      2,
+      () => [],
+      () => `file://${dir}`,
+    );
+    await epochLogged(ps[1]);
+    ps[1].kill('SIGKILL');
+    await Promise.all([exitOk(ps[0]), exitOk(ps[2])]);
+    expect(readReport(reports[0]).cluster).toMatchObject({ hostsAtLaunch: 3, hosts: 2, members: [0, 2] });
+    expect(hostSha(ps[2])).toBe(readReport(reports[0]).weightsSha256);
   }, 240_000);
 
   it('a hung host (SIGSTOP) is dropped at the comm timeout; when it wakes up it learns so and stops with exit 1', async () => {

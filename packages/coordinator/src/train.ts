@@ -316,6 +316,11 @@ async function joinHosts(
     hosts: spec.worldSize,
     minHosts: spec.minHosts,
     resumedFrom: run.resumedFrom,
+    // What decides when hosts meet or give up: a host that checkpoints meets the others after
+    // each checkpoint, and the comm timeout sizes the re-form's settle window.
+    checkpoints: o.checkpointDir === undefined ? null : o.checkpointEvery,
+    commTimeout: spec.commTimeoutMs ?? 'adaptive',
+    maxRestarts: o.maxRestarts,
   };
   return HostGroup.join(spec, comm, { chunks: o.workers, settings, iface, log: logger.child({ component: 'cluster' }) });
 }

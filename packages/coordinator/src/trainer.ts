@@ -397,7 +397,7 @@ export class Trainer {
    * failed: a ring can finish on some ranks and not on others). Returns stats when this host's
    * pending step turns out completed elsewhere (it then moves on); undefined: run the step again.
    */
-  async #recover(fault: StepFault): Promise<StepStats | undefined> {
+  async #recover(fault: StepFault, phaseTimeoutMs = 0): Promise<StepStats | undefined> {
     const cluster = this.#cluster!;
     const cause = (fault.cause as Error | undefined)?.message ?? fault.message;
     for (;;) {
@@ -410,7 +410,7 @@ export class Trainer {
         );
       }
       try {
-        await cluster.reform(`step ${this.step + 1}: ${cause}`);
+        await cluster.reform(`step ${this.step + 1}: ${cause}`, phaseTimeoutMs);
         const ahead = await this.#syncFromMostAdvanced();
         if (!ahead) return undefined;
         this.#log.warn({ step: this.step }, 'another host had completed this step: taking its result and moving on');
@@ -430,7 +430,9 @@ export class Trainer {
    */
   async #syncFromMostAdvanced(): Promise<boolean> {
     const cluster = this.#cluster!;
-    const rows = await cluster.allgather([this.#completed, this.step]);
+    // The stop vote too: a host that completed the step others failed may have read it.
+    const rows = await cluster.allgather([this.#completed, this.step, this.#stopAgreed ? 1 : 0]);
+    if (rows.some((r) => r[2] > 0)) this.#stopAgreed = true;
     const best = Math.max(...rows.map((r) => r[0]));
     const root = rows.findIndex((r) => r[0] === best);
     const { views } = this;
@@ -461,14 +463,16 @@ export class Trainer {
   async acrossHosts(values: readonly number[]): Promise<number[][]> {
     const cluster = this.#cluster;
     if (cluster === undefined) return [[...values]];
-    for (;;) {
-      try {
-        // Once an epoch, after work that differs per host (validation): a long timeout.
-        return await cluster.allgather(values, EPOCH_GATHER_TIMEOUT_MS);
-      } catch (err) {
-        if ((err as { code?: string }).code !== ErrorCodes.COMM) throw err;
-        await this.#recover(Object.assign(new Error('gather failed'), { cause: err, rank: -1, phase: 'step' as const }));
-      }
+    try {
+      // Once an epoch, after work that differs per host (validation): a long timeout.
+      return await cluster.allgather(values, EPOCH_GATHER_TIMEOUT_MS);
+    } catch (err) {
+      if ((err as { code?: string }).code !== ErrorCodes.COMM) throw err;
+      // Not gathered again: a host may have completed this gather before the failure and moved
+      // on to the next step; after the re-form every host is at the same point again.
+      await this.#recover(Object.assign(new Error('gather failed'), { cause: err, rank: -1, phase: 'step' as const }), EPOCH_GATHER_TIMEOUT_MS);
+      this.#log.warn("a host failed at the epoch end: this epoch's figures are this host's own");
+      return [[...values]];
     }
   }
 
@@ -479,13 +483,13 @@ export class Trainer {
   async hostBarrier(timeoutMs: number): Promise<void> {
     const cluster = this.#cluster;
     if (cluster === undefined) return;
-    for (;;) {
-      try {
-        return await cluster.barrier(timeoutMs);
-      } catch (err) {
-        if ((err as { code?: string }).code !== ErrorCodes.COMM) throw err;
-        await this.#recover(Object.assign(new Error('barrier failed'), { cause: err, rank: -1, phase: 'step' as const }));
-      }
+    try {
+      await cluster.barrier(timeoutMs);
+    } catch (err) {
+      if ((err as { code?: string }).code !== ErrorCodes.COMM) throw err;
+      // The re-form itself lines the survivors up: the barrier is not tried again (a host may
+      // have passed it before the failure).
+      await this.#recover(Object.assign(new Error('barrier failed'), { cause: err, rank: -1, phase: 'step' as const }), timeoutMs);
     }
   }
 

@@ -288,7 +288,9 @@ void Finish(Job* job) {
     if (!job->tsfnGone) {
       // Non-blocking, unbounded queue: napi_ok, or napi_closing when the environment is being torn
       // down (the call then drops this thread's use of the tsfn itself, and nothing is delivered).
-      if (napi_call_threadsafe_function(job->tsfn, job, napi_tsfn_nonblocking) == napi_ok) {
+      // Any other status (an allocation failure) delivers nothing either: release, so that the
+      // tsfn does not keep the event loop alive for ever.
+      if (napi_call_threadsafe_function(job->tsfn, job, napi_tsfn_nonblocking) != napi_closing) {
         napi_release_threadsafe_function(job->tsfn, napi_tsfn_release);
       }
     }

@@ -4,7 +4,12 @@
 #include <gloo/rendezvous/file_store.h>
 #include <gloo/rendezvous/redis_store.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <thread>
 
@@ -15,11 +20,36 @@ namespace commgloo {
 // ---- stores -------------------------------------------------------------------------------------
 
 namespace {
-// FileStore::check is protected in this gloo (RedisStore's is public).
+// FileStore::check is protected in this gloo (RedisStore's is public). Its set() checks that the
+// key is absent, writes a fixed temporary name and renames it over the key: two hosts setting one
+// key at once can both succeed, the last rename winning. Keys must be write-once (threadfit decides
+// a generation's members by the first write), so set() here writes a temporary file of its own and
+// link()s it to the key, which fails with EEXIST for every writer but the first, atomically on a
+// local or NFS file system. The message matches RedisStore's (SETNX) so callers see one error.
 class CheckableFileStore : public gloo::rendezvous::FileStore {
  public:
   using gloo::rendezvous::FileStore::FileStore;
   using gloo::rendezvous::FileStore::check;
+
+  void set(const std::string& key, const std::vector<char>& data) override {
+    static std::atomic<uint64_t> counter{0};
+    const std::string path = objectPath(key);
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+    {
+      std::ofstream ofs(tmp.c_str(), std::ios::out | std::ios::trunc | std::ios::binary);
+      if (!ofs.is_open()) throw gloo::IoException("file store: cannot write " + tmp + ": " + std::strerror(errno));
+      ofs.write(data.data(), static_cast<std::streamsize>(data.size()));
+      ofs.close();
+      if (!ofs) throw gloo::IoException("file store: writing " + tmp + " failed");
+    }
+    const int rc = ::link(tmp.c_str(), path.c_str());
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    if (rc != 0) {
+      if (err == EEXIST) throw gloo::Exception("Key '" + key + "' already set");
+      throw gloo::IoException("file store: link " + path + ": " + std::strerror(err));
+    }
+  }
 };
 }  // namespace
 

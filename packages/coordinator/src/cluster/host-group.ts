@@ -34,6 +34,16 @@ export interface JoinOptions {
 }
 
 const dec = new TextDecoder();
+
+/** The longest a re-form waits for the other hosts after a phase with uneven work. */
+const MAX_SETTLE_MS = 120_000;
+/** How often a re-form looks for the other hosts' alive keys. */
+const SETTLE_POLL_MS = 100;
+
+/** A write-once store key that another host wrote first (Redis SETNX; the file store's link()). */
+export function isKeyTaken(err: unknown): boolean {
+  return /already set|already exists/.test((err as Error | undefined)?.message ?? '');
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Default per-collective timeout: max(5 s, 10 x the median step). */
@@ -70,7 +80,7 @@ export class HostGroup {
       await store.set(`g0/settings/${spec.launchRank}`, mine);
     } catch (err) {
       // Rendezvous keys are write-once: a job name that an earlier run used cannot meet again.
-      if (!/already set/.test((err as Error).message)) throw err;
+      if (!isKeyTaken(err)) throw err;
       throw new ThreadfitError(
         ErrorCodes.INVALID_OPTION,
         `job '${spec.job}' was already used in this rendezvous store (a run with this --job has met there before): give every run a new --job (or THREADFIT_JOB), or empty the store`,
@@ -139,8 +149,7 @@ export class HostGroup {
         timeoutMs,
       });
     try {
-      // One at a time: each connects a full mesh through the store; in parallel they would take
-      // W + 1 threads of libuv's pool of 4.
+      // One at a time: every host creates them in the same order, each a full mesh through the store.
       this.#control = await make('ctl');
       this.#chunks = [];
       for (let c = 0; c < this.opts.chunks; c++) this.#chunks.push(await make(`c${c}`));
@@ -167,44 +176,49 @@ export class HostGroup {
    * A new generation of the survivors (see the file comment). Throws when this host was dropped
    * by the others, or fewer than minHosts are left.
    */
-  async reform(cause: string): Promise<void> {
+  async reform(cause: string, phaseTimeoutMs = 0): Promise<void> {
     const { log } = this.opts;
     const me = this.spec.launchRank;
     this.#closeGroups();
     let candidates = [...this.#members];
-    const settleMs = this.#commTimeoutMs + 1000;
+    // How long to wait for the others to arrive: they fail this same collective at most a comm
+    // timeout later; after a phase with uneven work (a checkpoint, validation) as long as that
+    // phase may take, up to MAX_SETTLE_MS. Cut short as soon as every candidate has arrived.
+    const settleMs = Math.max(this.#commTimeoutMs + 1000, Math.min(phaseTimeoutMs, MAX_SETTLE_MS));
     for (let attempt = 0; attempt < 5; attempt++) {
-      const gen = this.#generation + 1;
+      const gen = await this.#nextGeneration();
       this.#generation = gen;
       log.warn({ generation: gen, cause, candidates }, 'a collective failed: re-forming the host group');
       await this.store.set(`g${gen}/alive/${me}`, '1');
-      await sleep(settleMs);
-      const view: number[] = [];
-      for (const r of candidates) if (r === me || (await this.store.check([`g${gen}/alive/${r}`]))) view.push(r);
-      // ONE decision per generation: store keys are write-once, so the first host to write the
-      // member list decides for everyone, and a later writer adopts it.
+      const alive = async () => {
+        const view: number[] = [];
+        for (const r of candidates) if (r === me || (await this.store.check([`g${gen}/alive/${r}`]))) view.push(r);
+        return view;
+      };
+      const deadline = performance.now() + settleMs;
+      let view = await alive();
+      while (view.length < candidates.length && performance.now() < deadline && !(await this.store.check([`g${gen}/members`]))) {
+        await sleep(SETTLE_POLL_MS);
+        view = await alive();
+      }
+      // ONE decision per generation: store keys are write-once (Redis SETNX; the file store links
+      // atomically), so the first host to write the member list decides for everyone.
       try {
         await this.store.set(`g${gen}/members`, JSON.stringify(view));
       } catch (err) {
-        if (!/already set/.test((err as Error).message)) throw err;
+        if (!isKeyTaken(err)) throw err;
       }
       const decided = JSON.parse(dec.decode(await this.store.get(`g${gen}/members`, settleMs))) as number[];
-      if (!decided.includes(me)) {
-        this.#dropped = true;
-        this.#members = [];
-        throw new ThreadfitError(
-          ErrorCodes.COMM,
-          `host ${me} was dropped from the group at generation ${gen} (the others did not hear from it within the settle window of ${settleMs} ms); it stops here, the others go on`,
-        );
-      }
+      if (!decided.includes(me)) this.#drop(gen, settleMs);
+      const lost = this.#members.filter((r) => !decided.includes(r));
+      // The new ranks hold even when training stops below (rank 0 of the survivors checkpoints).
+      this.#members = decided;
       if (decided.length < this.spec.minHosts) {
         throw new ThreadfitError(
           ErrorCodes.COMM,
           `only ${decided.length} of ${this.spec.worldSize} hosts are left (hosts ${decided.join(', ')}), fewer than the minimum ${this.spec.minHosts}: ${cause}`,
         );
       }
-      const lost = this.#members.filter((r) => !decided.includes(r));
-      this.#members = decided;
       try {
         await this.#createGroups(settleMs * 2);
       } catch (err) {
@@ -217,6 +231,30 @@ export class HostGroup {
       return;
     }
     throw new ThreadfitError(ErrorCodes.COMM, `the hosts could not re-form after 5 generations: ${cause}`);
+  }
+
+  /**
+   * The generation to re-form under: one past this host's, past any the others already decided
+   * (a host that fell behind catches up instead of waiting alone in an old generation). A decided
+   * generation that left this host out means it was dropped.
+   */
+  async #nextGeneration(): Promise<number> {
+    let gen = this.#generation + 1;
+    while (await this.store.check([`g${gen}/members`])) {
+      const members = JSON.parse(dec.decode(await this.store.get(`g${gen}/members`, this.#commTimeoutMs))) as number[];
+      if (!members.includes(this.spec.launchRank)) this.#drop(gen, 0);
+      gen++;
+    }
+    return gen;
+  }
+
+  #drop(gen: number, settleMs: number): never {
+    this.#dropped = true;
+    this.#members = [];
+    throw new ThreadfitError(
+      ErrorCodes.COMM,
+      `host ${this.spec.launchRank} was dropped from the group at generation ${gen} (the others did not hear from it${settleMs > 0 ? ` within the settle window of ${settleMs} ms` : ' in time'}); it stops here, the others go on`,
+    );
   }
 
   /** True once the others re-formed without this host: it must stop (and not checkpoint). */
