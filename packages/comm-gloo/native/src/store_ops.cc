@@ -56,7 +56,7 @@ napi_value StoreOpen(napi_env env, napi_callback_info info) {
 }
 
 // storeSet(handle, key, Uint8Array | string) -> Promise<void>. Keys are write-once (gloo's stores
-// refuse to overwrite: SETNX on Redis, an existing file on the file store).
+// refuse to overwrite: SETNX on Redis, an atomic link() on the file store, see registry.cc).
 napi_value StoreSet(napi_env env, napi_callback_info info) {
   Args a(env, info, 3);
   auto entry = FindStore(ToHandle(env, a.at(0), "store handle"));
