@@ -224,7 +224,7 @@ export class Replica {
    * kernel the backend lacks (Conv2DBackpropFilter on wasm) fails here, before any step, with
    * the kernel and the backends that have it named.
    */
-  probe(): void {
+  async probe(): Promise<void> {
     const tf = this.#tf;
     const split = this.#split('train');
     const rows = Int32Array.from({ length: Math.min(2, split.count) }, (_, i) => i);
@@ -238,6 +238,9 @@ export class Replica {
     } catch (err) {
       const m = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((err as Error).message);
       if (m === null) throw err;
+      // Workers load only the backend they run (backend.ts): the cpu backend's kernel registry is
+      // loaded here, on this error path, to say whether it has the kernel.
+      await import('@tensorflow/tfjs-backend-cpu');
       const others = ['cpu', 'wasm', 'tensorflow'].filter((b) => b !== m[2] && (tf.getKernel(m[1], b) !== undefined || b === 'tensorflow'));
       throw new ThreadfitError(
         ErrorCodes.UNSUPPORTED,
