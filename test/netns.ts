@@ -37,7 +37,7 @@ export interface Lab {
   cleanup(): void;
 }
 
-export const createLab: (opts: { hosts: number; redisPort?: number; bare?: boolean }) => Promise<Lab> = impl.createLab;
+export const createLab = impl.createLab as (opts: { hosts: number; redisPort?: number; bare?: boolean }) => Promise<Lab>;
 export const assertCanUseNetns: () => void = impl.assertCanUseNetns;
 export const cleanStaleNamespaces: () => string[] = impl.cleanStaleNamespaces;
 export const parseRate: (rate: string) => number = impl.parseRate;

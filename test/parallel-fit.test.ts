@@ -159,7 +159,7 @@ describe('callbacks and control', () => {
       workers: 2,
       verbose: 0,
       callbacks: {
-        onBatchEnd: async (b) => {
+        onBatchEnd: async (b: number) => {
           batches++;
           if (b === 4) m.stopTraining = true;
         },

@@ -38,7 +38,7 @@ describe('SIMD reduce + Adam kernel', () => {
       fillGrads(views, 3, P, rng, step % 10 === 0 ? 100 : 1);
       // The exact float32 reduced gradient, fed to tfjs as the gradient of w.
       referenceReduce([views.gradSlot(0), views.gradSlot(1), views.gradSlot(2)], weights, 0, P, g);
-      opt.applyGradients({ [w.name]: tf.tensor1d(g.subarray(0, P)) });
+      opt.applyGradients({ [w.name]: tf.tensor1d(g.subarray(0, P)) } as Parameters<typeof opt.applyGradients>[0]);
       // Two chunks, as two ranks would do them.
       for (const c of chunkRanges(layout.paddedParamCount, 2)) {
         expect(kernels.reduceAdam({ layout, ranks: 3, from, start: c.start, end: c.end }, ADAM_DEFAULTS, step)).toBe(0);

@@ -34,9 +34,11 @@ async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>
         // Sync point: every rank's slots are written before any rank reduces them.
         const waitMs = arriveAndWait(control, task.parties, task.barrierTimeoutMs, task.attempt);
         checkAttempt(control, task.attempt);
-        const update = updater.update(task.update, () => checkAttempt(control, task.attempt));
-        if (update instanceof Promise) return update.then((u) => ({ type: 'step', grad, update: u, waitMs }));
-        return { type: 'step', grad, update, waitMs };
+        if (task.update.comm !== undefined) {
+          const across = updater.updateAcrossHosts(task.update, () => checkAttempt(control, task.attempt));
+          return across.then((update) => ({ type: 'step', grad, update, waitMs }));
+        }
+        return { type: 'step', grad, update: updater.update(task.update), waitMs };
       }
       case 'evaluate':
         return replica.evaluate(task);

@@ -42,23 +42,33 @@ export class ChunkUpdater {
     this.#kernels = loadKernels(memory);
   }
 
-  /**
-   * `beforeWrite` runs after the cross-host sum and before the optimizer writes (multi-host): the
-   * caller re-checks that its attempt is still the current one, since the sum can outlast it.
-   */
-  update(task: UpdateTask, beforeWrite?: () => void): UpdateResult | Promise<UpdateResult> {
+  /** One host: the chunk's fused reduce + optimizer. */
+  update(task: UpdateTask): UpdateResult {
     const t0 = performance.now();
+    const { spec, chunk } = this.#prepare(task);
+    if (task.comm !== undefined) throw new ThreadfitError(ErrorCodes.INTERNAL, 'a multi-host update task must go through updateAcrossHosts');
+    const nonFinite = applyUpdate(this.#kernels, spec, chunk, task.step);
+    return { type: 'update', chunk: task.chunk, nonFinite, ms: performance.now() - t0 };
+  }
+
+  /**
+   * Several hosts (task.comm): reduce into hostGrad, sum across the hosts, then the optimizer.
+   * `beforeWrite` runs after the sum and before the optimizer writes: the caller re-checks that its
+   * attempt is still the current one, since the sum can outlast it.
+   */
+  updateAcrossHosts(task: UpdateTask, beforeWrite?: () => void): Promise<UpdateResult> {
+    const t0 = performance.now();
+    const { spec, chunk } = this.#prepare(task);
+    return this.#hierarchical(task, spec, chunk, t0, beforeWrite);
+  }
+
+  #prepare(task: UpdateTask): { spec: OptimizerSpec; chunk: { layout: StateLayout; ranks: number; from: 0 | 1; start: number; end: number } } {
     if (task.slots < 1 || task.slots > this.layout.grads.length) {
       throw new ThreadfitError(ErrorCodes.INTERNAL, `update task names ${task.slots} gradient slots; the layout has ${this.layout.grads.length}`);
     }
     const { start, end } = chunkRanges(this.layout.paddedParamCount, task.chunks)[task.chunk];
     const spec = task.learningRate === undefined ? this.optimizer : { ...this.optimizer, learningRate: task.learningRate };
-    const chunk = { layout: this.layout, ranks: task.slots, from: task.from, start, end };
-    if (task.comm === undefined) {
-      const nonFinite = applyUpdate(this.#kernels, spec, chunk, task.step);
-      return { type: 'update', chunk: task.chunk, nonFinite, ms: performance.now() - t0 };
-    }
-    return this.#hierarchical(task, spec, chunk, t0, beforeWrite);
+    return { spec, chunk: { layout: this.layout, ranks: task.slots, from: task.from, start, end } };
   }
 
   async #hierarchical(
