@@ -13,13 +13,13 @@
  *   commit: COMMITTED = 1-c, STEP += 1 (only if every task succeeded and all were finite)
  *
  * The committed buffer is never written during a step, so a failed or non-finite step leaves
- * the weights as they were and the step can simply run again.
+ * the weights as they were and the step can simply run again. No rank waits on another for
+ * long: the coordinator raises ABORT on the first failure (waiting ranks return within a 20 ms
+ * wait slice) and terminates tasks still running past the step timeout.
  *
  * Several hosts (cluster/host-group.ts): each host takes its shard of the global batch, and rank r
  * sums chunk r of its host's gradient across the hosts in Gloo group r before the optimizer (the
- * hierarchical step). Any failed step re-forms the host group and runs again on the survivors. No rank waits on another for
- * long: the coordinator raises ABORT on the first failure (waiting ranks return within a 20 ms
- * wait slice) and terminates tasks still running past the step timeout.
+ * hierarchical step). Any failed step re-forms the host group and runs again on the survivors.
  */
 import {
   Control,
@@ -425,8 +425,9 @@ export class Trainer {
   }
 
   /**
-   * Every host takes the committed weights, optimizer state, buffers and step of the host that
+   * Every host takes the committed weights, optimizer state, step and stop vote of the host that
    * completed the most steps (the lowest rank among equals). True when that is ahead of this host.
+   * (Non-trainable buffers are refused across hosts, so there are none to send.)
    */
   async #syncFromMostAdvanced(): Promise<boolean> {
     const cluster = this.#cluster!;
@@ -458,7 +459,7 @@ export class Trainer {
 
   /**
    * Each host's `values`, in host-rank order (one row per host; a single row on one host). A
-   * failure re-forms the group and gathers again from the survivors.
+   * failure re-forms the group and returns this host's own row only.
    */
   async acrossHosts(values: readonly number[]): Promise<number[][]> {
     const cluster = this.#cluster;
