@@ -5,28 +5,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { referenceTranspose } from '@threadfit/shared';
 import {
-  ADAM_DEFAULTS,
-  Control,
-  StateViews,
-  createStateMemory,
-  datasetLayout,
-  referenceTranspose,
-  stateLayout,
-  tensorView,
-  type WorkerInit,
-} from '@threadfit/shared';
-import {
-  ChunkUpdater,
   HeapTranspose,
-  Replica,
   TRANSPOSE_MIN_ELEMENTS,
   TransposedWeights,
   registerTransposedOperand,
   setupBackend,
   unregisterTransposedOperand,
 } from '@threadfit/worker';
-import { buildSeedModel, modelSpecOf } from '@threadfit/coordinator';
+import { followAdam } from './follow-adam.js';
 
 interface WasmInternals {
   numDataIds(): number;
@@ -171,85 +159,20 @@ describe('BatchMatMul with a registered transpose', () => {
 });
 
 describe('Replica with registered weight transposes', () => {
-  const N = 80; // 5 steps x 16 rows
   const FEATURES = 200;
   const HIDDEN = 128; // 200 x 128 = 25.6k elements: above TRANSPOSE_MIN_ELEMENTS, transposed
 
   it('follows tf.train.adam within 1e-6 for 5 steps with the swapped forward matmul', async () => {
     expect(FEATURES * HIDDEN).toBeGreaterThanOrEqual(TRANSPOSE_MIN_ELEMENTS);
-    const layout = datasetLayout({
-      train: { count: N, inputs: [{ dtype: 'uint8', shape: [FEATURES] }], targets: [{ dtype: 'uint8', shape: [1] }] },
-    });
-    const buffer = new SharedArrayBuffer(layout.bytes);
-    const x = tensorView(buffer, layout.splits.train.inputs[0]);
-    const y = tensorView(buffer, layout.splits.train.targets[0]);
-    for (let i = 0; i < N; i++) {
-      y[i] = i % 3;
-      for (let j = 0; j < FEATURES; j++) x[i * FEATURES + j] = (i * 31 + j * 17 + (j === y[i] ? 200 : 0)) % 256;
-    }
-    const model = buildSeedModel(tf, { seed: 1, inputSize: FEATURES, hidden: HIDDEN, classes: 3 });
-    const spec = modelSpecOf(model);
-    const state = stateLayout({ paramCount: spec.paramCount, gradSlots: 1, stateSlots: 2, maxBatch: 16 });
-    const memory = createStateMemory(state);
-    const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, state);
-    model.getWeights().forEach((w, i) => views.params(0).set(w.dataSync() as Float32Array, spec.weights[i].offset));
-    const init: WorkerInit = {
-      backend: 'wasm',
-      threadsPerWorker: 1,
-      stateMemory: memory,
-      stateLayout: state,
-      dataset: buffer,
-      datasetLayout: layout,
-      decode: { inputScale: 1 / 255, oneHot: 3 },
-      model: spec,
-      optimizer: ADAM_DEFAULTS,
-      logLevel: 'silent',
-      seed: 0,
-    };
-    const replica = await Replica.create(tf, init);
-    const updater = new ChunkUpdater(memory, state, ADAM_DEFAULTS);
-    const opt = tf.train.adam();
-    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const spy = vi.spyOn(HeapTranspose.prototype, 'transposed');
-
-    for (let step = 0; step < 5; step++) {
-      const rows = Array.from({ length: 16 }, (_, i) => step * 16 + i);
-      views.batchIndices.set(rows);
-      views.rankWeights[0] = 1;
-      const from = views.committed;
-      const calls = spy.mock.calls.length;
-      const g = replica.grad({ type: 'grad', rank: 0, micro: [{ slot: 0, start: 0, end: 16 }], step, from });
+    let calls = 0;
+    await followAdam(tf, {
+      features: FEATURES,
+      hidden: HIDDEN,
+      steps: 5,
+      beforeGrad: () => (calls = spy.mock.calls.length),
       // Wᵀ of the 200x128 kernel at load, then xᵀ and the result's transpose in the forward matmul.
-      expect(spy.mock.calls.length - calls).toBe(3);
-      expect(updater.update({ type: 'update', chunk: 0, chunks: 1, slots: 1, from, step: step + 1 }).nonFinite).toBe(0);
-      Atomics.store(views.control, Control.COMMITTED, 1 - from);
-
-      const xb = tf.tensor2d(
-        Float32Array.from({ length: 16 * FEATURES }, (_, k) => x[rows[Math.floor(k / FEATURES)] * FEATURES + (k % FEATURES)] * (1 / 255)),
-        [16, FEATURES],
-      );
-      const yb = tf
-        .oneHot(
-          tf.tensor1d(
-            rows.map((r) => y[r]),
-            'int32',
-          ),
-          3,
-        )
-        .toFloat();
-      const want = opt.minimize(
-        () => tf.metrics.categoricalCrossentropy(yb, model.apply(xb, { training: true }) as tf.Tensor).mean() as tf.Scalar,
-        true,
-        vars,
-      )!;
-      expect(g.lossSum / 16).toBeCloseTo(want.dataSync()[0], 6);
-      const p = views.params(views.committed);
-      spec.weights.forEach((w, i) => {
-        const ref = vars[i].dataSync();
-        for (let k = 0; k < w.size; k++) expect(Math.abs(ref[k] - p[w.offset + k])).toBeLessThanOrEqual(1e-6);
-      });
-      tf.dispose([xb, yb, want]);
-    }
-    replica.dispose();
+      afterGrad: () => expect(spy.mock.calls.length - calls).toBe(3),
+    });
   });
 });
