@@ -159,6 +159,23 @@ describe('faults', () => {
     }
   });
 
+  it('the Redis host cut off mid-run: a store call fails after the 10 s command timeout instead of hanging', async () => {
+    const p = lab.node(1, join(FIXTURES, 'store.mjs'), [JSON.stringify({ store: { type: 'redis', ...lab.redis }, prefix: `${lab.run}/cut` })]);
+    procs.push(p);
+    await p.waitForLine(event('ready'), 20_000);
+    lab.linkDown(1);
+    try {
+      p.send('go');
+      const r = parse(await p.waitForLine(event('store'), 60_000));
+      console.log(`store call with the Redis host cut off: failed after ${r.ms} ms: ${r.message}`);
+      expect(r.code).toBe('ERR_THREADFIT_COMM');
+      expect(r.ms).toBeGreaterThanOrEqual(9_000);
+      expect(r.ms).toBeLessThan(20_000);
+    } finally {
+      lab.linkUp(1);
+    }
+  }, 60_000);
+
   it('a rank that never shows up: the rendezvous rejects after timeoutMs', async () => {
     const [only] = startRanks('rank.mjs', { mode: 'loop', prefix: `${lab.run}/absent`, size: 2, timeoutMs: 1000 }, [1]);
     const f = parse(await only.waitForLine(event('fail')));

@@ -4,6 +4,8 @@
 #include <gloo/rendezvous/file_store.h>
 #include <gloo/rendezvous/redis_store.h>
 
+#include <hiredis/hiredis.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -49,6 +51,18 @@ class CheckableFileStore : public gloo::rendezvous::FileStore {
       if (err == EEXIST) throw gloo::Exception("Key '" + key + "' already set");
       throw gloo::IoException("file store: link " + path + ": " + std::strerror(err));
     }
+  }
+};
+
+// gloo's RedisStore sends each command on a blocking hiredis connection with no timeout: a Redis
+// host that vanishes without a reset would block a store call (and a re-form) for the kernel's TCP
+// retransmission limit, ~15 min. Every command here fails after kRedisCommandTimeout instead.
+constexpr int kRedisCommandTimeoutSec = 10;
+class TimeoutRedisStore : public gloo::rendezvous::RedisStore {
+ public:
+  TimeoutRedisStore(const std::string& host, int port) : gloo::rendezvous::RedisStore(host, port) {
+    struct timeval tv = {kRedisCommandTimeoutSec, 0};
+    if (redisSetTimeout(redis_, tv) != REDIS_OK) throw gloo::IoException("redis " + host + ":" + std::to_string(port) + ": cannot set a command timeout");
   }
 };
 }  // namespace
@@ -98,7 +112,7 @@ std::string StoreSpec::describe() const {
 std::shared_ptr<TimedStore> OpenStore(const StoreSpec& spec, const std::string& prefix, Millis defaultTimeout) {
   if (spec.type == "redis") {
     // gloo connects with a 2 s timeout and throws IoException "Connecting to Redis: ...".
-    auto redis = std::make_unique<gloo::rendezvous::RedisStore>(spec.host, spec.port);
+    auto redis = std::make_unique<TimeoutRedisStore>(spec.host, spec.port);
     auto* r = redis.get();
     return std::make_shared<TimedStore>(
         std::move(redis), [r](const std::vector<std::string>& k) { return r->check(k); }, prefix, defaultTimeout);
