@@ -4,7 +4,7 @@
  * network namespaces on this machine, at 2 and 3 hosts, uncapped and with tbf caps, next to the
  * ring bound 2(N-1)/N x bytes / bandwidth. Needs root and a built addon (npm run setup:gloo).
  *
- *   node scripts/bench-gloo.mjs [--reps 10] [--warmup 3] [--json FILE]
+ *   node scripts/bench-gloo.mjs [--reps 10] [--warmup 3] [--caps none,1gbit,200mbit] [--json FILE]
  *
  * Figures: the median over reps of each rank's allreduce time, then the slowest rank. Every
  * namespace shares this machine's cores, so "uncapped" measures memory copies and the loopback-
@@ -18,6 +18,10 @@ const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] 
 const REPS = Number(opt('--reps', 10));
 const WARMUP = Number(opt('--warmup', 3));
 const JSON_OUT = opt('--json', undefined);
+// Link caps to measure (tbf rates); 'none' = uncapped veth.
+const CAPS = opt('--caps', 'none,1gbit,200mbit')
+  .split(',')
+  .map((c) => (c === 'none' ? undefined : c));
 const FLOATS = 784 * 512 + 512 + 512 * 10 + 10; // 407,050
 const BYTES = FLOATS * 4;
 const FIXTURE = new URL('../packages/comm-gloo/test/fixtures/rank.mjs', import.meta.url).pathname;
@@ -26,7 +30,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const lab = await createLab({ hosts: 3 });
 const rows = [];
 try {
-  for (const cap of [undefined, '1gbit', '200mbit']) {
+  for (const cap of CAPS) {
     for (const size of [2, 3]) {
       for (let k = 0; k < 3; k++) {
         if (cap) lab.capBandwidth(k, cap);
