@@ -2,14 +2,14 @@
 import { isAbsolute, resolve } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName } from '@threadfit/shared';
-import { checkEnum, checkInt, checkKnownKeys, checkNumber, checkSlotCount, resolveWorkers } from './options.js';
+import { checkEnum, checkInt, checkKnownKeys, checkNumber, checkSlotCount, resolveWorkers, type ReliabilityOptions } from './options.js';
 import type { TensorInput } from './tensor-dataset.js';
 import { parseLrDecay, type LrDecay } from './lr-schedule.js';
 import { parseFault, type FaultSpec } from './faults.js';
 
 export type CallbackInput = tfTypes.CustomCallbackArgs | tfTypes.CustomCallbackArgs[] | tfTypes.Callback | tfTypes.Callback[];
 
-export interface ParallelFitOptions {
+export interface ParallelFitOptions extends ReliabilityOptions {
   /** Worker threads. Default 'auto' (all cores). */
   workers?: number | 'auto';
   /** Default 1 (as model.fit). */
@@ -53,18 +53,6 @@ export interface ParallelFitOptions {
   lrDecay?: string;
   /** Elastic resize: called at every epoch end, returns the worker count for the next epoch (1..workers). */
   workersForEpoch?: (epoch: number) => number | undefined;
-  /** Write checkpoints of the committed state here (as `threadfit train --checkpoint-dir`). */
-  checkpointDir?: string;
-  /** Every N steps, or 'epoch' (default). */
-  checkpointEvery?: number | 'epoch';
-  /** Default 2. */
-  keepCheckpoints?: number;
-  /** Continue from the newest valid checkpoint in checkpointDir (epochs already done are skipped). */
-  resume?: boolean;
-  /** Reruns of failed steps allowed over the run. Default 3. */
-  maxRestarts?: number;
-  /** Non-finite steps allowed in a row. Default 5. */
-  maxSkippedSteps?: number;
   /** Fixed step-phase timeout in ms. Default adaptive: max(30 s, 50 x median step). */
   stepTimeoutMs?: number;
   /** Testing aid: `crash|exit|hang|nan@step=S,rank=R[,times=T]`. */

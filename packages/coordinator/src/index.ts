@@ -1,7 +1,7 @@
 export { Trainer, type TrainerConfig, type StepStats, type StepMs, type EvalStats } from './trainer.js';
 export { runFitLoop, type FitCallbacks, type FitLoopOptions, type FitResult, type Logs, type EpochRecord } from './fit-loop.js';
 export { runTraining, coordinatorTf } from './train.js';
-export { validateTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type ResolvedTrainOptions } from './options.js';
+export { validateTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type ResolvedTrainOptions, type ReliabilityOptions } from './options.js';
 export { loadImageDataset, bundledMnistDir, MNIST_FILES, MNIST_MD5, type ImageDataset } from './mnist.js';
 export { shareImageDataset, type SharedDataset } from './dataset.js';
 export { buildSeedModel } from './seed-model.js';

@@ -9,7 +9,23 @@ import { parseLrDecay, type LrDecay } from './lr-schedule.js';
 import { clusterFromEnv, type ClusterSpec } from './cluster/env.js';
 import { BackendNames, ErrorCodes, MAX_RANKS, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 
-export interface TrainOptions {
+/** Checkpoints and fault tolerance: the same options for `threadfit train` and parallelFit. */
+export interface ReliabilityOptions {
+  /** Write checkpoints of the committed state here (atomic, the newest `keepCheckpoints` kept). */
+  checkpointDir?: string;
+  /** Every N steps, or 'epoch' (default when a dir is given). */
+  checkpointEvery?: number | 'epoch';
+  /** Default 2. */
+  keepCheckpoints?: number;
+  /** Continue from the newest valid checkpoint in checkpointDir (what is done is not done again). */
+  resume?: boolean;
+  /** Reruns of failed steps allowed over the run. Default 3. */
+  maxRestarts?: number;
+  /** Non-finite steps allowed in a row. Default 5. */
+  maxSkippedSteps?: number;
+}
+
+export interface TrainOptions extends ReliabilityOptions {
   /** Worker threads (data-parallel replicas). Default: 'auto' = all cores. */
   workers?: number | 'auto' | `${number}:${number}`;
   /** Default 10. */
@@ -30,18 +46,6 @@ export interface TrainOptions {
   logFormat?: LogFormat;
   /** No progress bar or epoch lines. */
   quiet?: boolean;
-  /** Write checkpoints here (atomic, the newest `keepCheckpoints` kept). */
-  checkpointDir?: string;
-  /** Every N steps, or 'epoch' (default when a dir is given). */
-  checkpointEvery?: number | 'epoch';
-  /** Default 2. */
-  keepCheckpoints?: number;
-  /** Continue from the newest valid checkpoint in checkpointDir. */
-  resume?: boolean;
-  /** Reruns of failed steps allowed over the run. Default 3. */
-  maxRestarts?: number;
-  /** Non-finite steps allowed in a row. Default 5. */
-  maxSkippedSteps?: number;
   /** Step-phase timeout in ms. Default adaptive: max(30 s, 50 x median step). */
   stepTimeout?: number;
   /** Testing aid: `crash|exit|hang|nan@step=S,rank=R[,times=T]`. */
