@@ -72,6 +72,13 @@ const TRAIN_FLAGS: FlagSpec[] = [
     default: '1',
     help: 'TensorFlow intra/inter-op threads per worker (--backend tensorflow)',
   },
+  {
+    name: 'gradients',
+    type: 'string',
+    value: 'HOW',
+    default: 'auto',
+    help: "auto|tape: auto computes a chain of Dense layers' gradients without tfjs's tape (faster); tape always uses the tape",
+  },
   { name: 'deterministic', type: 'boolean', help: 'the same weights, bit for bit, for any worker count (fixed micro-batches)' },
   { name: 'micro-batches', type: 'string', numeric: true, value: 'M', default: '8', help: 'micro-batches per step in --deterministic mode' },
   { name: 'accumulate', type: 'string', numeric: true, value: 'N', default: '1', help: 'gradient accumulation: N x batch-size samples per optimizer step' },

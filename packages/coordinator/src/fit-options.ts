@@ -37,6 +37,12 @@ export interface ParallelFitOptions extends ReliabilityOptions {
   checkNumerics?: boolean;
   /** TensorFlow intra/inter-op threads per worker (tensorflow backend). Default 1. */
   threadsPerWorker?: number;
+  /**
+   * 'auto' (default): a chain of Dense layers computes its gradients with the backward pass written
+   * out (the dense fast path, docs/ARCHITECTURE.md), any other model on tfjs's tape. 'tape': always
+   * the tape (slower; results then follow model.fit's op order exactly).
+   */
+  gradients?: 'auto' | 'tape';
   /** The same weights, bit for bit, for any worker count: `microBatches` fixed micro-batches per step. */
   deterministic?: boolean;
   /** Micro-batches per step in deterministic mode. Default 8. */
@@ -74,6 +80,7 @@ const KEYS = [
   'workerSetup',
   'checkNumerics',
   'threadsPerWorker',
+  'gradients',
   'deterministic',
   'microBatches',
   'accumulate',
@@ -102,6 +109,7 @@ export const FIT_DEFAULTS = Object.freeze({
   backend: 'auto' as const,
   checkNumerics: false,
   threadsPerWorker: 1,
+  gradients: 'auto' as const,
   deterministic: false,
   microBatches: 8,
   accumulate: 1,
@@ -193,6 +201,7 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     workerSetup,
     checkNumerics: bool('checkNumerics', o.checkNumerics),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256),
+    gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const),
     deterministic: bool('deterministic', o.deterministic),
     microBatches: checkInt('microBatches', o.microBatches, 1, 256),
     accumulate: checkInt('accumulate', o.accumulate, 1, 1024),

@@ -66,6 +66,12 @@ export interface TrainOptions extends ReliabilityOptions {
   lrDecay?: string;
   /** TensorFlow intra/inter-op threads per worker (tensorflow backend). Default 1. */
   threadsPerWorker?: number;
+  /**
+   * 'auto' (default): a chain of Dense layers computes its gradients with the backward pass written
+   * out (the dense fast path, docs/ARCHITECTURE.md), any other model on tfjs's tape. 'tape': always
+   * the tape (slower; results then follow model.fit's op order exactly).
+   */
+  gradients?: 'auto' | 'tape';
   /** Several hosts (docs/MULTI-HOST.md): 'N' or 'MIN:N' hosts; default from WORLD_SIZE / SLURM_STEP_NUM_TASKS. */
   hosts?: string | number;
   /** This host's rank at launch; default from RANK / SLURM_PROCID. */
@@ -135,6 +141,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   lrScale: 'none' as const,
   lrBaseBatch: 128,
   threadsPerWorker: 1,
+  gradients: 'auto' as const,
 });
 
 /** More workers than this is a typo, not a plan (each holds a replica and a gradient slot). */
@@ -214,6 +221,7 @@ const TRAIN_KEYS = [
   'lrBaseBatch',
   'lrDecay',
   'threadsPerWorker',
+  'gradients',
   'hosts',
   'hostRank',
   'rendezvous',
@@ -293,6 +301,7 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     lrBaseBatch: checkInt('lrBaseBatch', o.lrBaseBatch, 1, 1 << 24, source),
     lrDecay: parseLrDecay(o.lrDecay, source === 'flag' ? 'flag --lr-decay' : 'options.lrDecay'),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256, source),
+    gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const, source),
   };
   checkSlotCount(r, source);
   const text = (v: unknown) => (v === undefined ? undefined : String(v));

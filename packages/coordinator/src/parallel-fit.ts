@@ -156,6 +156,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       seed: o.seed,
       workerSetup: o.workerSetup,
       threadsPerWorker: o.threadsPerWorker,
+      gradients: o.gradients,
       maxRestarts: o.maxRestarts,
       maxSkippedSteps: o.maxSkippedSteps,
       stepTimeoutMs: o.stepTimeoutMs,

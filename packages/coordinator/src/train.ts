@@ -154,7 +154,9 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     accumulate: o.accumulate,
     microBatches: o.deterministic ? o.microBatches : undefined,
     threadsPerWorker: o.threadsPerWorker,
+    gradients: o.gradients,
   });
+  log.info({ gradients: trainer.gradPath }, trainer.gradPath === 'dense' ? 'gradients: dense fast path' : `gradients: ${trainer.gradPath}`);
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
   let history: Record<string, number[]> = prior;

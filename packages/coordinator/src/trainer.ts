@@ -61,6 +61,8 @@ export interface TrainerConfig {
   maxBatch: number;
   optimizer: OptimizerSpec;
   threadsPerWorker?: number;
+  /** 'tape': no dense fast path (WorkerInit.denseFastPath). Default 'auto'. */
+  gradients?: 'auto' | 'tape';
   logLevel?: string;
   /** Run seed (dropout masks come from (seed, rank, step)). Default 0. */
   seed?: number;
@@ -200,6 +202,7 @@ export class Trainer {
     const init: WorkerInit = {
       backend: cfg.backend,
       threadsPerWorker: cfg.threadsPerWorker ?? 1,
+      denseFastPath: cfg.gradients !== 'tape',
       stateMemory: memory,
       stateLayout: layout,
       dataset: cfg.dataset.buffer,
@@ -219,11 +222,12 @@ export class Trainer {
     try {
       // One init task per worker: each builds its backend and replica now, and a set-up error
       // (missing backend, bad topology) surfaces here rather than in the first step.
-      await withTimeout(
+      const inits = await withTimeout(
         Promise.all(Array.from({ length: cfg.workers }, () => pool.run({ type: 'init' }))),
         INIT_TIMEOUT_MS,
         `worker set-up (backend ${cfg.backend}, model, workerSetup) took longer than ${INIT_TIMEOUT_MS / 1000} s`,
       );
+      trainer.gradPath = inits[0].gradPath;
     } catch (err) {
       await pool.close();
       throw err;
@@ -234,6 +238,9 @@ export class Trainer {
   get workers(): number {
     return this.#cfg.workers;
   }
+
+  /** How the replicas compute gradients: 'dense' (the dense fast path) or 'tape (why)'. */
+  gradPath = '';
 
   /** Number of committed optimizer steps. */
   get step(): number {

@@ -45,6 +45,11 @@ export interface WorkerInit {
   backend: BackendName;
   /** TensorFlow intra/inter-op threads per worker (tensorflow backend only). */
   threadsPerWorker: number;
+  /**
+   * Compute the gradients of a chain of Dense layers with the backward pass written out instead
+   * of on tfjs's tape (worker/src/dense-chain.ts); other models always use the tape. Default true.
+   */
+  denseFastPath?: boolean;
   stateMemory: WebAssembly.Memory;
   stateLayout: StateLayout;
   dataset: SharedArrayBuffer;
@@ -72,6 +77,8 @@ export interface InitResult {
   type: typeof TaskTypes.INIT;
   backend: string;
   threadId: number;
+  /** How the replica computes gradients: 'dense' (the fast path) or 'tape (why)'. */
+  gradPath: string;
 }
 
 /** Faults a grad task can be told to simulate (testing aid: `--inject-fault`). */

@@ -25,7 +25,7 @@ async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>
   const handle = (task: Task): TaskResult | Promise<TaskResult> => {
     switch (task.type) {
       case 'init':
-        return { type: 'init', backend: tf.getBackend(), threadId };
+        return { type: 'init', backend: tf.getBackend(), threadId, gradPath: replica.gradPath };
       case 'step': {
         const g = task.grad;
         faultBefore(g.fault, `the step task of rank ${g.rank}, step ${g.step}`);

@@ -24,6 +24,7 @@ import {
 import { TensorIO } from './heap-io.js';
 import { TransposedWeights } from './transposed-weights.js';
 import { withSeededMathRandom } from './seeded-random.js';
+import { DenseChain, planDenseChain } from './dense-chain.js';
 
 type Tf = typeof tfTypes;
 type MetricFn = (yTrue: tfTypes.Tensor, yPred: tfTypes.Tensor) => tfTypes.Tensor;
@@ -51,6 +52,10 @@ export class Replica {
   /** wasm: transposes of the big 2-D weights, so the forward matmul does not repack them (matmul-fix.ts). */
   readonly #transposed: TransposedWeights | undefined;
   readonly #scratch = new Map<string, Float32Array>();
+  /** The dense fast path (dense-chain.ts), when the model is a chain of Dense layers. */
+  readonly #chain: DenseChain | undefined;
+  /** How gradients are computed: 'dense' (fast path) or why the tape is used. */
+  readonly gradPath: string;
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;
@@ -71,6 +76,9 @@ export class Replica {
     }
     this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
+    const planned = init.denseFastPath === false ? { reason: 'denseFastPath is off' } : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars);
+    this.#chain = 'plan' in planned ? new DenseChain(tf, planned.plan, this.#vars) : undefined;
+    this.gradPath = 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#transposed = TransposedWeights.create(tf);
     const trainable = init.model.weights.filter((w) => w.trainable);
     if (trainable.length !== this.#vars.length) {
@@ -158,33 +166,29 @@ export class Replica {
     const t0 = now();
     const indices = this.#views.batchIndices.subarray(micro.start, micro.end);
     const n = indices.length;
-    const { xs, ys } = this.#gather(this.#split('train'), indices);
+    const split = this.#split('train');
+    // The fast path reads the targets in JavaScript: no target tensors.
+    const { xs, ys } = this.#gather(split, indices, this.#chain === undefined);
+    const targets = this.#chain === undefined ? undefined : this.#gatherRows('y0', split.targets[0], indices, 1, this.#init.decode.oneHot);
     const t1 = now();
     this.loadWeights(step, from);
 
-    let outputs: tfTypes.Tensor[] = [];
-    let result: { value: tfTypes.Scalar; grads: tfTypes.NamedTensorMap } | undefined;
+    let grads: tfTypes.Tensor[] = [];
     let ok = false;
     let metricSums: number[] = [];
     let lossSum = 0;
     let t2 = t1;
     try {
-      // Dropout masks: tfjs seeds each random op from Math.random(); a generator seeded from
-      // (run seed, slot, step) makes them independent across micro-batches and the same on a rerun.
-      result = withSeededMathRandom(deriveSeed(this.#init.seed, micro.slot, step), () =>
-        tf.variableGrads(() => {
-          const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
-          outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
-          return this.#totalLoss(ys, outputs, true);
-        }, this.#vars),
-      );
-      metricSums = this.#metricSums(ys, outputs, n);
+      const r = this.#chain !== undefined ? this.#chain.grad(xs[0], targets!) : this.#tapeGrad(xs, ys, micro.slot, step);
+      grads = r.grads;
+      lossSum = r.lossSum;
+      metricSums = r.metricSums;
       t2 = now();
       const slot = this.#views.gradSlot(micro.slot);
       let k = 0;
       for (const w of this.#init.model.weights) {
         if (!w.trainable) continue;
-        const g = result.grads[this.#vars[k++].name];
+        const g = grads[k++];
         if (g === undefined) {
           throw new ThreadfitError(ErrorCodes.UNSUPPORTED, `trainable weight ${w.name} does not affect the loss (no gradient); mark it trainable: false`);
         }
@@ -198,10 +202,9 @@ export class Replica {
         for (const b of this.#buffers) this.#io.read(b.v, out.subarray(b.offset, b.offset + b.size));
         this.#loadBuffers(from);
       }
-      lossSum = (result.value.dataSync()[0] as number) * n;
       ok = true;
     } finally {
-      tf.dispose([...(result ? [result.value, ...Object.values(result.grads)] : []), ...outputs, ...xs, ...ys]);
+      tf.dispose([...grads.filter((g) => g !== undefined), ...xs, ...ys]);
       // After a failure mid-way the replica's state is unknown (moving statistics may have
       // moved): the next task reloads everything.
       if (!ok) this.#loadedStep = -1;
@@ -211,6 +214,37 @@ export class Replica {
     ms.compute += t2 - t1;
     ms.copy += t3 - t2;
     return { count: n, lossSum, metricSums };
+  }
+
+  /**
+   * The gradients on tfjs's tape (any model): loss, metric sums and dL/dw in the order of the
+   * trainable variables (undefined where a weight does not affect the loss).
+   */
+  #tapeGrad(xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], slot: number, step: number): { lossSum: number; metricSums: number[]; grads: tfTypes.Tensor[] } {
+    const tf = this.#tf;
+    const n = xs[0].shape[0];
+    let outputs: tfTypes.Tensor[] = [];
+    let result: { value: tfTypes.Scalar; grads: tfTypes.NamedTensorMap } | undefined;
+    let ok = false;
+    try {
+      // Dropout masks: tfjs seeds each random op from Math.random(); a generator seeded from
+      // (run seed, slot, step) makes them independent across micro-batches and the same on a rerun.
+      result = withSeededMathRandom(deriveSeed(this.#init.seed, slot, step), () =>
+        tf.variableGrads(() => {
+          const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
+          outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
+          return this.#totalLoss(ys, outputs, true);
+        }, this.#vars),
+      );
+      const metricSums = this.#metricSums(ys, outputs, n);
+      const lossSum = (result.value.dataSync()[0] as number) * n;
+      const grads = this.#vars.map((v) => result!.grads[v.name]);
+      ok = true;
+      return { lossSum, metricSums, grads };
+    } finally {
+      // On success the gradients are the caller's.
+      tf.dispose([...outputs, ...(result === undefined ? [] : [result.value, ...(ok ? [] : Object.values(result.grads))])]);
+    }
   }
 
   /** Non-trainable weights (moving statistics) from a committed buffer. */
@@ -314,14 +348,20 @@ export class Replica {
   }
 
   /** Gathers rows by index from the shared data set into float tensors (decoded as the spec says). */
-  #gather(split: SplitLayout, indices: ArrayLike<number>): { xs: tfTypes.Tensor[]; ys: tfTypes.Tensor[] } {
+  #gather(split: SplitLayout, indices: ArrayLike<number>, targets = true): { xs: tfTypes.Tensor[]; ys: tfTypes.Tensor[] } {
     const d: DecodeSpec = this.#init.decode;
-    const xs = split.inputs.map((r, i) => this.#gatherTensor(`x${i}`, r, indices, d.inputScale, 0));
-    const ys = split.targets.map((r, i) => this.#gatherTensor(`y${i}`, r, indices, 1, d.oneHot));
+    const tensor = (key: string, r: TensorRegion, scale: number, oneHot: number): tfTypes.Tensor => {
+      const rows = this.#gatherRows(key, r, indices, scale, oneHot);
+      const shape = oneHot > 0 ? [indices.length, oneHot] : [indices.length, ...r.shape];
+      return this.#tf.tensor(rows, shape, 'float32');
+    };
+    const xs = split.inputs.map((r, i) => tensor(`x${i}`, r, d.inputScale, 0));
+    const ys = targets ? split.targets.map((r, i) => tensor(`y${i}`, r, 1, d.oneHot)) : [];
     return { xs, ys };
   }
 
-  #gatherTensor(key: string, r: TensorRegion, indices: ArrayLike<number>, scale: number, oneHot: number): tfTypes.Tensor {
+  /** Rows by index as floats, row-major (integer labels one-hot encoded when `oneHot` > 0). */
+  #gatherRows(key: string, r: TensorRegion, indices: ArrayLike<number>, scale: number, oneHot: number): Float32Array {
     const src: ElementArray = tensorView(this.#init.dataset, r);
     const n = indices.length;
     const width = oneHot > 0 ? oneHot : r.sampleSize;
@@ -329,7 +369,7 @@ export class Replica {
     if (oneHot > 0) {
       buf.fill(0);
       for (let i = 0; i < n; i++) buf[i * width + src[indices[i]]] = 1;
-      return this.#tf.tensor2d(buf, [n, width]);
+      return buf;
     }
     const s = r.sampleSize;
     for (let i = 0; i < n; i++) {
@@ -338,7 +378,7 @@ export class Replica {
       if (scale === 1) for (let j = 0; j < s; j++) buf[to + j] = src[from + j];
       else for (let j = 0; j < s; j++) buf[to + j] = src[from + j] * scale;
     }
-    return this.#tf.tensor(buf, [n, ...r.shape], 'float32');
+    return buf;
   }
 
   /** A reusable Float32Array of exactly `length` (tf.tensor copies it, so reuse is safe). */
