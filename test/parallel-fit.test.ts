@@ -213,6 +213,23 @@ describe('models beyond the MLP', () => {
     expect(loss[2]).toBeLessThan(loss[0]);
   });
 
+  it('a frozen layer (trainable: false) keeps its weights while the rest trains', async () => {
+    const model = tf.sequential({
+      layers: [tf.layers.dense({ units: 8, activation: 'relu', inputShape: [10], trainable: false }), tf.layers.dense({ units: 3, activation: 'softmax' })],
+    });
+    model.compile({ loss: 'categoricalCrossentropy', optimizer: tf.train.adam(0.01) });
+    // By layer: model.weights puts the trainable weights first.
+    const values = () => model.layers.map((l) => l.getWeights().map((w) => w.dataSync().slice()));
+    const before = values();
+    const { x, y } = data(64);
+    const hist = await parallelFit(model, x, y, { epochs: 3, batchSize: 16, workers: 2, verbose: 0 });
+    const after = values();
+    expect(after[0]).toEqual(before[0]);
+    expect(after[1][0]).not.toEqual(before[1][0]);
+    const loss = hist.history.loss as number[];
+    expect(loss[2]).toBeLessThan(loss[0]);
+  });
+
   it('a custom layer trains when its workerSetup module registers it, and fails clearly without', async () => {
     const { ScaleLayer } = await import('./fixtures/custom-layer.mjs');
     const build = () => {

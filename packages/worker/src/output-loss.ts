@@ -23,8 +23,6 @@ const LOSS_NAMES: Record<string, LossKind> = {
   categoricalCrossentropy: 'categoricalCrossentropy',
   binaryCrossentropy: 'binaryCrossentropy',
   meanSquaredError: 'meanSquaredError',
-  mse: 'meanSquaredError',
-  MSE: 'meanSquaredError',
 };
 
 /** The loss of a compile() identifier, or undefined when this module does not implement it. */

@@ -69,7 +69,10 @@ export class Replica {
     this.#internals = (inner ?? model) as CompiledModelInternals;
     this.#views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
     this.#vars = model.trainableWeights.map((w) => w.read() as tfTypes.Variable);
-    const fixed = model.weights.filter((w) => !w.trainable);
+    // Layer-aware, as the coordinator's modelSpecOf: a frozen layer (trainable: false) keeps its
+    // variables' own trainable flag true, yet its weights are not in model.trainableWeights.
+    const trainableSet = new Set(model.trainableWeights);
+    const fixed = model.weights.filter((w) => !trainableSet.has(w));
     const fixedSpecs = init.model.weights.filter((w) => !w.trainable);
     if (fixed.length !== fixedSpecs.length) {
       throw new ThreadfitError(ErrorCodes.INTERNAL, `replica has ${fixed.length} non-trainable weights, the coordinator sent ${fixedSpecs.length}`);
