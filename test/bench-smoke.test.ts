@@ -57,18 +57,43 @@ describe('threadfit bench', () => {
   const json = join(tmp.dir, 'bench.json');
   beforeAll(async () => {
     // --epochs 1 over 600 rows at batch 128: 5 steps a repeat, the last one partial (88).
-    run = await runCli(['bench', '--data-dir', dataDir, '--workers', '1,2', '--epochs', '1', '--warmup', '1', '--repeats', '2', '--json', json]);
+    run = await runCli([
+      'bench',
+      '--data-dir',
+      dataDir,
+      '--workers',
+      '1,2',
+      '--gradients',
+      'both',
+      '--epochs',
+      '1',
+      '--warmup',
+      '1',
+      '--repeats',
+      '2',
+      '--json',
+      json,
+    ]);
   }, 90_000);
 
   it('exits 0, prints one table row per configuration, and reports progress on stderr', () => {
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.split('\n');
-    const header = lines.findIndex((l) => /^name\s+backend\s+workers\s+batch\s+samples\/s/.test(l));
+    const header = lines.findIndex((l) => /^name\s+backend\s+gradients\s+workers\s+batch\s+samples\/s/.test(l));
     expect(header).toBeGreaterThanOrEqual(0);
     const rows = lines.slice(header + 2).filter((l) => /^(tfjs-fit|threadfit)/.test(l));
-    expect(rows.map((r) => r.split(/\s+/)[0])).toEqual(['tfjs-fit', 'tfjs-fit-fixed', 'threadfit', 'threadfit']);
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'tfjs-fit wasm -',
+      'tfjs-fit-fixed wasm -',
+      'threadfit wasm tape',
+      'threadfit wasm dense',
+      'threadfit wasm tape',
+      'threadfit wasm dense',
+    ]);
+    // The ratio of the two threadfit rows at the largest worker count, computed from the table's figures.
+    expect(run.stdout).toMatch(/^wasm, 2 workers: dense fast path \/ tape = \d+\.\d\dx$/m);
     expect(run.stdout).toContain(`Results written to ${json}`);
-    for (let i = 1; i <= 4; i++) expect(run.stderr).toContain(`[bench ${i}/4]`);
+    for (let i = 1; i <= 6; i++) expect(run.stderr).toContain(`[bench ${i}/6]`);
     expect(run.stderr).toMatch(/repeat 2\/2: [\d,]+ samples\/s/);
   });
 
@@ -83,18 +108,21 @@ describe('threadfit bench', () => {
       backend: string;
       workers: number;
       batchSize: number;
+      gradients: string | null;
       samplesPerSec: number;
       stepMs: Record<string, number | null>;
       peakRssMb: number;
     }>;
-    expect(results.map((r) => [r.name, r.workers])).toEqual([
-      ['tfjs-fit', 1],
-      ['tfjs-fit-fixed', 1],
-      ['threadfit', 1],
-      ['threadfit', 2],
+    expect(results.map((r) => [r.name, r.workers, r.gradients])).toEqual([
+      ['tfjs-fit', 1, null],
+      ['tfjs-fit-fixed', 1, null],
+      ['threadfit', 1, 'tape'],
+      ['threadfit', 1, 'dense'],
+      ['threadfit', 2, 'tape'],
+      ['threadfit', 2, 'dense'],
     ]);
     for (const r of results) {
-      expect(Object.keys(r)).toEqual(['name', 'backend', 'workers', 'batchSize', 'samplesPerSec', 'stepMs', 'peakRssMb']);
+      expect(Object.keys(r)).toEqual(['name', 'backend', 'workers', 'batchSize', 'gradients', 'samplesPerSec', 'stepMs', 'peakRssMb']);
       expect([r.backend, r.batchSize]).toEqual(['wasm', 128]);
       expect(isRate(r.samplesPerSec), `samplesPerSec ${r.samplesPerSec}`).toBe(true);
       expect(isRate(r.peakRssMb), `peakRssMb ${r.peakRssMb}`).toBe(true);
@@ -223,6 +251,9 @@ describe('bench and scale: bad input exits 2 before any measurement', () => {
     [['bench', '--workers', '0'], /flag --workers must be a comma-separated list of integers in 1\.\.\d+, got "0"/],
     [['bench', '--steps', '0'], /flag --steps must be an integer in 1\.\.\d+, got 0/],
     [['bench', '--backend', 'gpu'], /flag --backend must be one of wasm, cpu, tensorflow, got "gpu"/],
+    [['bench', '--backend', 'wasm,gpu'], /flag --backend must be one of wasm, cpu, tensorflow, got "gpu"/],
+    [['bench', '--gradients', 'maybe'], /flag --gradients must be one of auto, tape, both, got "maybe"/],
+    [['scale', '--gradients', 'both'], /flag --gradients must be one of auto, tape, got "both"/],
     [['bench', '--json', '/nonexistent/dir/b.json'], /--json \/nonexistent\/dir\/b.json: directory \/nonexistent\/dir does not exist/],
     [['scale', '--workers', '2,3'], /flag --workers must include 1/],
     [['scale', '--strong-batch-sizes', '128,x'], /flag --strong-batch-sizes must be a comma-separated list of integers/],

@@ -136,12 +136,22 @@ function workFlags(d: { warmup: number; steps: number; repeats: number }, worker
 
 const BENCH_FLAGS: FlagSpec[] = [
   { name: 'batch-size', type: 'string', numeric: true, value: 'N', default: String(BENCH_DEFAULTS.batchSize), help: 'GLOBAL batch size' },
-  ...workFlags(BENCH_DEFAULTS, '1..number of cores'),
+  ...workFlags(BENCH_DEFAULTS, '1..number of cores').map((f) =>
+    f.name === 'backend' ? { ...f, value: 'LIST', help: 'wasm|cpu|tensorflow, or a list such as wasm,tensorflow measured in the same run' } : f,
+  ),
+  {
+    name: 'gradients',
+    type: 'string',
+    value: 'HOW',
+    default: 'auto',
+    help: 'threadfit rows: auto (dense fast path), tape, or both (a row of each, same run)',
+  },
   { name: 'json', type: 'string', value: 'FILE', help: 'write the results as JSON here' },
 ];
 
 const SCALE_FLAGS: FlagSpec[] = [
   ...workFlags(SCALE_DEFAULTS, '1..2x number of cores; must include 1'),
+  { name: 'gradients', type: 'string', value: 'HOW', default: 'auto', help: 'auto (dense fast path) or tape' },
   {
     name: 'strong-batch-sizes',
     type: 'string',

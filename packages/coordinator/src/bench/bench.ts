@@ -1,7 +1,8 @@
 /**
- * `threadfit bench`: in one run on one machine, the seed model at one global batch — stock
- * `model.fit` without and with the BatchMatMul fix, then threadfit at each worker count — each
- * configuration measured in its own child process (runner.ts). Prints a table, writes --json.
+ * `threadfit bench`: in one run on one machine, the seed model at one global batch — per backend,
+ * stock `model.fit` (on wasm also with the BatchMatMul fix), then threadfit at each worker count
+ * (with the dense fast path, the tape, or both) — each configuration measured in its own child
+ * process (runner.ts). Prints a table and the ratios between backends, writes --json.
  */
 import type { Writable } from 'node:stream';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
@@ -22,6 +23,8 @@ export interface BenchResult {
   backend: string;
   workers: number;
   batchSize: number;
+  /** threadfit rows: 'dense' (the dense fast path) or 'tape'; null for stock fit. */
+  gradients: 'dense' | 'tape' | null;
   samplesPerSec: number;
   /** Per-step breakdown; all null for stock fit, which is one opaque call. */
   stepMs: StepMs | { grad: null; update: null; coord: null; data: null };
@@ -41,8 +44,8 @@ export interface CommandIO {
 }
 
 /** Refuses --backend tensorflow up front when it cannot load, instead of once per child. */
-export function checkBackendAvailable(o: ResolvedWork): void {
-  if (o.backend === 'tensorflow' && !tensorflowInstalled()) {
+export function checkBackendAvailable(o: ResolvedWork & { backends?: readonly string[] }): void {
+  if ((o.backends ?? [o.backend]).includes('tensorflow') && !tensorflowInstalled()) {
     throw new ThreadfitError(ErrorCodes.BACKEND, "backend 'tensorflow' is not available: @tensorflow/tfjs-node is not installed; use --backend wasm or cpu");
   }
 }
@@ -63,11 +66,16 @@ interface Planned {
 }
 
 function plan(o: ResolvedBenchOptions): Planned[] {
-  const work = workloadOf(o, o.batchSize);
-  const runs: Planned[] = [{ name: 'tfjs-fit', config: { kind: RunKinds.STOCK, matMulFix: false, ...work } }];
-  // The fix is a wasm kernel: on another backend there is nothing to fix.
-  if (o.backend === 'wasm') runs.push({ name: 'tfjs-fit-fixed', config: { kind: RunKinds.STOCK, matMulFix: true, ...work } });
-  for (const workers of o.workers) runs.push({ name: 'threadfit', config: { kind: RunKinds.THREADFIT, workers, ...work } });
+  const runs: Planned[] = [];
+  for (const backend of o.backends) {
+    const work = workloadOf({ ...o, backend }, o.batchSize);
+    runs.push({ name: 'tfjs-fit', config: { kind: RunKinds.STOCK, matMulFix: false, ...work } });
+    // The fix is a wasm kernel: on another backend there is nothing to fix.
+    if (backend === 'wasm') runs.push({ name: 'tfjs-fit-fixed', config: { kind: RunKinds.STOCK, matMulFix: true, ...work } });
+    for (const workers of o.workers) {
+      for (const gradients of o.gradients) runs.push({ name: 'threadfit', config: { kind: RunKinds.THREADFIT, workers, gradients, ...work } });
+    }
+  }
   return runs;
 }
 
@@ -78,6 +86,7 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
     backend: config.backend,
     workers: config.kind === RunKinds.THREADFIT ? config.workers : 1,
     batchSize: config.batchSize,
+    gradients: config.kind === RunKinds.THREADFIT ? (m.gradPath === 'dense' ? 'dense' : 'tape') : null,
     samplesPerSec: Math.round(m.samplesPerSec),
     stepMs:
       m.stepMs === null
@@ -87,8 +96,9 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
   };
 }
 
-export function label(name: string, workers: number, batchSize: number, backend: string): string {
-  return `${name} (${backend}, ${workers} ${name === 'threadfit' ? 'worker' : 'thread'}${workers === 1 ? '' : 's'}, global batch ${batchSize})`;
+export function label(name: string, workers: number, batchSize: number, backend: string, gradients?: string): string {
+  const grads = gradients === undefined ? '' : gradients === 'tape' ? ', tape' : ', dense fast path when eligible';
+  return `${name} (${backend}, ${workers} ${name === 'threadfit' ? 'worker' : 'thread'}${workers === 1 ? '' : 's'}, global batch ${batchSize}${grads})`;
 }
 
 export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<BenchReport> {
@@ -99,8 +109,8 @@ export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<
   io.err.write(`threadfit bench: ${runs.length} configurations on ${describeMachine(machine)}; ${describeWork(o)}\n`);
   const results: BenchResult[] = [];
   for (const [i, p] of runs.entries()) {
-    const workers = p.config.kind === RunKinds.THREADFIT ? p.config.workers : 1;
-    const tag = `[bench ${i + 1}/${runs.length}] ${label(p.name, workers, o.batchSize, o.backend)}`;
+    const c = p.config;
+    const tag = `[bench ${i + 1}/${runs.length}] ${label(p.name, c.kind === RunKinds.THREADFIT ? c.workers : 1, o.batchSize, c.backend, c.kind === RunKinds.THREADFIT ? c.gradients : undefined)}`;
     io.err.write(`${tag}: starting\n`);
     const m = await measureInChild(p.config, (text) => io.err.write(`${tag}: ${text}\n`));
     results.push(resultOf(p, m));
@@ -122,14 +132,16 @@ const stepTotal = (r: BenchResult): number | null => {
 };
 
 export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: number }): string {
-  const base = report.results.find((r) => r.name === 'tfjs-fit')?.samplesPerSec;
+  // Each row against stock model.fit on its own backend.
+  const base = (r: BenchResult) => report.results.find((s) => s.name === 'tfjs-fit' && s.backend === r.backend)?.samplesPerSec;
   const columns: Column<BenchResult>[] = [
     { header: 'name', cell: (r) => r.name },
     { header: 'backend', cell: (r) => r.backend },
+    { header: 'gradients', cell: (r) => r.gradients ?? '-' },
     { header: 'workers', cell: (r) => String(r.workers), right: true },
     { header: 'batch', cell: (r) => String(r.batchSize), right: true },
     { header: 'samples/s', cell: (r) => int(r.samplesPerSec), right: true },
-    { header: 'x tfjs-fit', cell: (r) => (base ? fixed(r.samplesPerSec / base, 2) : '-'), right: true },
+    { header: 'x tfjs-fit', cell: (r) => (base(r) ? fixed(r.samplesPerSec / base(r)!, 2) : '-'), right: true },
     { header: 'step ms', cell: (r) => fixed(stepTotal(r), 2), right: true },
     { header: 'grad', cell: (r) => fixed(r.stepMs.grad, 2), right: true },
     { header: 'update', cell: (r) => fixed(r.stepMs.update, 2), right: true },
@@ -138,5 +150,32 @@ export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: 
     { header: 'peak RSS MB', cell: (r) => int(r.peakRssMb), right: true },
   ];
   const head = `threadfit bench: seed MLP on ${o.dataDir ?? 'MNIST'}, global batch ${o.batchSize}, ${describeMachine(report.machine)}\n${describeWork(o)}; step-time columns in ms per step\n\n`;
-  return head + formatTable(report.results, columns);
+  return head + formatTable(report.results, columns) + formatRatios(report.results);
+}
+
+/**
+ * The comparisons the table does not show at a glance, between threadfit rows of the same run at
+ * the largest worker count: the dense fast path against the tape, and each backend against the
+ * first one measured.
+ */
+export function formatRatios(results: readonly BenchResult[]): string {
+  const rows = results.filter((r) => r.name === 'threadfit');
+  if (rows.length === 0) return '';
+  const w = Math.max(...rows.map((r) => r.workers));
+  const at = (backend: string, gradients: string) => rows.find((r) => r.workers === w && r.backend === backend && r.gradients === gradients);
+  const lines: string[] = [];
+  const backends = [...new Set(rows.map((r) => r.backend))];
+  for (const b of backends) {
+    const dense = at(b, 'dense');
+    const tape = at(b, 'tape');
+    if (dense && tape) lines.push(`${b}, ${w} workers: dense fast path / tape = ${fixed(dense.samplesPerSec / tape.samplesPerSec, 2)}x`);
+  }
+  const grads = at(backends[0], 'dense') ? 'dense' : 'tape';
+  const first = at(backends[0], grads);
+  for (const b of backends.slice(1)) {
+    const other = at(b, grads);
+    if (first && other)
+      lines.push(`threadfit ${b} / threadfit ${backends[0]}, ${w} workers (${grads}): ${fixed(other.samplesPerSec / first.samplesPerSec, 2)}x`);
+  }
+  return lines.length === 0 ? '' : `\n${lines.join('\n')}\n`;
 }

@@ -27,7 +27,11 @@ export interface WorkOptions {
   dataDir?: string;
 }
 
-export interface BenchOptions extends WorkOptions {
+export interface BenchOptions extends Omit<WorkOptions, 'backend'> {
+  /** tfjs backend(s): one name, or a list ("wasm,tensorflow" on the CLI) measured in the same run. Default 'wasm'. */
+  backend?: BackendName | BackendName[] | string;
+  /** threadfit's gradients ('auto': the dense fast path; 'tape'; 'both': a row of each). Default 'auto'. */
+  gradients?: 'auto' | 'tape' | 'both';
   /** GLOBAL batch size. Default 128. */
   batchSize?: number;
   /** Write the JSON results here. */
@@ -35,6 +39,8 @@ export interface BenchOptions extends WorkOptions {
 }
 
 export interface ScaleOptions extends WorkOptions {
+  /** threadfit's gradients: 'auto' (the dense fast path) or 'tape'. Default 'auto'. */
+  gradients?: 'auto' | 'tape';
   /** Global batch sizes of the strong-scaling series, e.g. "128,1024". Default [128, 1024]. */
   strongBatchSizes?: number[] | string;
   /** Per-worker batch of the weak-scaling series. Default 64. */
@@ -54,12 +60,22 @@ export interface ResolvedWork {
   dataDir?: string;
 }
 
-export type ResolvedBenchOptions = ResolvedWork & { batchSize: number; json?: string };
-export type ResolvedScaleOptions = ResolvedWork & { strongBatchSizes: number[]; weakBatchSize: number; out: string };
+export type GradientsMode = 'auto' | 'tape';
+export type ResolvedBenchOptions = ResolvedWork & { backends: BackendName[]; gradients: GradientsMode[]; batchSize: number; json?: string };
+export type ResolvedScaleOptions = ResolvedWork & { gradients: GradientsMode; strongBatchSizes: number[]; weakBatchSize: number; out: string };
 
-export const BENCH_DEFAULTS = Object.freeze({ backend: 'wasm' as const, warmup: 10, steps: 100, repeats: 3, seed: 42, batchSize: 128 });
+export const BENCH_DEFAULTS = Object.freeze({
+  backend: 'wasm' as const,
+  gradients: 'auto' as const,
+  warmup: 10,
+  steps: 100,
+  repeats: 3,
+  seed: 42,
+  batchSize: 128,
+});
 export const SCALE_DEFAULTS = Object.freeze({
   backend: 'wasm' as const,
+  gradients: 'auto' as const,
   warmup: 5,
   steps: 50,
   repeats: 3,
@@ -111,17 +127,22 @@ function resolveWork(o: WorkOptions, defaultWorkers: number[], source: OptionSou
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 export function validateBenchOptions(input: BenchOptions = {}, source: OptionSource = 'options'): ResolvedBenchOptions {
-  checkKnownKeys(input, [...WORK_KEYS, 'batchSize', 'json']);
+  checkKnownKeys(input, [...WORK_KEYS, 'gradients', 'batchSize', 'json']);
   const o = { ...BENCH_DEFAULTS, ...input };
+  const list = typeof o.backend === 'string' ? o.backend.split(',').map((b) => b.trim()) : Array.isArray(o.backend) ? o.backend : [o.backend];
+  const backends = [...new Set(list.map((b) => checkEnum('backend', b, BackendNames, source)))];
+  const gradients = checkEnum('gradients', o.gradients, ['auto', 'tape', 'both'] as const, source);
   return {
-    ...resolveWork(o, range(availableParallelism()), source),
+    ...resolveWork({ ...o, backend: backends[0] }, range(availableParallelism()), source),
+    backends,
+    gradients: gradients === 'both' ? ['tape', 'auto'] : [gradients],
     batchSize: checkInt('batchSize', o.batchSize, 1, MAX_BATCH, source),
     json: path('json', o.json, source),
   };
 }
 
 export function validateScaleOptions(input: ScaleOptions = {}, source: OptionSource = 'options'): ResolvedScaleOptions {
-  checkKnownKeys(input, [...WORK_KEYS, 'strongBatchSizes', 'weakBatchSize', 'out']);
+  checkKnownKeys(input, [...WORK_KEYS, 'gradients', 'strongBatchSizes', 'weakBatchSize', 'out']);
   const o = { ...SCALE_DEFAULTS, ...input };
   const work = resolveWork(o, range(2 * availableParallelism()), source);
   if (!work.workers.includes(1)) {
@@ -140,6 +161,7 @@ export function validateScaleOptions(input: ScaleOptions = {}, source: OptionSou
   }
   return {
     ...work,
+    gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const, source),
     strongBatchSizes: intList('strongBatchSizes', o.strongBatchSizes, 1, MAX_BATCH, source),
     weakBatchSize,
     out: path('out', o.out, source)!,

@@ -32,6 +32,8 @@ export interface StockRun extends Workload {
 export interface ThreadfitRun extends Workload {
   kind: typeof RunKinds.THREADFIT;
   workers: number;
+  /** 'tape' turns the dense fast path off (TrainerConfig.gradients). */
+  gradients: 'auto' | 'tape';
 }
 
 export type RunConfig = StockRun | ThreadfitRun;
@@ -45,6 +47,8 @@ export interface Measurement {
   peakRssMb: number;
   /** Each repeat's samples/s, in order (for the progress lines and a look at the noise). */
   repeatSamplesPerSec: number[];
+  /** threadfit: how the replicas computed gradients ('dense' or 'tape (why)'). */
+  gradPath?: string;
 }
 
 export const ChildMessageTypes = { PROGRESS: 'progress', RESULT: 'result', ERROR: 'error' } as const;

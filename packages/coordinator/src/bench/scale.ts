@@ -103,7 +103,7 @@ export async function runScale(o: ResolvedScaleOptions, io: CommandIO): Promise<
   for (const [i, p] of runs.entries()) {
     const tag = `[scale ${i + 1}/${runs.length}] ${p.mode}, ${p.workers} worker${p.workers === 1 ? '' : 's'}, global batch ${p.batchSize}`;
     io.err.write(`${tag}: starting\n`);
-    const m = await measureInChild({ kind: RunKinds.THREADFIT, workers: p.workers, ...workloadOf(o, p.batchSize) }, (text) =>
+    const m = await measureInChild({ kind: RunKinds.THREADFIT, workers: p.workers, gradients: o.gradients, ...workloadOf(o, p.batchSize) }, (text) =>
       io.err.write(`${tag}: ${text}\n`),
     );
     const s = m.stepMs!;

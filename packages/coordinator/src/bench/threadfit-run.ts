@@ -31,6 +31,7 @@ export async function runThreadfit(cfg: ThreadfitRun, progress: (text: string) =
     maxBatch: cfg.batchSize,
     optimizer: { ...ADAM_DEFAULTS },
     seed: cfg.seed,
+    gradients: cfg.gradients,
     logLevel: 'warn',
   });
   try {
@@ -59,7 +60,7 @@ export async function runThreadfit(cfg: ThreadfitRun, progress: (text: string) =
       stepMs.push(sum);
       progress(`repeat ${r + 1}/${cfg.repeats}: ${Math.round(rates[r]).toLocaleString('en-US')} samples/s`);
     }
-    return { samplesPerSec: median(rates), stepMs: medianStepMs(stepMs), peakRssMb: peakRssMb(), repeatSamplesPerSec: rates };
+    return { samplesPerSec: median(rates), stepMs: medianStepMs(stepMs), peakRssMb: peakRssMb(), repeatSamplesPerSec: rates, gradPath: trainer.gradPath };
   } finally {
     await trainer.close();
   }
