@@ -30,7 +30,7 @@ describe('threadfit train', () => {
     const rep = readReport(file);
     expect(Object.keys(rep)).toEqual(['threadfit', 'config', 'history', 'epochs', 'test', 'weightsSha256']);
     expect(rep.threadfit).toBe(version);
-    expect(rep.config).toEqual({ workers: 2, epochs: 1, batchSize: 128, learningRate: 0.001, seed: 42, backend: 'wasm', dataset: 'mnist' });
+    expect(rep.config).toEqual({ workers: 2, epochs: 1, batchSize: 128, learningRate: 0.001, seed: 42, backend: 'wasm', dataset: 'mnist', gradients: 'dense' });
     expect(Object.keys(rep.history)).toEqual(['loss', 'acc', 'val_loss', 'val_acc']);
     expect(rep.epochs).toHaveLength(1);
     expect(Object.keys(rep.epochs[0])).toEqual(['epoch', 'steps', 'seconds', 'samplesPerSec']);

@@ -4,7 +4,17 @@ import type { FitResult } from './fit-loop.js';
 
 export interface TrainReport {
   threadfit: string;
-  config: { workers: number; epochs: number; batchSize: number; learningRate: number; seed: number; backend: string; dataset: string };
+  config: {
+    workers: number;
+    epochs: number;
+    batchSize: number;
+    learningRate: number;
+    seed: number;
+    backend: string;
+    dataset: string;
+    /** 'dense' (the dense fast path) or 'tape'. */
+    gradients?: 'dense' | 'tape';
+  };
   history: Record<string, number[]>;
   epochs: Array<{ epoch: number; steps: number; seconds: number; samplesPerSec: number; hosts?: HostRow[] }>;
   test: { loss: number; acc: number };

@@ -245,7 +245,8 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     const test = await trainer.evaluate('test');
     const report: TrainReport = {
       threadfit: VERSION,
-      config,
+      // How the gradients were computed is part of what the weights' bits depend on.
+      config: { ...config, gradients: trainer.gradPath === 'dense' ? 'dense' : 'tape' },
       history: historyForReport(history),
       epochs: epochsOf(fit),
       test: { loss: test.loss, acc: test.metrics[0] },
