@@ -21,7 +21,7 @@ afterEach(async () => {
   trainers = [];
 });
 
-async function train(workers: number, steps: number): Promise<{ init: Float32Array[]; final: Float32Array[] }> {
+async function train(workers: number, steps: number, gradients: 'auto' | 'tape' = 'auto'): Promise<{ init: Float32Array[]; final: Float32Array[] }> {
   const model = buildSeedModel(tf, { seed: 5, hidden: 32 });
   const spec = modelSpecOf(model);
   const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
@@ -34,8 +34,10 @@ async function train(workers: number, steps: number): Promise<{ init: Float32Arr
     dataset: shared,
     maxBatch: 128,
     optimizer: ADAM_DEFAULTS,
+    gradients,
   });
   trainers.push(trainer);
+  expect(trainer.gradPath).toBe(gradients === 'auto' ? 'dense' : 'tape (asked for)');
   const order = epochPermutation(shared.trainCount, 5, 0);
   for (let s = 0; s < steps; s++) {
     const r = await trainer.trainStep(order.subarray(s * 128, (s + 1) * 128));
@@ -66,6 +68,17 @@ describe('W=1 vs W=2 vs W=3', () => {
       expect(relDiff(one.init[i], w)).toBeGreaterThan(1e-3);
       expect(relDiff(w, two.final[i])).toBeLessThanOrEqual(1e-4);
       expect(relDiff(w, three.final[i])).toBeLessThanOrEqual(1e-4);
+    });
+  });
+});
+
+describe('the dense fast path vs the tape, in the trainer', () => {
+  it('2 workers reach the same weights within 1e-4 relative after 20 steps', async () => {
+    const fast = await train(2, 20, 'auto');
+    const tape = await train(2, 20, 'tape');
+    fast.final.forEach((w, i) => {
+      expect(relDiff(fast.init[i], w)).toBeGreaterThan(1e-3);
+      expect(relDiff(w, tape.final[i])).toBeLessThanOrEqual(1e-4);
     });
   });
 });

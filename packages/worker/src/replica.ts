@@ -83,7 +83,7 @@ export class Replica {
     }
     this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
-    const planned = init.denseFastPath === false ? { reason: 'denseFastPath is off' } : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars);
+    const planned = init.denseFastPath === false ? { reason: 'asked for' } : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars);
     this.#chain = 'plan' in planned ? new DenseChain(tf, planned.plan, this.#vars) : undefined;
     this.gradPath = 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#transposed = TransposedWeights.create(tf);
