@@ -14,7 +14,7 @@
  * The kernels are tfjs's own, called as tfjs's gradients call them (matMul with transposeA for
  * dW, transposeB for the input gradient, sum over the batch for the bias, step(a) for relu), so
  * the wasm BatchMatMul fix and the transposed weights apply unchanged. Results agree with the tape
- * to float32 rounding (test/dense-fast-path.test.ts), not bit for bit: the loss gradient is
+ * to float32 rounding (packages/worker/test/dense-chain.test.ts), not bit for bit: the loss gradient is
  * computed in float64.
  *
  * Anything else (other layers, regularizers, constraints, dropout, frozen layers, other losses or
@@ -65,6 +65,8 @@ export function planDenseChain(
   loss: readonly string[],
   metricIds: readonly string[],
   vars: readonly tfTypes.Variable[],
+  /** Floats per target row the replica gathers (one-hot classes, or the stored width). */
+  targetWidth: number,
 ): { plan: DenseChainPlan } | { reason: string } {
   // A Sequential keeps its graph in an inner functional model whose layers start with the input.
   const graph = ((model as unknown as { model?: tfTypes.LayersModel }).model ?? model) as unknown as {
@@ -77,6 +79,9 @@ export function planDenseChain(
   if (lossKind === undefined) return { reason: `loss '${loss[0]}'` };
   const [input, ...layers] = graph.layers;
   if (input?.getClassName() !== 'InputLayer') return { reason: 'no input layer first' };
+  // tfjs casts the input to the input layer's dtype (an int32 input truncates): float32 only.
+  const inputDtype = (input.getConfig() as { dtype?: string }).dtype ?? 'float32';
+  if (inputDtype !== 'float32') return { reason: `the input is ${inputDtype}` };
   const stages: Stage[] = [];
   let flatten = false;
   let prev = input;
@@ -88,12 +93,15 @@ export function planDenseChain(
     prev = layer;
     const cls = layer.getClassName();
     if (cls === 'Flatten' && stages.length === 0) {
+      // channelsFirst transposes before it flattens; only the plain reshape is written out.
+      if (layer.getConfig().dataFormat === 'channelsFirst') return { reason: `layer ${layer.name} flattens channelsFirst` };
       flatten = true;
       continue;
     }
     if (cls !== 'Dense') return { reason: `layer ${layer.name} is a ${cls}` };
     if (layer.input.shape.length !== 2) return { reason: `layer ${layer.name} takes inputs of rank ${layer.input.shape.length}` };
     const cfg = layer.getConfig();
+    if ((cfg.dtype ?? 'float32') !== 'float32') return { reason: `layer ${layer.name} is ${String(cfg.dtype)}` };
     for (const k of ['kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint']) {
       if (cfg[k] != null) return { reason: `layer ${layer.name} has a ${k}` };
     }
@@ -113,6 +121,8 @@ export function planDenseChain(
     return { reason: 'the model has trainable weights outside its Dense layers' };
   }
   const units = (layers[layers.length - 1].outputShape as number[])[1];
+  // The targets are read row by row with the output's width (the tape would broadcast a mismatch).
+  if (targetWidth !== units) return { reason: `the targets have ${targetWidth} values per row, the output ${units}` };
   const metrics: MetricKind[] = [];
   for (const id of metricIds) {
     const m = metricKindOf(id, lossKind, units);

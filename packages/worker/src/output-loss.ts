@@ -7,7 +7,8 @@
  * Each formula is tfjs-layers' own (losses.ts, metrics.ts of 4.22), differentiated by hand, with
  * the same clipping: a probability clipped to [eps, 1 - eps] passes no gradient, as tfjs's
  * clipByValue gradient does. The arithmetic is float64 (tfjs's is float32), so results agree to
- * float32 rounding; test/dense-fast-path.test.ts checks them against tfjs on the tape.
+ * float32 rounding; packages/worker/test/dense-chain.test.ts checks them against tfjs on the tape.
+ * A NaN output stays NaN in the loss and its gradient, as on the tape, so the step is skipped.
  */
 
 export type OutputActivation = 'linear' | 'relu' | 'sigmoid' | 'tanh' | 'softmax';
@@ -45,7 +46,6 @@ export function metricKindOf(identifier: string, loss: LossKind, units: number):
       return 'binaryAccuracy';
     case 'mse':
     case 'MSE':
-    case 'meanSquaredError':
       return 'meanSquaredError';
     default:
       return undefined;
@@ -97,9 +97,10 @@ function rowLoss(loss: LossKind, p: Float32Array, y: Float32Array, o: number, c:
       for (let j = 0; j < c; j++) {
         const q = Math.fround(p[o + j] / s);
         const inside = q >= CLIP_LO && q <= CLIP_HI;
-        const qc = inside ? q : q < CLIP_LO ? CLIP_LO : CLIP_HI;
+        // As clipByValue: NaN passes through (and the gradient mask is false for it).
+        const qc = q < CLIP_LO ? CLIP_LO : q > CLIP_HI ? CLIP_HI : q;
         const t = y[o + j];
-        if (t !== 0) l -= t * Math.log(qc);
+        if (t !== 0 || qc !== qc) l -= t * Math.log(qc);
         if (dp !== undefined) {
           const dq = inside ? -t / qc / n : 0;
           dp[j] = dq;
@@ -116,7 +117,7 @@ function rowLoss(loss: LossKind, p: Float32Array, y: Float32Array, o: number, c:
       for (let j = 0; j < c; j++) {
         const pj = p[o + j];
         const inside = pj >= CLIP_LO && pj <= CLIP_HI;
-        const q = inside ? pj : pj < CLIP_LO ? CLIP_LO : CLIP_HI;
+        const q = pj < CLIP_LO ? CLIP_LO : pj > CLIP_HI ? CLIP_HI : pj;
         const z = Math.log(q / (1 - q));
         const t = y[o + j];
         l += Math.max(z, 0) - z * t + Math.log1p(Math.exp(-Math.abs(z)));
@@ -177,7 +178,8 @@ function activationBackward(activation: OutputActivation, p: Float32Array, o: nu
       for (let j = 0; j < c; j++) dz[o + j] = dp[j] * (1 - p[o + j] * p[o + j]);
       return;
     case 'relu':
-      for (let j = 0; j < c; j++) dz[o + j] = p[o + j] > 0 ? dp[j] : 0;
+      // dy * step(x) as tfjs: a NaN gradient stays NaN where the mask is 0.
+      for (let j = 0; j < c; j++) dz[o + j] = dp[j] * (p[o + j] > 0 ? 1 : 0);
       return;
     case 'linear':
       for (let j = 0; j < c; j++) dz[o + j] = dp[j];

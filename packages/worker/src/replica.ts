@@ -83,7 +83,10 @@ export class Replica {
     }
     this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
-    const planned = init.denseFastPath === false ? { reason: 'asked for' } : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars);
+    const target = init.datasetLayout.splits.train?.targets[0];
+    const targetWidth = init.decode.oneHot > 0 ? init.decode.oneHot : (target?.sampleSize ?? 0);
+    const planned =
+      init.denseFastPath === false ? { reason: 'asked for' } : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars, targetWidth);
     this.#chain = 'plan' in planned ? new DenseChain(tf, planned.plan, this.#vars) : undefined;
     this.gradPath = 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#transposed = TransposedWeights.create(tf);

@@ -39,7 +39,7 @@ const dense = (units: number, activation: string, extra: object = {}) =>
 const CASES: Case[] = [
   {
     name: 'the seed model shape: relu -> softmax, categorical cross-entropy, accuracy (transposed-weight forward)',
-    layers: () => [tf.layers.dense({ units: 128, activation: 'relu', inputShape: [200] }), dense(10, 'softmax')],
+    layers: () => [dense(128, 'relu', { inputShape: [200] }), dense(10, 'softmax')],
     loss: 'categoricalCrossentropy',
     metrics: ['accuracy'],
     input: [200],
@@ -48,7 +48,7 @@ const CASES: Case[] = [
   },
   {
     name: 'three layers, tanh and sigmoid hidden, no bias in the middle',
-    layers: () => [tf.layers.dense({ units: 16, activation: 'tanh', inputShape: [12] }), dense(8, 'sigmoid', { useBias: false }), dense(4, 'softmax')],
+    layers: () => [dense(16, 'tanh', { inputShape: [12] }), dense(8, 'sigmoid', { useBias: false }), dense(4, 'softmax')],
     loss: 'categoricalCrossentropy',
     metrics: ['acc', 'mse'],
     input: [12],
@@ -66,7 +66,7 @@ const CASES: Case[] = [
   },
   {
     name: 'regression: relu output, mean squared error, mse and binaryAccuracy metrics',
-    layers: () => [tf.layers.dense({ units: 9, activation: 'relu', inputShape: [7] }), dense(2, 'relu')],
+    layers: () => [dense(9, 'relu', { inputShape: [7] }), dense(2, 'relu')],
     loss: 'meanSquaredError',
     metrics: ['mse', 'binaryAccuracy'],
     input: [7],
@@ -75,13 +75,13 @@ const CASES: Case[] = [
   },
   {
     name: 'saturated softmax: rows clipped by the loss pass no gradient, as on the tape',
-    layers: () => [tf.layers.dense({ units: 32, activation: 'relu', inputShape: [20] }), dense(5, 'softmax')],
+    layers: () => [dense(32, 'relu', { inputShape: [20] }), dense(5, 'softmax')],
     loss: 'categoricalCrossentropy',
     metrics: ['accuracy'],
     input: [20],
     classes: 5,
     targets: 'labels',
-    weightScale: 12,
+    weightScale: 4,
   },
 ];
 
@@ -163,6 +163,35 @@ describe('dense fast path vs the tape (wasm, real kernels)', () => {
     });
   }
 
+  it('a NaN output stays NaN in the loss and the gradients, as on the tape (the step is then skipped)', async () => {
+    // A relu output row of zeros: categorical cross-entropy divides 0 by 0.
+    const c: Case = {
+      name: 'nan',
+      layers: () => [tf.layers.dense({ units: 3, activation: 'relu', inputShape: [4], biasInitializer: tf.initializers.constant({ value: -100 }) })],
+      loss: 'categoricalCrossentropy',
+      metrics: [],
+      input: [4],
+      classes: 3,
+      targets: 'labels',
+    };
+    const { spec, views, init } = setup(c);
+    const fast = await Replica.create(tf, init(true));
+    const tape = await Replica.create(tf, init(false));
+    expect(fast.gradPath).toBe('dense');
+    const task = (slot: number) => ({ type: 'grad' as const, rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
+    const a = fast.grad(task(0));
+    const b = tape.grad(task(1));
+    // The loss itself is backend-dependent on the tape (wasm's clip maps NaN to a bound, cpu and
+    // tensorflow keep it); what decides the step is that the gradients are non-finite.
+    void a;
+    void b;
+    const nonFinite = (g: Float32Array) => g.subarray(0, spec.paramCount).filter((x) => !Number.isFinite(x)).length;
+    expect(nonFinite(views.gradSlot(1))).toBeGreaterThan(0);
+    expect(nonFinite(views.gradSlot(0))).toBe(nonFinite(views.gradSlot(1)));
+    fast.dispose();
+    tape.dispose();
+  });
+
   it('other models take the tape and say why', async () => {
     const refused: Array<[string, () => tfTypes.LayersModel, string]> = [
       [
@@ -186,6 +215,21 @@ describe('dense fast path vs the tape (wasm, real kernels)', () => {
         "activation is 'elu'",
       ],
       ['a frozen layer', () => tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3], trainable: false }), dense(2, 'softmax')] }), 'frozen'],
+      [
+        'a channelsFirst Flatten (it transposes)',
+        () => tf.sequential({ layers: [tf.layers.flatten({ inputShape: [3, 1], dataFormat: 'channelsFirst' }), dense(2, 'softmax')] }),
+        'flattens channelsFirst',
+      ],
+      [
+        'an int32 input (tfjs truncates it)',
+        () => tf.model({ inputs: int32Input(), outputs: dense(2, 'softmax').apply(int32Input()) as tfTypes.SymbolicTensor }),
+        'the input is int32',
+      ],
+      [
+        'targets narrower than the output',
+        () => tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [3], activation: 'softmax' })] }),
+        'the targets have 2 values per row, the output 3',
+      ],
     ];
     for (const [what, build, reason] of refused) {
       const model = build();
@@ -202,6 +246,12 @@ describe('dense fast path vs the tape (wasm, real kernels)', () => {
     expect((await Replica.create(tf, initFor(m, {}))).gradPath).toBe("tape (loss 'categoricalHinge')");
   });
 });
+
+let int32In: tfTypes.SymbolicTensor | undefined;
+function int32Input(): tfTypes.SymbolicTensor {
+  int32In ??= tf.input({ shape: [3], dtype: 'int32' });
+  return int32In;
+}
 
 /** The rows the replicas gather (batchIndices reversed), as one flat array. */
 function tensorRows(init: WorkerInit): Float32Array {
