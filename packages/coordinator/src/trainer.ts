@@ -227,7 +227,7 @@ export class Trainer {
         INIT_TIMEOUT_MS,
         `worker set-up (backend ${cfg.backend}, model, workerSetup) took longer than ${INIT_TIMEOUT_MS / 1000} s`,
       );
-      trainer.gradPath = inits[0].gradPath;
+      trainer.#gradPath = inits[0].gradPath;
     } catch (err) {
       await pool.close();
       throw err;
@@ -239,8 +239,12 @@ export class Trainer {
     return this.#cfg.workers;
   }
 
+  #gradPath = '';
+
   /** How the replicas compute gradients: 'dense' (the dense fast path) or 'tape (why)'. */
-  gradPath = '';
+  get gradPath(): string {
+    return this.#gradPath;
+  }
 
   /** Number of committed optimizer steps. */
   get step(): number {
