@@ -4,7 +4,7 @@ import { workerEntryUrl } from '@threadfit/worker';
 import { deserializeError, type ErrorResult, type Task, type ResultOf, type WorkerInit } from '@threadfit/shared';
 
 /** V8 young-generation size of each worker isolate, MB. */
-export const YOUNG_GENERATION_MB = 2;
+const YOUNG_GENERATION_MB = 2;
 
 export class WorkerPool {
   readonly #piscina: Piscina;
