@@ -35,7 +35,14 @@ afterEach(async () => {
   trainers = [];
 });
 
-async function run(extra: Partial<TrainerConfig> = {}, steps = STEPS): Promise<{ trainer: Trainer; weights: Float32Array[]; skipped: number }> {
+/**
+ * `steps` steps of 64 rows on 2 workers: one trainStep call each, or (stepsPerExecution > 1) one
+ * trainSteps call for all of them, which the workers run in executions on their own.
+ */
+async function run(
+  extra: Partial<TrainerConfig> = {},
+  steps = STEPS,
+): Promise<{ trainer: Trainer; weights: Float32Array[]; skipped: number; losses: number[] }> {
   const model = buildSeedModel(tf, { seed: 3, hidden: 16 });
   const spec = modelSpecOf(model);
   const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
@@ -53,11 +60,15 @@ async function run(extra: Partial<TrainerConfig> = {}, steps = STEPS): Promise<{
   trainers.push(trainer);
   const order = epochPermutation(shared.trainCount, 3, 0);
   let skipped = 0;
-  for (let s = 0; s < steps; s++) {
-    const r = await trainer.trainStep(order.subarray(s * 64, (s + 1) * 64));
+  const losses: number[] = [];
+  const record = (r: { skipped: boolean; lossSum: number }) => {
     if (r.skipped) skipped++;
-  }
-  return { trainer, weights: trainer.committedWeights(), skipped };
+    losses.push(r.lossSum);
+  };
+  const batches = Array.from({ length: steps }, (_, s) => order.subarray(s * 64, (s + 1) * 64));
+  if ((extra.stepsPerExecution ?? 1) > 1) await trainer.trainSteps(batches, { onStep: record });
+  else for (const b of batches) record(await trainer.trainStep(b));
+  return { trainer, weights: trainer.committedWeights(), skipped, losses };
 }
 
 const same = (a: Float32Array[], b: Float32Array[]) =>
@@ -74,6 +85,70 @@ describe('a worker fault mid-step is survived with the same final weights', () =
     expect(trainer.restarts).toBe(1);
     expect(trainer.step).toBe(STEPS);
     expect(same(weights, clean)).toBe(true);
+  });
+});
+
+describe('executions: the workers run several steps on their own (trainSteps)', () => {
+  const EXEC = { stepsPerExecution: 4 };
+  let clean: Awaited<ReturnType<typeof run>>;
+  beforeAll(async () => {
+    clean = await run();
+  });
+
+  it('give the same weights, bit for bit, and the same per-step losses as a round trip per step', async () => {
+    const r = await run(EXEC);
+    expect(r.trainer.stepsPerExecution).toBe(4);
+    expect(r.trainer.step).toBe(STEPS);
+    expect(r.losses).toEqual(clean.losses);
+    expect(same(r.weights, clean.weights)).toBe(true);
+  });
+
+  // Step 3 fails inside the first execution (steps 1-4): steps 1-2 stay committed and the
+  // execution runs again from step 3.
+  it.each(['crash@step=3,rank=1', 'exit@step=2,rank=0', 'hang@step=4,rank=1', 'crash@step=5,rank=0'])('survive %s with the same weights', async (fault) => {
+    const r = await run({ ...EXEC, injectFault: parseFault(fault), stepTimeoutMs: 4000 });
+    expect(r.trainer.restarts).toBe(1);
+    expect(r.trainer.step).toBe(STEPS);
+    expect(r.losses).toEqual(clean.losses);
+    expect(same(r.weights, clean.weights)).toBe(true);
+  });
+
+  it('a NaN step mid-execution is skipped for every rank and the rest of the execution runs after it', async () => {
+    const oneByOne = await run({ injectFault: parseFault('nan@step=3,rank=1') });
+    const r = await run({ ...EXEC, injectFault: parseFault('nan@step=3,rank=1') });
+    expect(r.skipped).toBe(1);
+    expect(r.trainer.step).toBe(STEPS - 1);
+    expect(r.losses).toEqual(oneByOne.losses);
+    expect(same(r.weights, oneByOne.weights)).toBe(true);
+  });
+
+  it('past maxRestarts, stop with the same error, having reported every step committed before it', async () => {
+    const seen: number[] = [];
+    const model = buildSeedModel(tf, { seed: 3, hidden: 16 });
+    const spec = modelSpecOf(model);
+    const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+    model.dispose();
+    const trainer = await Trainer.create({
+      workers: 2,
+      backend: 'wasm',
+      model: spec,
+      initialWeights,
+      dataset: shared,
+      maxBatch: 64,
+      optimizer: ADAM_DEFAULTS,
+      ...EXEC,
+      injectFault: parseFault('crash@step=3,rank=0'),
+      maxRestarts: 0,
+    });
+    trainers.push(trainer);
+    const order = epochPermutation(shared.trainCount, 3, 0);
+    const batches = Array.from({ length: STEPS }, (_, s) => order.subarray(s * 64, (s + 1) * 64));
+    const err = await trainer.trainSteps(batches, { onStep: (_s, i) => seen.push(i) }).catch((e: unknown) => e as Error);
+    expect((err as unknown as { code: string }).code).toBe(ErrorCodes.WORKER_FAILED);
+    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 in the step phase of step 3: injected crash/);
+    // What a checkpoint written now would record: the two steps committed before the fault.
+    expect(seen).toEqual([0, 1]);
+    expect(trainer.step).toBe(2);
   });
 });
 

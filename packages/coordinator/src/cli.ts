@@ -79,6 +79,14 @@ const TRAIN_FLAGS: FlagSpec[] = [
     default: 'auto',
     help: "auto|tape: auto computes a chain of Dense layers' gradients without tfjs's tape (faster); tape always uses the tape",
   },
+  {
+    name: 'steps-per-execution',
+    type: 'string',
+    numeric: true,
+    value: 'N',
+    default: '32',
+    help: 'the most steps the workers run without a round trip to the coordinator (1: every step; same weights either way)',
+  },
   { name: 'deterministic', type: 'boolean', help: 'the same weights, bit for bit, for any worker count (fixed micro-batches)' },
   { name: 'micro-batches', type: 'string', numeric: true, value: 'M', default: '8', help: 'micro-batches per step in --deterministic mode' },
   { name: 'accumulate', type: 'string', numeric: true, value: 'N', default: '1', help: 'gradient accumulation: N x batch-size samples per optimizer step' },
@@ -146,12 +154,27 @@ const BENCH_FLAGS: FlagSpec[] = [
     default: 'auto',
     help: 'threadfit rows: auto (dense fast path), tape, or both (a row of each, same run)',
   },
+  {
+    name: 'steps-per-execution',
+    type: 'string',
+    value: 'LIST',
+    default: String(BENCH_DEFAULTS.stepsPerExecution),
+    help: 'threadfit rows: steps the workers run per execution, or a list such as 1,32 (a row each, same run)',
+  },
   { name: 'json', type: 'string', value: 'FILE', help: 'write the results as JSON here' },
 ];
 
 const SCALE_FLAGS: FlagSpec[] = [
   ...workFlags(SCALE_DEFAULTS, '1..2x number of cores; must include 1'),
   { name: 'gradients', type: 'string', value: 'HOW', default: 'auto', help: 'auto (dense fast path) or tape' },
+  {
+    name: 'steps-per-execution',
+    type: 'string',
+    numeric: true,
+    value: 'N',
+    default: String(SCALE_DEFAULTS.stepsPerExecution),
+    help: 'steps the workers run per execution (1: a round trip per step)',
+  },
   {
     name: 'strong-batch-sizes',
     type: 'string',

@@ -40,8 +40,19 @@ export interface FitLoopOptions {
   learningRateAt?(globalStep: number): number;
   /** At every epoch end (after the callbacks): how many workers the next epoch uses (elastic). */
   workersForEpoch?(epoch: number): number | undefined;
-  /** Called after every committed (or skipped) step, and after every epoch's validation. */
+  /**
+   * Called after every committed (or skipped) step, and after every epoch's validation. With
+   * executions of several steps, after each execution; `afterStepDue` says after which steps it
+   * must be called (a checkpoint is due there), and an execution ends at those.
+   */
   afterStep?(position: FitPosition): void | Promise<void>;
+  afterStepDue?(globalStep: number): boolean;
+  /**
+   * The most steps the workers run on their own between two visits of this loop (Keras's
+   * steps_per_execution; capped by the trainer's). Default 1. Above 1, the batch callbacks of an
+   * execution's steps are called once it returns, and shouldStop() is checked after it.
+   */
+  stepsPerExecution?: number;
   afterEpoch?(position: FitPosition): void | Promise<void>;
 }
 
@@ -115,27 +126,44 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     let commMs = 0;
     let done = 0;
     const firstBatch = epoch === initialEpoch ? pos.stepInEpoch : 0;
-    for (let batch = firstBatch; batch < steps; batch++) {
-      const start = batch * o.batchSize;
-      const indices = order.subarray(start, Math.min(o.trainCount, start + o.batchSize));
+    const perExecution = Math.max(1, Math.min(o.stepsPerExecution ?? 1, trainer.stepsPerExecution));
+    const rowsOf = (b: number) => order.subarray(b * o.batchSize, Math.min(o.trainCount, (b + 1) * o.batchSize));
+    let batch = firstBatch;
+    while (batch < steps) {
+      // An execution: consecutive batches of one size, ending where a checkpoint is due.
+      let k = 1;
+      while (k < perExecution && batch + k < steps && rowsOf(batch + k).length === rowsOf(batch).length && !o.afterStepDue?.(pos.globalStep + k)) k++;
+      const batches = Array.from({ length: k }, (_, i) => rowsOf(batch + i));
+      const rates = o.learningRateAt === undefined ? undefined : batches.map((_, i) => o.learningRateAt!(pos.globalStep + i));
       // model.fit hands onBatchBegin an empty logs object (it fills batch/size afterwards).
-      await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, {}));
-      const s = await trainer.trainStep(indices, { learningRate: o.learningRateAt?.(pos.globalStep) });
-      done++;
-      pos.epoch = epoch;
-      pos.stepInEpoch = batch + 1;
-      pos.globalStep++;
-      if (s.skipped) skipped++;
-      seen += s.count;
-      lossSum += s.lossSum;
-      metricSums = metricSums.map((m, i) => m + (s.metricSums[i] ?? 0));
-      for (const k of ['grad', 'update', 'coord', 'data'] as const) ms[k] += s.ms[k];
-      commMs += s.ms.comm ?? 0;
-      const batchLogs: Logs = { batch, size: s.count, loss: s.lossSum / s.count };
-      o.metricNames.forEach((name, i) => (batchLogs[name] = s.metricSums[i] / s.count));
-      await each(o.callbacks, (cb) => cb.onBatchEnd?.(batch, batchLogs));
+      if (k === 1) await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, {}));
+      const first = batch;
+      const made = await trainer.trainSteps(batches, {
+        learningRates: rates,
+        // Per step, as soon as the execution returns (also when a later step of it fails), so
+        // that the position always names what is committed.
+        onStep: (s) => {
+          done++;
+          pos.epoch = epoch;
+          pos.stepInEpoch = ++batch;
+          pos.globalStep++;
+          if (s.skipped) skipped++;
+          seen += s.count;
+          lossSum += s.lossSum;
+          metricSums = metricSums.map((m, i) => m + (s.metricSums[i] ?? 0));
+          for (const key of ['grad', 'update', 'coord', 'data'] as const) ms[key] += s.ms[key];
+          commMs += s.ms.comm ?? 0;
+        },
+      });
+      for (let i = 0; i < made.length; i++) {
+        const s = made[i];
+        if (k > 1) await each(o.callbacks, (cb) => cb.onBatchBegin?.(first + i, {}));
+        const batchLogs: Logs = { batch: first + i, size: s.count, loss: s.lossSum / s.count };
+        o.metricNames.forEach((name, m) => (batchLogs[name] = s.metricSums[m] / s.count));
+        await each(o.callbacks, (cb) => cb.onBatchEnd?.(first + i, batchLogs));
+      }
       // A step that ended the epoch is recorded by afterEpoch, once validation is done.
-      if (batch + 1 < steps) await o.afterStep?.(pos);
+      if (batch < steps) await o.afterStep?.(pos);
       if (o.shouldStop()) break;
     }
     const completed = pos.stepInEpoch === steps;

@@ -43,6 +43,14 @@ export interface ParallelFitOptions extends ReliabilityOptions {
    * the tape (slower; results then follow model.fit's op order exactly).
    */
   gradients?: 'auto' | 'tape';
+  /**
+   * The most steps the workers run on their own between two visits of the fit loop (Keras's
+   * steps_per_execution; docs/ARCHITECTURE.md). Above 1, the batch callbacks of an execution's
+   * steps are called once it returns, and `model.stopTraining` takes effect after it. 'auto'
+   * (default): 32 when no callbacks are given, else 1 (every batch callback before the next
+   * batch, as model.fit). The weights are the same bits either way.
+   */
+  stepsPerExecution?: number | 'auto';
   /** The same weights, bit for bit, for any worker count: `microBatches` fixed micro-batches per step. */
   deterministic?: boolean;
   /** Micro-batches per step in deterministic mode. Default 8. */
@@ -81,6 +89,7 @@ const KEYS = [
   'checkNumerics',
   'threadsPerWorker',
   'gradients',
+  'stepsPerExecution',
   'deterministic',
   'microBatches',
   'accumulate',
@@ -110,6 +119,7 @@ export const FIT_DEFAULTS = Object.freeze({
   checkNumerics: false,
   threadsPerWorker: 1,
   gradients: 'auto' as const,
+  stepsPerExecution: 'auto' as const,
   deterministic: false,
   microBatches: 8,
   accumulate: 1,
@@ -202,6 +212,7 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     checkNumerics: bool('checkNumerics', o.checkNumerics),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256),
     gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const),
+    stepsPerExecution: o.stepsPerExecution === 'auto' ? 'auto' : checkInt('stepsPerExecution', o.stepsPerExecution, 1, 1024),
     deterministic: bool('deterministic', o.deterministic),
     microBatches: checkInt('microBatches', o.microBatches, 1, 256),
     accumulate: checkInt('accumulate', o.accumulate, 1, 1024),

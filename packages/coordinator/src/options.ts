@@ -72,6 +72,14 @@ export interface TrainOptions extends ReliabilityOptions {
    * the tape (slower; results then follow model.fit's op order exactly).
    */
   gradients?: 'auto' | 'tape';
+  /**
+   * The most steps the workers run on their own, without a round trip to the coordinator
+   * (Keras's steps_per_execution; docs/ARCHITECTURE.md). Executions end at epoch ends, at the
+   * last partial batch and where a checkpoint is due; 1 makes every step a round trip. The
+   * weights are the same bits either way. Default 32 (1 across hosts, and for models with
+   * non-trainable weights).
+   */
+  stepsPerExecution?: number;
   /** Several hosts (docs/MULTI-HOST.md): 'N' or 'MIN:N' hosts; default from WORLD_SIZE / SLURM_STEP_NUM_TASKS. */
   hosts?: string | number;
   /** This host's rank at launch; default from RANK / SLURM_PROCID. */
@@ -142,6 +150,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   lrBaseBatch: 128,
   threadsPerWorker: 1,
   gradients: 'auto' as const,
+  stepsPerExecution: 32,
 });
 
 /** More workers than this is a typo, not a plan (each holds a replica and a gradient slot). */
@@ -222,6 +231,7 @@ const TRAIN_KEYS = [
   'lrDecay',
   'threadsPerWorker',
   'gradients',
+  'stepsPerExecution',
   'hosts',
   'hostRank',
   'rendezvous',
@@ -302,6 +312,7 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     lrDecay: parseLrDecay(o.lrDecay, source === 'flag' ? 'flag --lr-decay' : 'options.lrDecay'),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256, source),
     gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const, source),
+    stepsPerExecution: checkInt('stepsPerExecution', o.stepsPerExecution, 1, 1024, source),
   };
   checkSlotCount(r, source);
   const text = (v: unknown) => (v === undefined ? undefined : String(v));
@@ -318,6 +329,13 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     const why = 'is not supported across hosts yet (docs/MULTI-HOST.md)';
     if (minWorkers !== workers) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('workers', source)[0]} ${o.workers} (elastic workers) ${why}`);
     if (r.deterministic) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `${label('deterministic', source)[0]} ${why}`);
+    if (input.stepsPerExecution !== undefined && r.stepsPerExecution > 1) {
+      throw new ThreadfitError(
+        ErrorCodes.INVALID_OPTION,
+        `${label('stepsPerExecution', source)[0]} ${o.stepsPerExecution} ${why}: every step is a round trip there`,
+      );
+    }
+    r.stepsPerExecution = 1;
     if (r.batchSize < cluster.worldSize * workers) {
       throw new ThreadfitError(
         ErrorCodes.INVALID_OPTION,

@@ -37,6 +37,9 @@ function standardizeCallbacks(input: CallbackInput | undefined): AnyCallback[] {
   });
 }
 
+/** stepsPerExecution 'auto' without callbacks (the train CLI's default too). */
+const AUTO_STEPS_PER_EXECUTION = 32;
+
 function tensorsOf(weights: Float32Array[], shapes: number[][]): tf.Tensor[] {
   return weights.map((w, i) => tf.tensor(w, shapes[i], 'float32'));
 }
@@ -89,6 +92,8 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const history = new tf.History();
   const list = new tf.CallbackList([...callbacks, history]);
   const stepBatch = o.batchSize * o.accumulate;
+  // Batch callbacks see every batch before the next one runs unless the caller chose otherwise.
+  const stepsPerExecution = o.stepsPerExecution === 'auto' ? (callbacks.length === 0 ? AUTO_STEPS_PER_EXECUTION : 1) : o.stepsPerExecution;
   const steps = stepsPerEpoch(dataset.trainCount, stepBatch);
   const schedule: LrScheduleOptions = {
     base: optimizer.learningRate,
@@ -157,6 +162,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       workerSetup: o.workerSetup,
       threadsPerWorker: o.threadsPerWorker,
       gradients: o.gradients,
+      stepsPerExecution,
       maxRestarts: o.maxRestarts,
       maxSkippedSteps: o.maxSkippedSteps,
       stepTimeoutMs: o.stepTimeoutMs,
@@ -187,6 +193,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       validationSplit: doValidation ? 'val' : undefined,
       callbacks: [modelSync, ...progress, list as unknown as FitCallbacks],
       shouldStop: () => flags.stopTraining,
+      stepsPerExecution,
       ...ckpts?.hooks(
         t,
         o.checkpointEvery,

@@ -133,10 +133,11 @@ export class RunCheckpoints {
     every: number | 'epoch',
     history: () => Record<string, number[]>,
     onWritten: (path: string) => void,
-  ): Pick<FitLoopOptions, 'afterStep' | 'afterEpoch'> {
+  ): Pick<FitLoopOptions, 'afterStep' | 'afterStepDue' | 'afterEpoch'> {
     const write = async (pos: FitPosition) => onWritten(await this.write(trainer, pos, history()));
     return {
       afterStep: typeof every === 'number' ? async (pos) => (pos.globalStep % every === 0 ? write(pos) : undefined) : undefined,
+      afterStepDue: typeof every === 'number' ? (globalStep) => globalStep % every === 0 : undefined,
       afterEpoch: async (pos) => (every === 'epoch' || pos.globalStep % every === 0 ? write(pos) : undefined),
     };
   }

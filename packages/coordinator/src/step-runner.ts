@@ -1,9 +1,9 @@
 /**
- * Runs one step's tasks, one per rank, in a single round trip (see the diagram in trainer.ts):
- * attempt numbers, the in-step barrier's reset and ABORT, the step timeout. Waits for ALL tasks
- * to settle, so that no straggler writes a slot during a rerun.
+ * Runs one step's tasks, one per rank, in a single round trip (see the diagram in trainer.ts), or
+ * the tasks of a worker-driven run of steps: attempt numbers, the barriers' reset and ABORT, the
+ * step timeout. Waits for ALL tasks to settle, so that no straggler writes a slot during a rerun.
  */
-import { Control, ErrorCodes, ThreadfitError, type StepResult, type StepTask } from '@threadfit/shared';
+import { Control, ErrorCodes, ThreadfitError, type ResultOf, type RunTask, type StepTask } from '@threadfit/shared';
 import type { WorkerPool } from './pool.js';
 
 /** A failed step: which rank's task, and the error that ended it. */
@@ -28,26 +28,41 @@ function isBarrierRelease(err: unknown): boolean {
  * the tasks still running after a grace period are aborted, which makes piscina terminate
  * and replace their workers.
  */
-export async function runStepTasks(pool: WorkerPool, control: Int32Array, tasks: StepTask[], timeoutMs: number): Promise<StepResult[]> {
+export async function runStepTasks<T extends StepTask | RunTask>(
+  pool: WorkerPool,
+  control: Int32Array,
+  tasks: T[],
+  timeoutMs: number,
+): Promise<Array<ResultOf<T>>> {
   // A new attempt number first: a straggler of an aborted attempt (terminated asynchronously)
   // sees it and stops before it can arrive at this attempt's barrier or write an update.
   const attempt = Atomics.add(control, Control.ATTEMPT, 1) + 1;
   for (const t of tasks) t.attempt = attempt;
   Atomics.store(control, Control.ABORT, 0);
-  Atomics.store(control, Control.BARRIER, 0);
+  for (const word of [Control.BARRIER, Control.COMMIT_BARRIER, Control.RELEASED, Control.HALT]) Atomics.store(control, word, 0);
   const raiseAbort = () => {
     Atomics.store(control, Control.ABORT, 1);
     Atomics.notify(control, Control.BARRIER);
+    Atomics.notify(control, Control.RELEASED);
   };
   const aborts = tasks.map(() => new AbortController());
   const settledFlags = tasks.map(() => false);
   let timedOut = false;
   let grace: ReturnType<typeof setTimeout> | undefined;
-  const timer = setTimeout(() => {
+  // The timeout is per step: a run of steps is hung when no step was released for that long.
+  let released = 0;
+  const onTimeout = () => {
+    const now = Atomics.load(control, Control.RELEASED);
+    if (now !== released) {
+      released = now;
+      timer = setTimeout(onTimeout, timeoutMs);
+      return;
+    }
     timedOut = true;
     raiseAbort();
     grace = setTimeout(() => aborts.forEach((a, i) => settledFlags[i] || a.abort()), ABORT_GRACE_MS);
-  }, timeoutMs);
+  };
+  let timer = setTimeout(onTimeout, timeoutMs);
   try {
     const settled = await Promise.allSettled(
       tasks.map((t, i) =>
@@ -66,13 +81,14 @@ export async function runStepTasks(pool: WorkerPool, control: Int32Array, tasks:
     if (first >= 0) {
       const reason = (settled[first] as PromiseRejectedResult).reason as unknown;
       const hung = timedOut ? tasks.findIndex((_, i) => !settledFlags[i]) : -1;
-      const rank = tasks[hung >= 0 ? hung : first].grad.rank;
+      const t = tasks[hung >= 0 ? hung : first];
+      const rank = t.type === 'step' ? t.grad.rank : t.rank;
       const cause = timedOut
         ? new ThreadfitError(ErrorCodes.WORKER_FAILED, `the step took longer than ${Math.round(timeoutMs)} ms (step timeout); its workers were terminated`)
         : reason;
       throw Object.assign(new Error('step failed'), { cause, rank, phase: 'step' as const } satisfies Omit<StepFault, 'name' | 'message'>);
     }
-    return settled.map((s) => (s as PromiseFulfilledResult<StepResult>).value);
+    return settled.map((s) => (s as PromiseFulfilledResult<ResultOf<T>>).value);
   } finally {
     clearTimeout(timer);
     if (grace !== undefined) clearTimeout(grace);

@@ -155,7 +155,14 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     microBatches: o.deterministic ? o.microBatches : undefined,
     threadsPerWorker: o.threadsPerWorker,
     gradients: o.gradients,
+    stepsPerExecution: o.stepsPerExecution,
   });
+  if (trainer.stepsPerExecution < o.stepsPerExecution && cluster === undefined) {
+    log.info(
+      { stepsPerExecution: trainer.stepsPerExecution },
+      `steps per execution: ${trainer.stepsPerExecution} (${spec.bufferCount > 0 ? 'the model has non-trainable weights, averaged by the coordinator at every step' : 'bounded by the batch size'})`,
+    );
+  }
   log.info({ gradients: trainer.gradPath }, trainer.gradPath === 'dense' ? 'gradients: dense fast path' : `gradients: ${trainer.gradPath}`);
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
@@ -163,7 +170,10 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   const stop = onStopSignals((signal) => {
     // Across hosts the request rides on the next step's sum, and every host stops after it.
     trainer.requestStop();
-    log.warn({ signal }, `stopping after the step in flight${cluster ? ' (on every host)' : ''} (press Ctrl-C again to exit at once)`);
+    log.warn(
+      { signal },
+      `stopping after the step${o.stepsPerExecution > 1 ? 's' : ''} in flight${cluster ? ' (on every host)' : ''} (press Ctrl-C again to exit at once)`,
+    );
   });
   let lastCheckpoint: string | undefined;
   try {
@@ -216,6 +226,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
           },
         ],
         shouldStop: () => (cluster ? trainer.stopAgreed : stop.signal !== undefined),
+        stepsPerExecution: o.stepsPerExecution,
         ...onHostZero(
           trainer,
           o.checkpointEvery,
@@ -277,7 +288,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
  * when hosts are lost). After a checkpoint every host meets, so the time rank 0 spent writing does
  * not count against the next step's collective timeout.
  */
-function onHostZero(trainer: Trainer, every: number | 'epoch', hooks: Pick<FitLoopOptions, 'afterStep' | 'afterEpoch'> | undefined) {
+function onHostZero(trainer: Trainer, every: number | 'epoch', hooks: Pick<FitLoopOptions, 'afterStep' | 'afterStepDue' | 'afterEpoch'> | undefined) {
   if (hooks === undefined) return undefined;
   const wrap = (fn: ((pos: FitPosition) => void | Promise<void>) | undefined, due: (pos: FitPosition) => boolean) =>
     fn &&
@@ -286,7 +297,11 @@ function onHostZero(trainer: Trainer, every: number | 'epoch', hooks: Pick<FitLo
       if (trainer.hosts > 1 && due(pos)) await trainer.hostBarrier(CHECKPOINT_BARRIER_TIMEOUT_MS);
     });
   const stepDue = (pos: FitPosition) => typeof every === 'number' && pos.globalStep % every === 0;
-  return { afterStep: wrap(hooks.afterStep, stepDue), afterEpoch: wrap(hooks.afterEpoch, (pos) => every === 'epoch' || stepDue(pos)) };
+  return {
+    afterStep: wrap(hooks.afterStep, stepDue),
+    afterStepDue: hooks.afterStepDue,
+    afterEpoch: wrap(hooks.afterEpoch, (pos) => every === 'epoch' || stepDue(pos)),
+  };
 }
 
 /** How long hosts wait for each other to start their workers, and for rank 0's checkpoint. */

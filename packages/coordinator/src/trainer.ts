@@ -40,6 +40,9 @@ import {
   type ModelSpec,
   type StateLayout,
   type WorkerInit,
+  type RunTask,
+  RunRecord,
+  RUN_RECORD_WIDTH,
 } from '@threadfit/shared';
 import type { SharedDataset } from './dataset.js';
 import { WorkerPool } from './pool.js';
@@ -84,7 +87,18 @@ export interface TrainerConfig {
   minWorkers?: number;
   /** Several hosts: the Gloo groups (joined before the trainer is made). */
   cluster?: HostGroup;
+  /**
+   * The most steps the workers run on their own in one execution (trainSteps; see
+   * worker/src/step-run.ts). Default 1: every step is its own round trip.
+   */
+  stepsPerExecution?: number;
 }
+
+/** Batch indices an execution may hold in shared memory (4 MB): bounds stepsPerExecution x batch. */
+const MAX_EXECUTION_INDICES = 1 << 20;
+
+/** Wall-clock ms comparable across threads (each thread's performance.now() has its own origin). */
+const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** Worker start-up (backend, replica, probe pass) must finish within this. */
 const INIT_TIMEOUT_MS = 300_000;
@@ -174,6 +188,10 @@ export class Trainer {
 
   static async create(cfg: TrainerConfig): Promise<Trainer> {
     const gradSlots = Math.max(cfg.workers, maxSlots({ workers: cfg.workers, accumulate: cfg.accumulate ?? 1, microBatches: cfg.microBatches }));
+    // Worker-driven executions need one host (the cross-host sum is a collective the coordinator
+    // recovers) and no non-trainable weights (their moving statistics are averaged at commit here).
+    const executions = cfg.cluster === undefined && cfg.model.bufferCount === 0;
+    const runSteps = executions ? Math.max(1, Math.min(cfg.stepsPerExecution ?? 1, Math.floor(MAX_EXECUTION_INDICES / Math.max(cfg.maxBatch, 1)))) : 1;
     const layout = stateLayout({
       paramCount: cfg.model.paramCount,
       gradSlots,
@@ -181,6 +199,9 @@ export class Trainer {
       maxBatch: cfg.maxBatch,
       bufferCount: cfg.model.bufferCount,
       multiHost: cfg.cluster !== undefined,
+      runSteps,
+      // One sum per metric per output (tfjs-layers' metricsTensors).
+      metricCount: cfg.model.metrics.length * Math.max(1, cfg.model.loss.length),
     });
     if (cfg.cluster !== undefined && cfg.model.bufferCount > 0) {
       // Moving statistics are averaged per host at commit and would drift apart across hosts.
@@ -255,17 +276,7 @@ export class Trainer {
   async trainStep(indices: ArrayLike<number>, opts: { learningRate?: number } = {}): Promise<StepStats> {
     // Faults are injected by step of this run (a skipped step does not advance STEP).
     this.#calls++;
-    const n = indices.length;
-    const trainCount = this.#cfg.dataset.layout.splits.train.count;
-    if (n < 1 || n > this.layout.batchIndices.length) {
-      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `a step takes 1..${this.layout.batchIndices.length} samples, got ${n}`);
-    }
-    for (let i = 0; i < n; i++) {
-      const row = indices[i];
-      if (!(row >= 0 && row < trainCount && Number.isInteger(row))) {
-        throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `sample index ${row} at position ${i} is outside the train split (0..${trainCount - 1})`);
-      }
-    }
+    this.#checkIndices(indices);
     for (let attempt = 0; ; attempt++) {
       let stats: StepStats;
       try {
@@ -280,40 +291,185 @@ export class Trainer {
           if (caughtUp !== undefined) return caughtUp;
           continue;
         }
-        this.#restarts++;
-        const cause = (fault.cause as Error | undefined)?.message ?? (err as Error).message;
-        this.#log.warn(
-          { step: this.step + 1, rank: fault.rank, phase: fault.phase, cause, restart: this.#restarts },
-          'a worker failed mid-step; the step runs again',
-        );
-        // Elastic: a step that keeps failing with this many workers runs with one fewer (a
-        // worker that cannot come back is what this survives); they grow back after a while.
-        if (attempt >= 1 && this.#active > this.#minWorkers) {
-          this.#active--;
-          this.#healthySteps = 0;
-          this.#log.warn({ step: this.step + 1, workers: this.#active }, 'a step keeps failing: continuing with one worker fewer');
-          continue;
-        }
-        if (this.#restarts > this.#maxRestarts) {
-          throw new ThreadfitError(
-            ErrorCodes.WORKER_FAILED,
-            `training stopped: workers failed ${this.#restarts} times (more than maxRestarts ${this.#maxRestarts}); last: rank ${fault.rank} in the ${fault.phase} phase of step ${this.step + 1}: ${cause}`,
-            { cause: fault.cause ?? err },
-          );
-        }
+        this.#onFailedStep(fault, err, attempt);
         continue;
       }
-      this.#clock.record(stats.wallMs);
-      this.#cluster?.setMedianStep(this.#clock.medianMs ?? stats.wallMs);
-      this.#completed++;
-      this.#checkSkipped(stats.skipped);
-      if (this.#active < this.#target && ++this.#healthySteps >= GROW_BACK_AFTER_STEPS) {
-        this.#active++;
-        this.#healthySteps = 0;
-        this.#log.info({ step: this.step, workers: this.#active }, 'growing back by one worker');
-      }
+      this.#afterStep(stats);
       return stats;
     }
+  }
+
+  #checkIndices(indices: ArrayLike<number>): void {
+    const n = indices.length;
+    const trainCount = this.#cfg.dataset.layout.splits.train.count;
+    if (n < 1 || n > this.#cfg.maxBatch) {
+      throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `a step takes 1..${this.#cfg.maxBatch} samples, got ${n}`);
+    }
+    for (let i = 0; i < n; i++) {
+      const row = indices[i];
+      if (!(row >= 0 && row < trainCount && Number.isInteger(row))) {
+        throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `sample index ${row} at position ${i} is outside the train split (0..${trainCount - 1})`);
+      }
+    }
+  }
+
+  /**
+   * A step attempt failed with a retryable error on one host: counts the restart, and either lets
+   * the step run again (possibly on one worker fewer) or ends training past maxRestarts.
+   */
+  #onFailedStep(fault: StepFault, err: unknown, attempt: number): void {
+    this.#restarts++;
+    const cause = (fault.cause as Error | undefined)?.message ?? (err as Error).message;
+    this.#log.warn(
+      { step: this.step + 1, rank: fault.rank, phase: fault.phase, cause, restart: this.#restarts },
+      'a worker failed mid-step; the step runs again',
+    );
+    // Elastic: a step that keeps failing with this many workers runs with one fewer (a
+    // worker that cannot come back is what this survives); they grow back after a while.
+    if (attempt >= 1 && this.#active > this.#minWorkers) {
+      this.#active--;
+      this.#healthySteps = 0;
+      this.#log.warn({ step: this.step + 1, workers: this.#active }, 'a step keeps failing: continuing with one worker fewer');
+      return;
+    }
+    if (this.#restarts > this.#maxRestarts) {
+      throw new ThreadfitError(
+        ErrorCodes.WORKER_FAILED,
+        `training stopped: workers failed ${this.#restarts} times (more than maxRestarts ${this.#maxRestarts}); last: rank ${fault.rank} in the ${fault.phase} phase of step ${this.step + 1}: ${cause}`,
+        { cause: fault.cause ?? err },
+      );
+    }
+  }
+
+  /** Book-keeping after a committed or skipped step: the clock, the skip streak, elastic growth. */
+  #afterStep(stats: StepStats): void {
+    this.#clock.record(stats.wallMs);
+    this.#cluster?.setMedianStep(this.#clock.medianMs ?? stats.wallMs);
+    this.#completed++;
+    this.#checkSkipped(stats.skipped);
+    if (this.#active < this.#target && ++this.#healthySteps >= GROW_BACK_AFTER_STEPS) {
+      this.#active++;
+      this.#healthySteps = 0;
+      this.#log.info({ step: this.step, workers: this.#active }, 'growing back by one worker');
+    }
+  }
+
+  /** The most steps one execution of trainSteps runs on the workers alone (1: executions are off). */
+  get stepsPerExecution(): number {
+    return this.layout.runSteps;
+  }
+
+  /**
+   * Several optimizer steps, one per batch of `batches`, each exactly as trainStep would make it,
+   * but run by the workers on their own in executions of up to `stepsPerExecution` steps of the
+   * same batch size (worker/src/step-run.ts): the coordinator posts one task per rank per
+   * execution instead of one per step. `onStep` sees each step's stats as soon as the execution
+   * that made it returns, in order, also when a later step fails. A failed step runs again, as in
+   * trainStep, from the last committed one.
+   */
+  async trainSteps(
+    batches: ReadonlyArray<ArrayLike<number>>,
+    opts: { learningRates?: ReadonlyArray<number | undefined>; onStep?: (stats: StepStats, index: number) => void } = {},
+  ): Promise<StepStats[]> {
+    const out: StepStats[] = [];
+    const report = (s: StepStats) => {
+      opts.onStep?.(s, out.length);
+      out.push(s);
+    };
+    if (this.stepsPerExecution === 1) {
+      for (let i = 0; i < batches.length; i++) report(await this.trainStep(batches[i], { learningRate: opts.learningRates?.[i] }));
+      return out;
+    }
+    const done = (s: StepStats) => {
+      this.#afterStep(s);
+      report(s);
+    };
+    for (const b of batches) this.#checkIndices(b);
+    const callsBase = this.#calls;
+    this.#calls += batches.length;
+    let attempt = 0;
+    while (out.length < batches.length) {
+      const first = out.length;
+      const n = batches[first].length;
+      let end = first + 1;
+      while (end < batches.length && end - first < this.stepsPerExecution && batches[end].length === n) end++;
+      const r = await this.#attemptExecution(batches.slice(first, end), opts.learningRates?.slice(first, end) ?? [], attempt, callsBase + first);
+      for (const s of r.stats) done(s);
+      if (r.stats.length > 0) attempt = 0;
+      if (r.fault === undefined) continue;
+      const cause = r.fault.cause ?? r.fault;
+      if (!isRetryable(cause)) throw cause;
+      this.#onFailedStep(r.fault, r.fault, attempt);
+      attempt++;
+    }
+    return out;
+  }
+
+  /**
+   * One execution: batches (all of one size) written into batchIndices at a stride of their size,
+   * one run task per rank. Returns the stats of the steps the workers released (committed or
+   * skipped), and the failure that ended it early, if any.
+   */
+  async #attemptExecution(
+    batches: ReadonlyArray<ArrayLike<number>>,
+    rates: ReadonlyArray<number | undefined>,
+    attempt: number,
+    callsBefore: number,
+  ): Promise<{ stats: StepStats[]; fault?: StepFault }> {
+    const t0 = epochMs();
+    const { views } = this;
+    const n = batches[0].length;
+    batches.forEach((b, j) => {
+      views.batchIndices.set(b, j * n);
+      views.runRates[j] = rates[j] ?? Number.NaN;
+    });
+    const plan = planStep(n, { workers: this.#active, accumulate: this.#cfg.accumulate ?? 1, microBatches: this.#cfg.microBatches });
+    plan.weights.forEach((w, slot) => (views.rankWeights[slot] = w));
+    const parties = plan.tasks.length;
+    const fault = this.#cfg.injectFault;
+    const at = fault === undefined || attempt >= (fault.times ?? 1) ? -1 : fault.step - callsBefore - 1;
+    const timeoutMs = this.#cfg.stepTimeoutMs ?? this.#clock.timeoutMs;
+    const tasks: RunTask[] = plan.tasks.map((t, chunk) => ({
+      type: 'run',
+      rank: t.rank,
+      micro: t.micro,
+      chunk,
+      parties,
+      slots: plan.slots,
+      steps: batches.length,
+      batchSize: n,
+      barrierTimeoutMs: timeoutMs,
+      attempt: 0, // set by runStepTasks
+      ...(fault !== undefined && fault.rank === t.rank && at >= 0 && at < batches.length && { fault: { kind: fault.kind, at } }),
+    }));
+    let failed: StepFault | undefined;
+    try {
+      await runStepTasks(this.#pool, views.control, tasks, timeoutMs);
+    } catch (err) {
+      failed = err as StepFault;
+    }
+    // Every task has settled: the records of the released steps are final.
+    const released = Atomics.load(views.control, Control.RELEASED);
+    const halted = Atomics.load(views.control, Control.HALT) !== 0;
+    const stats: StepStats[] = [];
+    for (let j = 0; j < released; j++) {
+      const recs = plan.tasks.map((_, r) => views.runRecord(j, r));
+      const max = (f: (rec: Float64Array) => number) => Math.max(...recs.map(f));
+      const wallMs = Math.max(0, views.runStepEnds[j] - (j === 0 ? t0 : views.runStepEnds[j - 1]));
+      const grad = max((r) => r[RunRecord.COMPUTE_MS] + r[RunRecord.COPY_MS]);
+      const data = max((r) => r[RunRecord.GATHER_MS]);
+      const update = max((r) => r[RunRecord.UPDATE_MS]);
+      const metricCount = recs[0][RunRecord.METRIC_COUNT];
+      stats.push({
+        count: recs.reduce((a, r) => a + r[RunRecord.COUNT], 0),
+        lossSum: recs.reduce((a, r) => a + r[RunRecord.LOSS_SUM], 0),
+        metricSums: Array.from({ length: metricCount }, (_, i) => recs.reduce((a, r) => a + r[RUN_RECORD_WIDTH + i], 0)),
+        skipped: halted && j === released - 1,
+        wallMs,
+        ms: { grad, update, data, coord: Math.max(0, wallMs - grad - update - data) },
+      });
+    }
+    return { stats, ...(failed !== undefined && { fault: failed }) };
   }
 
   /**

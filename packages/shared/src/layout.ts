@@ -7,7 +7,13 @@
  *   byte 0            KERNEL_RESERVED_BYTES (the kernel module's own statics, never touched)
  *   control           Int32[CONTROL_WORDS]            committed buffer index, step, flags
  *   rankWeights       Float32[MAX_RANKS]              n_r / N of the current step, per grad slot
- *   batchIndices      Int32[maxBatch]                 sample indices of the current step
+ *   batchIndices      Int32[maxBatch x runSteps]      sample indices of the current step, or of
+ *                                                     each step of a run (step j at j x its batch)
+ *   runRates          Float64[runSteps]               learning rate of each step of a run (NaN: the
+ *                                                     optimizer's own)
+ *   runRecords        Float64[runSteps x gradSlots x  what each rank did in each step of a run
+ *                     RUN_RECORD_WIDTH + metrics]     (RunRecord fields, then its metric sums)
+ *   runStepEnds       Float64[runSteps]               when each step of a run was released (epoch ms)
  *   params[0|1]       Float32[P']                     double-buffered weights
  *   state[s][0|1]     Float32[P'] per optimizer slot  double-buffered optimizer state (Adam: m, v)
  *   grads[r]          Float32[P'] per grad slot       one gradient slot per rank
@@ -44,6 +50,16 @@ export const Control = {
   BARRIER: 3,
   /** The current step attempt: a task of an older (aborted) attempt must not touch the barrier or write an update. */
   ATTEMPT: 4,
+  /**
+   * A run of steps driven by the workers (worker/src/step-run.ts): ranks that have updated their
+   * chunk of run step j (the commit barrier; counts up through the run, target parties x (j+1)).
+   * BARRIER counts up the same way during a run.
+   */
+  COMMIT_BARRIER: 5,
+  /** Steps of the current run released by the rank that committed them (or skipped them). */
+  RELEASED: 6,
+  /** 1: the run ends after the step just released (it was skipped: non-finite). */
+  HALT: 7,
 } as const;
 export const CONTROL_WORDS = 16;
 
@@ -57,6 +73,25 @@ export const HostFlag = {
   STOP: 0,
 } as const;
 export const HOST_FLAG_WORDS = 16;
+
+/**
+ * Float64 fields of one rank's record of one step of a run (`runRecords`), followed by the
+ * model's metric sums. Written by the rank before the commit barrier; read by the committing
+ * rank (nonFinite) and by the coordinator after the run.
+ */
+export const RunRecord = {
+  COUNT: 0,
+  LOSS_SUM: 1,
+  GATHER_MS: 2,
+  COMPUTE_MS: 3,
+  COPY_MS: 4,
+  UPDATE_MS: 5,
+  NON_FINITE: 6,
+  WAIT_MS: 7,
+  /** How many metric sums follow the fields. */
+  METRIC_COUNT: 8,
+} as const;
+export const RUN_RECORD_WIDTH = 9;
 
 export interface Region {
   /** Byte offset from the start of the memory. */
@@ -78,6 +113,10 @@ export interface StateLayoutSpec {
   bufferCount?: number;
   /** Several hosts (Gloo): the host-level gradient region is allocated (default false). */
   multiHost?: boolean;
+  /** The most steps a worker-driven run of steps holds (default 1: no runs). */
+  runSteps?: number;
+  /** The most metric sums a step reports (the room for them in a run record). */
+  metricCount?: number;
 }
 
 export interface StateLayout {
@@ -86,6 +125,12 @@ export interface StateLayout {
   control: Region;
   rankWeights: Region;
   batchIndices: Region;
+  /** The most steps a run holds, and the Float64 width of one rank's record (fields + metrics). */
+  runSteps: number;
+  runRecordWidth: number;
+  runRates: Region;
+  runRecords: Region;
+  runStepEnds: Region;
   params: readonly [Region, Region];
   state: ReadonlyArray<readonly [Region, Region]>;
   grads: readonly Region[];
@@ -115,7 +160,12 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
   };
   const control = take(CONTROL_WORDS, 4);
   const rankWeights = take(MAX_RANKS, 4);
-  const batchIndices = take(Math.max(spec.maxBatch, 1), 4);
+  const runSteps = Math.max(1, Math.floor(spec.runSteps ?? 1));
+  const runRecordWidth = RUN_RECORD_WIDTH + (spec.metricCount ?? 0);
+  const batchIndices = take(Math.max(spec.maxBatch, 1) * runSteps, 4);
+  const runRates = take(runSteps, 8);
+  const runRecords = take(runSteps * spec.gradSlots * runRecordWidth, 8);
+  const runStepEnds = take(runSteps, 8);
   const params = [take(padded, 4), take(padded, 4)] as const;
   const state = Array.from({ length: spec.stateSlots }, () => [take(padded, 4), take(padded, 4)] as const);
   const grads = Array.from({ length: spec.gradSlots }, () => take(padded, 4));
@@ -131,6 +181,11 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
     control,
     rankWeights,
     batchIndices,
+    runSteps,
+    runRecordWidth,
+    runRates,
+    runRecords,
+    runStepEnds,
     params,
     state,
     grads,
@@ -156,6 +211,9 @@ export class StateViews {
   readonly control: Int32Array;
   readonly rankWeights: Float32Array;
   readonly batchIndices: Int32Array;
+  readonly runRates: Float64Array;
+  readonly runRecords: Float64Array;
+  readonly runStepEnds: Float64Array;
   readonly #params: [Float32Array, Float32Array];
   readonly #state: Array<[Float32Array, Float32Array]>;
   readonly #grads: Float32Array[];
@@ -177,6 +235,10 @@ export class StateViews {
     this.control = new Int32Array(buffer, layout.control.byteOffset, layout.control.length);
     this.rankWeights = f32(layout.rankWeights);
     this.batchIndices = new Int32Array(buffer, layout.batchIndices.byteOffset, layout.batchIndices.length);
+    const f64 = (r: Region) => new Float64Array(buffer, r.byteOffset, r.length);
+    this.runRates = f64(layout.runRates);
+    this.runRecords = f64(layout.runRecords);
+    this.runStepEnds = f64(layout.runStepEnds);
     this.#params = [f32(layout.params[0]), f32(layout.params[1])];
     this.#state = layout.state.map(([a, b]) => [f32(a), f32(b)]);
     this.#grads = layout.grads.map(f32);
@@ -202,6 +264,12 @@ export class StateViews {
   }
   gradSlot(rank: number): Float32Array {
     return this.#grads[rank];
+  }
+  /** Rank `rank`'s record of step `j` of a run (RunRecord fields, then its metric sums). */
+  runRecord(j: number, rank: number): Float64Array {
+    const w = this.layout.runRecordWidth;
+    const at = (j * this.layout.spec.gradSlots + rank) * w;
+    return this.runRecords.subarray(at, at + w);
   }
   /** Non-trainable weights (double-buffered like params, committed together). */
   buffers(buffer: 0 | 1): Float32Array {

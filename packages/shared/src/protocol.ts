@@ -67,7 +67,7 @@ export interface WorkerInit {
   commModule?: string;
 }
 
-export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', STEP: 'step', EVALUATE: 'evaluate' } as const;
+export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', STEP: 'step', RUN: 'run', EVALUATE: 'evaluate' } as const;
 
 /** Builds the replica and the backend; returns what the worker runs on. */
 export interface InitTask {
@@ -182,6 +182,40 @@ export interface StepResult {
   waitMs: number;
 }
 
+/**
+ * Several steps of the same batch size for one rank, driven by the workers themselves
+ * (worker/src/step-run.ts): per run step j, the rank computes its micro-batches of rows
+ * batchIndices[j x batchSize + start, j x batchSize + end), meets the others at the in-step
+ * barrier, updates its chunk with learning rate runRates[j], writes its record, and meets them at
+ * the commit barrier, where the last rank in commits the step (or skips it and halts the run) and
+ * releases the others. The coordinator is off the per-step path; it reads the records at the end.
+ */
+export interface RunTask {
+  type: typeof TaskTypes.RUN;
+  rank: number;
+  /** This rank's micro-batches of one step, rows relative to the step's first index. */
+  micro: MicroBatch[];
+  /** The chunk this rank updates, of `parties`. */
+  chunk: number;
+  parties: number;
+  /** Gradient slots of a step (as UpdateTask.slots). */
+  slots: number;
+  /** Steps in the run, and the rows of each (the stride in batchIndices). */
+  steps: number;
+  batchSize: number;
+  /** Give up waiting at a barrier after this long (the step timeout). */
+  barrierTimeoutMs: number;
+  attempt: number;
+  /** Simulate this fault at run step `at` (testing aid: `--inject-fault`). */
+  fault?: { kind: FaultKind; at: number };
+}
+export interface RunResult {
+  type: typeof TaskTypes.RUN;
+  rank: number;
+  /** Run steps this rank went through (the rest of the run was halted). */
+  steps: number;
+}
+
 /** Loss and metrics of rows [start, end) of a split with the committed weights. */
 export interface EvaluateTask {
   type: typeof TaskTypes.EVALUATE;
@@ -205,9 +239,9 @@ export interface ErrorResult {
 }
 
 /** What travels to a worker: a step's grad and update parts travel inside a StepTask. */
-export type Task = InitTask | StepTask | EvaluateTask;
-export type TaskResult = InitResult | StepResult | EvaluateResult | ErrorResult;
-export type ResultOf<T extends Task> = T extends StepTask ? StepResult : T extends EvaluateTask ? EvaluateResult : InitResult;
+export type Task = InitTask | StepTask | RunTask | EvaluateTask;
+export type TaskResult = InitResult | StepResult | RunResult | EvaluateResult | ErrorResult;
+export type ResultOf<T extends Task> = T extends StepTask ? StepResult : T extends RunTask ? RunResult : T extends EvaluateTask ? EvaluateResult : InitResult;
 
 /** A worker never throws across the thread boundary raw: errors come back serialized. */
 export type { SerializedError };

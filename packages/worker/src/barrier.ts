@@ -1,8 +1,11 @@
 /**
- * The in-step barrier: a rank that has written its gradient slots arrives, and waits until every
- * rank of the step has (then every slot holds this step's gradients and any rank may reduce
- * them). The coordinator zeroes the count before each attempt and raises ABORT when an attempt
- * fails, so a waiting rank never waits on a dead one for longer than a wait slice.
+ * The barriers between the ranks of a step. A rank arrives by adding 1 to a counter word and
+ * waits until a word reaches a target: the in-step barrier waits on its own counter (every slot
+ * is written); the commit barrier of a run of steps (step-run.ts) waits on Control.RELEASED,
+ * which the last rank in advances once it has committed the step. Counters only count up during
+ * an attempt (the coordinator zeroes them before it), so run step j's target is parties x (j+1).
+ * The coordinator raises ABORT when an attempt fails, so a waiting rank never waits on a dead one
+ * for longer than a wait slice.
  */
 import { Control, ErrorCodes, ThreadfitError } from '@threadfit/shared';
 
@@ -16,25 +19,39 @@ export function checkAttempt(control: Int32Array, attempt: number): void {
   }
 }
 
+/** The in-step barrier of a single step: Control.BARRIER reaches `parties`. Returns ms waited. */
 export function arriveAndWait(control: Int32Array, parties: number, timeoutMs: number, attempt: number): number {
-  const t0 = performance.now();
+  return arriveAt(control, Control.BARRIER, parties, timeoutMs, attempt);
+}
+
+/** Adds this rank to counter `word` and waits until it reaches `target`. Returns ms waited. */
+export function arriveAt(control: Int32Array, word: number, target: number, timeoutMs: number, attempt: number): number {
   checkAttempt(control, attempt);
-  const arrived = Atomics.add(control, Control.BARRIER, 1) + 1;
-  if (arrived >= parties) {
+  const arrived = Atomics.add(control, word, 1) + 1;
+  if (arrived >= target) {
     // The last rank in wakes the others (they sleep on the counter word).
-    Atomics.notify(control, Control.BARRIER);
+    Atomics.notify(control, word);
     return 0;
   }
+  return waitUntil(control, word, target, timeoutMs);
+}
+
+/**
+ * Waits until control[word] >= target. Throws when the attempt is aborted (another rank failed)
+ * or after `timeoutMs`. Returns the ms waited.
+ */
+export function waitUntil(control: Int32Array, word: number, target: number, timeoutMs: number): number {
+  const t0 = performance.now();
   for (;;) {
-    const seen = Atomics.load(control, Control.BARRIER);
-    if (seen >= parties) return performance.now() - t0;
+    const seen = Atomics.load(control, word);
+    if (seen >= target) return performance.now() - t0;
     if (Atomics.load(control, Control.ABORT) !== 0) {
       throw new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: another rank of this step failed');
     }
     if (performance.now() - t0 > timeoutMs) {
       throw new ThreadfitError(ErrorCodes.WORKER_FAILED, `waited ${Math.round(timeoutMs)} ms at the barrier for the other ranks of the step`);
     }
-    // Sleep until the counter changes (or a slice passes, to re-check ABORT and the deadline).
-    Atomics.wait(control, Control.BARRIER, seen, SLICE_MS);
+    // Sleep until the word changes (or a slice passes, to re-check ABORT and the deadline).
+    Atomics.wait(control, word, seen, SLICE_MS);
   }
 }

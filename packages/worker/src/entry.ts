@@ -11,6 +11,7 @@ import { ChunkUpdater } from './updater.js';
 import { importWorkerSetup } from './worker-setup.js';
 import { faultAfter, faultBefore } from './faults.js';
 import { arriveAndWait, checkAttempt } from './barrier.js';
+import { runSteps } from './step-run.js';
 
 const init = workerData as WorkerInit;
 
@@ -21,7 +22,8 @@ async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>
   const replica = await Replica.create(tf, init);
   await replica.probe();
   const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer, init.commModule);
-  const control = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout).control;
+  const views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
+  const { control } = views;
   const handle = (task: Task): TaskResult | Promise<TaskResult> => {
     switch (task.type) {
       case 'init':
@@ -40,6 +42,8 @@ async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>
         }
         return { type: 'step', grad, update: updater.update(task.update), waitMs };
       }
+      case 'run':
+        return runSteps(task, replica, updater, views);
       case 'evaluate':
         return replica.evaluate(task);
     }

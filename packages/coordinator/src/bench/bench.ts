@@ -25,6 +25,8 @@ export interface BenchResult {
   batchSize: number;
   /** threadfit rows: 'dense' (the dense fast path) or 'tape'; null for stock fit. */
   gradients: 'dense' | 'tape' | null;
+  /** threadfit rows: steps the workers ran per execution (1: a round trip per step); null for stock fit. */
+  stepsPerExecution: number | null;
   samplesPerSec: number;
   /** Per-step breakdown; all null for stock fit, which is one opaque call. */
   stepMs: StepMs | { grad: null; update: null; coord: null; data: null };
@@ -73,7 +75,11 @@ function plan(o: ResolvedBenchOptions): Planned[] {
     // The fix is a wasm kernel: on another backend there is nothing to fix.
     if (backend === 'wasm') runs.push({ name: 'tfjs-fit-fixed', config: { kind: RunKinds.STOCK, matMulFix: true, ...work } });
     for (const workers of o.workers) {
-      for (const gradients of o.gradients) runs.push({ name: 'threadfit', config: { kind: RunKinds.THREADFIT, workers, gradients, ...work } });
+      for (const gradients of o.gradients) {
+        for (const stepsPerExecution of o.stepsPerExecution) {
+          runs.push({ name: 'threadfit', config: { kind: RunKinds.THREADFIT, workers, gradients, stepsPerExecution, ...work } });
+        }
+      }
     }
   }
   return runs;
@@ -87,6 +93,7 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
     workers: config.kind === RunKinds.THREADFIT ? config.workers : 1,
     batchSize: config.batchSize,
     gradients: config.kind === RunKinds.THREADFIT ? (m.gradPath === 'dense' ? 'dense' : 'tape') : null,
+    stepsPerExecution: config.kind === RunKinds.THREADFIT ? (m.stepsPerExecution ?? config.stepsPerExecution) : null,
     samplesPerSec: Math.round(m.samplesPerSec),
     stepMs:
       m.stepMs === null
@@ -96,9 +103,10 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
   };
 }
 
-export function label(name: string, workers: number, batchSize: number, backend: string, gradients?: string): string {
+export function label(name: string, workers: number, batchSize: number, backend: string, gradients?: string, stepsPerExecution?: number): string {
   const grads = gradients === undefined ? '' : gradients === 'tape' ? ', tape' : ', dense fast path when eligible';
-  return `${name} (${backend}, ${workers} ${name === 'threadfit' ? 'worker' : 'thread'}${workers === 1 ? '' : 's'}, global batch ${batchSize}${grads})`;
+  const exec = stepsPerExecution === undefined ? '' : `, ${stepsPerExecution} step${stepsPerExecution === 1 ? '' : 's'} per execution`;
+  return `${name} (${backend}, ${workers} ${name === 'threadfit' ? 'worker' : 'thread'}${workers === 1 ? '' : 's'}, global batch ${batchSize}${grads}${exec})`;
 }
 
 export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<BenchReport> {
@@ -110,7 +118,8 @@ export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<
   const results: BenchResult[] = [];
   for (const [i, p] of runs.entries()) {
     const c = p.config;
-    const tag = `[bench ${i + 1}/${runs.length}] ${label(p.name, c.kind === RunKinds.THREADFIT ? c.workers : 1, o.batchSize, c.backend, c.kind === RunKinds.THREADFIT ? c.gradients : undefined)}`;
+    const tf = c.kind === RunKinds.THREADFIT ? c : undefined;
+    const tag = `[bench ${i + 1}/${runs.length}] ${label(p.name, tf?.workers ?? 1, o.batchSize, c.backend, tf?.gradients, tf?.stepsPerExecution)}`;
     io.err.write(`${tag}: starting\n`);
     const m = await measureInChild(p.config, (text) => io.err.write(`${tag}: ${text}\n`));
     results.push(resultOf(p, m));
@@ -138,6 +147,7 @@ export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: 
     { header: 'name', cell: (r) => r.name },
     { header: 'backend', cell: (r) => r.backend },
     { header: 'gradients', cell: (r) => r.gradients ?? '-' },
+    { header: 'steps/exec', cell: (r) => (r.stepsPerExecution === null ? '-' : String(r.stepsPerExecution)), right: true },
     { header: 'workers', cell: (r) => String(r.workers), right: true },
     { header: 'batch', cell: (r) => String(r.batchSize), right: true },
     { header: 'samples/s', cell: (r) => int(r.samplesPerSec), right: true },
@@ -155,16 +165,37 @@ export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: 
 
 /**
  * The comparisons the table does not show at a glance, between threadfit rows of the same run at
- * the largest worker count: the dense fast path against the tape, and each backend against the
- * first one measured.
+ * the largest worker count (and the most steps per execution): the dense fast path against the
+ * tape, executions against a round trip per step, each backend against the first one measured,
+ * and the share of the step that is not gradient work.
  */
 export function formatRatios(results: readonly BenchResult[]): string {
   const rows = results.filter((r) => r.name === 'threadfit');
   if (rows.length === 0) return '';
   const w = Math.max(...rows.map((r) => r.workers));
-  const at = (backend: string, gradients: string) => rows.find((r) => r.workers === w && r.backend === backend && r.gradients === gradients);
+  const spe = Math.max(...rows.map((r) => r.stepsPerExecution ?? 1));
+  const at = (backend: string, gradients: string, steps = spe) =>
+    rows.find((r) => r.workers === w && r.backend === backend && r.gradients === gradients && (r.stepsPerExecution ?? 1) === steps);
   const lines: string[] = [];
   const backends = [...new Set(rows.map((r) => r.backend))];
+  for (const b of backends) {
+    for (const g of ['dense', 'tape']) {
+      const runs = at(b, g);
+      const oneByOne = at(b, g, 1);
+      if (spe > 1 && runs && oneByOne) {
+        lines.push(`${b}, ${w} workers (${g}): ${spe} steps per execution / 1 = ${fixed(runs.samplesPerSec / oneByOne.samplesPerSec, 2)}x`);
+      }
+    }
+  }
+  for (const r of rows.filter((x) => x.workers === w && (x.stepsPerExecution ?? 1) === spe)) {
+    const s = r.stepMs;
+    const total = stepTotal(r);
+    if (s.update !== null && total !== null && total > 0) {
+      lines.push(
+        `${r.backend}, ${w} workers (${r.gradients}, ${spe} steps per execution): update + coord = ${fixed((100 * (s.update + s.coord!)) / total, 1)}% of the step`,
+      );
+    }
+  }
   for (const b of backends) {
     const dense = at(b, 'dense');
     const tape = at(b, 'tape');

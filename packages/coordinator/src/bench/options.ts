@@ -32,6 +32,8 @@ export interface BenchOptions extends Omit<WorkOptions, 'backend'> {
   backend?: BackendName | BackendName[] | string;
   /** threadfit's gradients ('auto': the dense fast path; 'tape'; 'both': a row of each). Default 'auto'. */
   gradients?: 'auto' | 'tape' | 'both';
+  /** threadfit's steps per execution: one value or a list ("1,32" on the CLI), a row each. Default 32. */
+  stepsPerExecution?: number | number[] | string;
   /** GLOBAL batch size. Default 128. */
   batchSize?: number;
   /** Write the JSON results here. */
@@ -41,6 +43,8 @@ export interface BenchOptions extends Omit<WorkOptions, 'backend'> {
 export interface ScaleOptions extends WorkOptions {
   /** threadfit's gradients: 'auto' (the dense fast path) or 'tape'. Default 'auto'. */
   gradients?: 'auto' | 'tape';
+  /** Steps the workers run per execution (1: a round trip per step). Default 32. */
+  stepsPerExecution?: number;
   /** Global batch sizes of the strong-scaling series, e.g. "128,1024". Default [128, 1024]. */
   strongBatchSizes?: number[] | string;
   /** Per-worker batch of the weak-scaling series. Default 64. */
@@ -61,12 +65,25 @@ export interface ResolvedWork {
 }
 
 export type GradientsMode = 'auto' | 'tape';
-export type ResolvedBenchOptions = ResolvedWork & { backends: BackendName[]; gradients: GradientsMode[]; batchSize: number; json?: string };
-export type ResolvedScaleOptions = ResolvedWork & { gradients: GradientsMode; strongBatchSizes: number[]; weakBatchSize: number; out: string };
+export type ResolvedBenchOptions = ResolvedWork & {
+  backends: BackendName[];
+  gradients: GradientsMode[];
+  stepsPerExecution: number[];
+  batchSize: number;
+  json?: string;
+};
+export type ResolvedScaleOptions = ResolvedWork & {
+  gradients: GradientsMode;
+  stepsPerExecution: number;
+  strongBatchSizes: number[];
+  weakBatchSize: number;
+  out: string;
+};
 
 export const BENCH_DEFAULTS = Object.freeze({
   backend: 'wasm' as const,
   gradients: 'auto' as const,
+  stepsPerExecution: 32,
   warmup: 10,
   steps: 100,
   repeats: 3,
@@ -76,6 +93,7 @@ export const BENCH_DEFAULTS = Object.freeze({
 export const SCALE_DEFAULTS = Object.freeze({
   backend: 'wasm' as const,
   gradients: 'auto' as const,
+  stepsPerExecution: 32,
   warmup: 5,
   steps: 50,
   repeats: 3,
@@ -87,6 +105,8 @@ export const SCALE_DEFAULTS = Object.freeze({
 
 const WORK_KEYS = ['backend', 'warmup', 'steps', 'epochs', 'repeats', 'workers', 'seed', 'dataDir'] as const;
 const MAX_BATCH = 1 << 16;
+/** The same bound as train's --steps-per-execution. */
+const MAX_STEPS_PER_EXECUTION = 1024;
 
 /** "1,2,4" or [1, 2, 4] -> [1, 2, 4]: sorted, unique, each a worker count. */
 function intList(name: string, v: unknown, min: number, max: number, source: OptionSource): number[] {
@@ -127,7 +147,7 @@ function resolveWork(o: WorkOptions, defaultWorkers: number[], source: OptionSou
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 export function validateBenchOptions(input: BenchOptions = {}, source: OptionSource = 'options'): ResolvedBenchOptions {
-  checkKnownKeys(input, [...WORK_KEYS, 'gradients', 'batchSize', 'json']);
+  checkKnownKeys(input, [...WORK_KEYS, 'gradients', 'stepsPerExecution', 'batchSize', 'json']);
   const o = { ...BENCH_DEFAULTS, ...input };
   const list = typeof o.backend === 'string' ? o.backend.split(',').map((b) => b.trim()) : Array.isArray(o.backend) ? o.backend : [o.backend];
   const backends = [...new Set(list.map((b) => checkEnum('backend', b, BackendNames, source)))];
@@ -136,13 +156,20 @@ export function validateBenchOptions(input: BenchOptions = {}, source: OptionSou
     ...resolveWork({ ...o, backend: backends[0] }, range(availableParallelism()), source),
     backends,
     gradients: gradients === 'both' ? ['tape', 'auto'] : [gradients],
+    stepsPerExecution: intList(
+      'stepsPerExecution',
+      typeof o.stepsPerExecution === 'number' ? [o.stepsPerExecution] : o.stepsPerExecution,
+      1,
+      MAX_STEPS_PER_EXECUTION,
+      source,
+    ),
     batchSize: checkInt('batchSize', o.batchSize, 1, MAX_BATCH, source),
     json: path('json', o.json, source),
   };
 }
 
 export function validateScaleOptions(input: ScaleOptions = {}, source: OptionSource = 'options'): ResolvedScaleOptions {
-  checkKnownKeys(input, [...WORK_KEYS, 'gradients', 'strongBatchSizes', 'weakBatchSize', 'out']);
+  checkKnownKeys(input, [...WORK_KEYS, 'gradients', 'stepsPerExecution', 'strongBatchSizes', 'weakBatchSize', 'out']);
   const o = { ...SCALE_DEFAULTS, ...input };
   const work = resolveWork(o, range(2 * availableParallelism()), source);
   if (!work.workers.includes(1)) {
@@ -162,6 +189,7 @@ export function validateScaleOptions(input: ScaleOptions = {}, source: OptionSou
   return {
     ...work,
     gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const, source),
+    stepsPerExecution: checkInt('stepsPerExecution', o.stepsPerExecution, 1, MAX_STEPS_PER_EXECUTION, source),
     strongBatchSizes: intList('strongBatchSizes', o.strongBatchSizes, 1, MAX_BATCH, source),
     weakBatchSize,
     out: path('out', o.out, source)!,

@@ -34,6 +34,8 @@ export interface ThreadfitRun extends Workload {
   workers: number;
   /** 'tape' turns the dense fast path off (TrainerConfig.gradients). */
   gradients: 'auto' | 'tape';
+  /** Steps the workers run per execution (TrainerConfig.stepsPerExecution). */
+  stepsPerExecution: number;
 }
 
 export type RunConfig = StockRun | ThreadfitRun;
@@ -49,6 +51,8 @@ export interface Measurement {
   repeatSamplesPerSec: number[];
   /** threadfit: how the replicas computed gradients ('dense' or 'tape (why)'). */
   gradPath?: string;
+  /** threadfit: the steps per execution the trainer used (it caps the asked-for value). */
+  stepsPerExecution?: number;
 }
 
 export const ChildMessageTypes = { PROGRESS: 'progress', RESULT: 'result', ERROR: 'error' } as const;

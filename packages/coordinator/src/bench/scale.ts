@@ -103,8 +103,9 @@ export async function runScale(o: ResolvedScaleOptions, io: CommandIO): Promise<
   for (const [i, p] of runs.entries()) {
     const tag = `[scale ${i + 1}/${runs.length}] ${p.mode}, ${p.workers} worker${p.workers === 1 ? '' : 's'}, global batch ${p.batchSize}`;
     io.err.write(`${tag}: starting\n`);
-    const m = await measureInChild({ kind: RunKinds.THREADFIT, workers: p.workers, gradients: o.gradients, ...workloadOf(o, p.batchSize) }, (text) =>
-      io.err.write(`${tag}: ${text}\n`),
+    const m = await measureInChild(
+      { kind: RunKinds.THREADFIT, workers: p.workers, gradients: o.gradients, stepsPerExecution: o.stepsPerExecution, ...workloadOf(o, p.batchSize) },
+      (text) => io.err.write(`${tag}: ${text}\n`),
     );
     const s = m.stepMs!;
     measured.push({
@@ -122,7 +123,7 @@ export async function runScale(o: ResolvedScaleOptions, io: CommandIO): Promise<
   writeFileSync(join(o.out, SCALE_FILES.csv), scaleCsv(report));
   writeJsonAtomic(join(o.out, SCALE_FILES.json), report);
   // The charts and the heading say which gradient path was measured (the figures depend on it).
-  const setup = `${o.backend}, ${o.gradients === 'tape' ? 'gradients on the tape' : 'dense fast path'}`;
+  const setup = `${o.backend}, ${o.gradients === 'tape' ? 'gradients on the tape' : 'dense fast path'}, ${o.stepsPerExecution} step${o.stepsPerExecution === 1 ? '' : 's'} per execution`;
   writeFileSync(join(o.out, SCALE_FILES.throughput), await renderSvg(throughputSpec(report.runs, o.weakBatchSize, machine, setup)));
   writeFileSync(join(o.out, SCALE_FILES.breakdown), await renderSvg(breakdownSpec(report.runs, o.weakBatchSize, machine, setup)));
 

@@ -1,6 +1,6 @@
 /**
- * threadfit's side of a measurement: the seed model on the shared data set, `Trainer.trainStep`
- * in a loop (no validation, no callbacks), timed per repeat after a warm-up. Runs inside a child
+ * threadfit's side of a measurement: the seed model on the shared data set, `Trainer.trainSteps`
+ * over each repeat's batches (no validation, no callbacks), timed per repeat after a warm-up. Runs inside a child
  * process (child.ts), so its peak RSS is this configuration's alone.
  */
 import { ADAM_DEFAULTS } from '@threadfit/shared';
@@ -32,6 +32,7 @@ export async function runThreadfit(cfg: ThreadfitRun, progress: (text: string) =
     optimizer: { ...ADAM_DEFAULTS },
     seed: cfg.seed,
     gradients: cfg.gradients,
+    stepsPerExecution: cfg.stepsPerExecution,
     logLevel: 'warn',
   });
   try {
@@ -39,7 +40,7 @@ export async function runThreadfit(cfg: ThreadfitRun, progress: (text: string) =
     const epochMode = cfg.epochs !== undefined;
     const batches = new BatchStream(shared.trainCount, cfg.batchSize, cfg.seed, !epochMode);
     if (cfg.warmup > 0) progress(`warm-up: ${cfg.warmup} step${cfg.warmup === 1 ? '' : 's'}`);
-    for (let i = 0; i < cfg.warmup; i++) await trainer.trainStep(batches.next());
+    await trainer.trainSteps(Array.from({ length: cfg.warmup }, () => batches.next()));
 
     const steps = stepsPerRepeat(cfg, shared.trainCount);
     const rates: number[] = [];
@@ -48,19 +49,28 @@ export async function runThreadfit(cfg: ThreadfitRun, progress: (text: string) =
       if (epochMode) batches.nextEpoch();
       const sum = { grad: 0, update: 0, coord: 0, data: 0 };
       let samples = 0;
+      const work = Array.from({ length: steps }, () => batches.next());
       const t0 = performance.now();
-      for (let s = 0; s < steps; s++) {
-        const stats = await trainer.trainStep(batches.next());
-        samples += stats.count;
-        for (const k of STEP_PHASES) sum[k] += stats.ms[k];
-      }
+      await trainer.trainSteps(work, {
+        onStep: (stats) => {
+          samples += stats.count;
+          for (const k of STEP_PHASES) sum[k] += stats.ms[k];
+        },
+      });
       const seconds = (performance.now() - t0) / 1000;
       rates.push(samples / seconds);
       for (const k of STEP_PHASES) sum[k] /= steps;
       stepMs.push(sum);
       progress(`repeat ${r + 1}/${cfg.repeats}: ${Math.round(rates[r]).toLocaleString('en-US')} samples/s`);
     }
-    return { samplesPerSec: median(rates), stepMs: medianStepMs(stepMs), peakRssMb: peakRssMb(), repeatSamplesPerSec: rates, gradPath: trainer.gradPath };
+    return {
+      samplesPerSec: median(rates),
+      stepMs: medianStepMs(stepMs),
+      peakRssMb: peakRssMb(),
+      repeatSamplesPerSec: rates,
+      gradPath: trainer.gradPath,
+      stepsPerExecution: trainer.stepsPerExecution,
+    };
   } finally {
     await trainer.close();
   }
