@@ -65,6 +65,8 @@ describe('threadfit bench', () => {
       '1,2',
       '--gradients',
       'both',
+      '--steps-per-execution',
+      '1,4',
       '--epochs',
       '1',
       '--warmup',
@@ -79,21 +81,27 @@ describe('threadfit bench', () => {
   it('exits 0, prints one table row per configuration, and reports progress on stderr', () => {
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.split('\n');
-    const header = lines.findIndex((l) => /^name\s+backend\s+gradients\s+workers\s+batch\s+samples\/s/.test(l));
+    const header = lines.findIndex((l) => /^name\s+backend\s+gradients\s+steps\/exec\s+workers\s+batch\s+samples\/s/.test(l));
     expect(header).toBeGreaterThanOrEqual(0);
     const rows = lines.slice(header + 2).filter((l) => /^(tfjs-fit|threadfit)/.test(l));
-    expect(rows.map((r) => r.split(/\s+/).slice(0, 3).join(' '))).toEqual([
-      'tfjs-fit wasm -',
-      'tfjs-fit-fixed wasm -',
-      'threadfit wasm tape',
-      'threadfit wasm dense',
-      'threadfit wasm tape',
-      'threadfit wasm dense',
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 5).join(' '))).toEqual([
+      'tfjs-fit wasm - - 1',
+      'tfjs-fit-fixed wasm - - 1',
+      'threadfit wasm tape 1 1',
+      'threadfit wasm tape 4 1',
+      'threadfit wasm dense 1 1',
+      'threadfit wasm dense 4 1',
+      'threadfit wasm tape 1 2',
+      'threadfit wasm tape 4 2',
+      'threadfit wasm dense 1 2',
+      'threadfit wasm dense 4 2',
     ]);
-    // The ratio of the two threadfit rows at the largest worker count, computed from the table's figures.
+    // The ratios between threadfit rows at the largest worker count, computed from the table's figures.
     expect(run.stdout).toMatch(/^wasm, 2 workers: dense fast path \/ tape = \d+\.\d\dx$/m);
+    expect(run.stdout).toMatch(/^wasm, 2 workers \(dense\): 4 steps per execution \/ 1 = \d+\.\d\dx$/m);
+    expect(run.stdout).toMatch(/^wasm, 2 workers \(dense, 4 steps per execution\): update \+ coord = \d+\.\d% of the step$/m);
     expect(run.stdout).toContain(`Results written to ${json}`);
-    for (let i = 1; i <= 6; i++) expect(run.stderr).toContain(`[bench ${i}/6]`);
+    for (let i = 1; i <= 10; i++) expect(run.stderr).toContain(`[bench ${i}/10]`);
     expect(run.stderr).toMatch(/repeat 2\/2: [\d,]+ samples\/s/);
   });
 
@@ -109,20 +117,25 @@ describe('threadfit bench', () => {
       workers: number;
       batchSize: number;
       gradients: string | null;
+      stepsPerExecution: number | null;
       samplesPerSec: number;
       stepMs: Record<string, number | null>;
       peakRssMb: number;
     }>;
-    expect(results.map((r) => [r.name, r.workers, r.gradients])).toEqual([
-      ['tfjs-fit', 1, null],
-      ['tfjs-fit-fixed', 1, null],
-      ['threadfit', 1, 'tape'],
-      ['threadfit', 1, 'dense'],
-      ['threadfit', 2, 'tape'],
-      ['threadfit', 2, 'dense'],
+    expect(results.map((r) => [r.name, r.workers, r.gradients, r.stepsPerExecution])).toEqual([
+      ['tfjs-fit', 1, null, null],
+      ['tfjs-fit-fixed', 1, null, null],
+      ['threadfit', 1, 'tape', 1],
+      ['threadfit', 1, 'tape', 4],
+      ['threadfit', 1, 'dense', 1],
+      ['threadfit', 1, 'dense', 4],
+      ['threadfit', 2, 'tape', 1],
+      ['threadfit', 2, 'tape', 4],
+      ['threadfit', 2, 'dense', 1],
+      ['threadfit', 2, 'dense', 4],
     ]);
     for (const r of results) {
-      expect(Object.keys(r)).toEqual(['name', 'backend', 'workers', 'batchSize', 'gradients', 'samplesPerSec', 'stepMs', 'peakRssMb']);
+      expect(Object.keys(r)).toEqual(['name', 'backend', 'workers', 'batchSize', 'gradients', 'stepsPerExecution', 'samplesPerSec', 'stepMs', 'peakRssMb']);
       expect([r.backend, r.batchSize]).toEqual(['wasm', 128]);
       expect(isRate(r.samplesPerSec), `samplesPerSec ${r.samplesPerSec}`).toBe(true);
       expect(isRate(r.peakRssMb), `peakRssMb ${r.peakRssMb}`).toBe(true);
@@ -254,6 +267,8 @@ describe('bench and scale: bad input exits 2 before any measurement', () => {
     [['bench', '--backend', 'wasm,gpu'], /flag --backend must be one of wasm, cpu, tensorflow, got "gpu"/],
     [['bench', '--gradients', 'maybe'], /flag --gradients must be one of auto, tape, both, got "maybe"/],
     [['scale', '--gradients', 'both'], /flag --gradients must be one of auto, tape, got "both"/],
+    [['bench', '--steps-per-execution', '0,32'], /flag --steps-per-execution must be a comma-separated list of integers in 1\.\.1024, got "0,32"/],
+    [['scale', '--steps-per-execution', '2000'], /flag --steps-per-execution must be an integer in 1\.\.1024, got 2000/],
     [['bench', '--json', '/nonexistent/dir/b.json'], /--json \/nonexistent\/dir\/b.json: directory \/nonexistent\/dir does not exist/],
     [['scale', '--workers', '2,3'], /flag --workers must include 1/],
     [['scale', '--strong-batch-sizes', '128,x'], /flag --strong-batch-sizes must be a comma-separated list of integers/],

@@ -169,6 +169,34 @@ describe('callbacks and control', () => {
     expect(h.epoch).toEqual([0]);
   });
 
+  it('stepsPerExecution: the same bits with or without executions; batch callbacks for every batch, stopTraining after the execution', async () => {
+    const { x, y } = data();
+    const opts = { epochs: 2, batchSize: 16, workers: 2, verbose: 0 as const, seed: 5 };
+    // 'auto' without callbacks runs executions of up to 32 steps; 1 is a round trip per step.
+    const auto = mlp(4);
+    await parallelFit(auto, x, y, opts);
+    const oneByOne = mlp(4);
+    await parallelFit(oneByOne, x, y, { ...opts, stepsPerExecution: 1 });
+    expect(maxRel(auto.getWeights(), oneByOne.getWeights())).toBe(0);
+    // Executions of 4 with callbacks: each batch is reported, in order, once its execution returns.
+    const m = mlp(4);
+    const seen: number[] = [];
+    const h = await parallelFit(m, x, y, {
+      ...opts,
+      stepsPerExecution: 4,
+      callbacks: {
+        onBatchEnd: async (b: number, logs?: tf.Logs) => {
+          seen.push(b);
+          expect(Number.isFinite(logs?.loss)).toBe(true);
+          if (b === 5) m.stopTraining = true;
+        },
+      },
+    });
+    // Batch 5 is in the execution of batches 4-7: training stops after batch 7.
+    expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(h.epoch).toEqual([0]);
+  });
+
   it('tf.callbacks.earlyStopping works unchanged', async () => {
     const { x, y } = data();
     const h = await parallelFit(mlp(2, tf.train.sgd(0)), x, y, {
@@ -277,6 +305,7 @@ describe('bad input fails fast, naming the problem', () => {
     ['batchSize 0', () => parallelFit(mlp(1), x, y, { batchSize: 0 }), /options\.batchSize must be an integer in 1\.\.\d+, got 0/],
     ['workers 0', () => parallelFit(mlp(1), x, y, { workers: 0 }), /options\.workers must be an integer in 1\.\.\d+, got 0/],
     ['gradients "fast"', () => parallelFit(mlp(1), x, y, { gradients: 'fast' as never }), /options\.gradients must be one of auto, tape, got "fast"/],
+    ['stepsPerExecution 0', () => parallelFit(mlp(1), x, y, { stepsPerExecution: 0 }), /options\.stepsPerExecution must be an integer in 1\.\.1024, got 0/],
     ['validationSplit 1', () => parallelFit(mlp(1), x, y, { validationSplit: 1 }), /options\.validationSplit must be a number in \[0, 1\), got 1/],
     ['an unknown option', () => parallelFit(mlp(1), x, y, { epoch: 3 } as never), /unknown option 'epoch'/],
     ['NaN in x with checkNumerics', () => parallelFit(mlp(1), tf.fill([32, 10], NaN), y, { checkNumerics: true }), /x holds NaN at sample 0/],

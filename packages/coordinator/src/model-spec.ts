@@ -46,6 +46,7 @@ export function modelSpecOf(model: tfTypes.LayersModel): ModelSpec {
     topology: model.toJSON(null, false) as object,
     loss: identifiers(compiled.loss, 'loss'),
     metrics: identifiers(compiled.metrics, 'metrics'),
+    metricCount: Math.max(0, (model.metricsNames?.length ?? 1) - 1),
     weights,
     paramCount: cursor,
     bufferCount: buffers,

@@ -200,8 +200,7 @@ export class Trainer {
       bufferCount: cfg.model.bufferCount,
       multiHost: cfg.cluster !== undefined,
       runSteps,
-      // One sum per metric per output (tfjs-layers' metricsTensors).
-      metricCount: cfg.model.metrics.length * Math.max(1, cfg.model.loss.length),
+      metricCount: cfg.model.metricCount,
     });
     if (cfg.cluster !== undefined && cfg.model.bufferCount > 0) {
       // Moving statistics are averaged per host at commit and would drift apart across hosts.

@@ -27,6 +27,11 @@ export interface ModelSpec {
   loss: string[];
   /** Metric identifiers as given to model.compile. */
   metrics: string[];
+  /**
+   * Metric sums a step reports: model.metricsNames minus 'loss' (several outputs add one loss per
+   * output, and each metric once per output).
+   */
+  metricCount: number;
   weights: WeightSpec[];
   paramCount: number;
   /** Total size of the non-trainable weights (BatchNormalization moving statistics, frozen layers). */
