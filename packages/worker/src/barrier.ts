@@ -24,8 +24,11 @@ export function arriveAndWait(control: Int32Array, parties: number, timeoutMs: n
   return arriveAt(control, Control.BARRIER, parties, timeoutMs, attempt);
 }
 
-/** Adds this rank to counter `word` and waits until it reaches `target`. Returns ms waited. */
-export function arriveAt(control: Int32Array, word: number, target: number, timeoutMs: number, attempt: number): number {
+/**
+ * Adds this rank to counter `word` and waits until it reaches `target`. Returns ms waited.
+ * `meanwhile` runs once if the others are not all there yet: work that fills the wait.
+ */
+export function arriveAt(control: Int32Array, word: number, target: number, timeoutMs: number, attempt: number, meanwhile?: () => void): number {
   checkAttempt(control, attempt);
   const arrived = Atomics.add(control, word, 1) + 1;
   if (arrived >= target) {
@@ -33,15 +36,16 @@ export function arriveAt(control: Int32Array, word: number, target: number, time
     Atomics.notify(control, word);
     return 0;
   }
-  return waitUntil(control, word, target, timeoutMs);
+  return waitUntil(control, word, target, timeoutMs, meanwhile);
 }
 
 /**
  * Waits until control[word] >= target. Throws when the attempt is aborted (another rank failed)
  * or after `timeoutMs`. Returns the ms waited.
  */
-export function waitUntil(control: Int32Array, word: number, target: number, timeoutMs: number): number {
+export function waitUntil(control: Int32Array, word: number, target: number, timeoutMs: number, meanwhile?: () => void): number {
   const t0 = performance.now();
+  if (meanwhile !== undefined && Atomics.load(control, word) < target) meanwhile();
   for (;;) {
     const seen = Atomics.load(control, word);
     if (seen >= target) return performance.now() - t0;

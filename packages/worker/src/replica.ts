@@ -37,6 +37,13 @@ interface CompiledModelInternals {
 }
 
 const now = (): number => performance.now();
+
+/** A micro-batch's rows as the replica uses them: input (and, on the tape, target) tensors; targets in JS on the fast path. */
+interface Gathered {
+  xs: tfTypes.Tensor[];
+  ys: tfTypes.Tensor[];
+  targets?: Float32Array;
+}
 /**
  * Rows per forward pass in evaluation: bounds the wasm heap's high-water mark, which stays resident
  * (2048 rows of the seed model cost ~14 MB more per worker than 512, at the same evaluation speed).
@@ -60,6 +67,8 @@ export class Replica {
   readonly #chain: DenseChain | undefined;
   /** How gradients are computed: 'dense' (fast path) or why the tape is used. */
   readonly gradPath: string;
+  /** Rows gathered ahead of their grad call (prefetch), keyed by their place in batchIndices. */
+  #prefetched: (Gathered & { start: number; end: number }) | undefined;
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;
@@ -171,15 +180,49 @@ export class Replica {
     return { type: 'grad', rank: task.rank, count, lossSum, metricSums, ms };
   }
 
-  #microGrad(micro: MicroBatch, step: number, from: 0 | 1, ms: GradResult['ms']): { count: number; lossSum: number; metricSums: number[] } {
-    const tf = this.#tf;
-    const t0 = now();
+  /**
+   * Gathers the rows of `micro` now, for the next grad call that has exactly this micro-batch:
+   * a rank waiting at a barrier of an execution gathers its next step's rows in that time
+   * (step-run.ts). They do not depend on the weights. A prefetch not used is freed by the next
+   * prefetch, a grad of other rows, or dropPrefetch().
+   */
+  prefetch(micro: MicroBatch): void {
+    this.dropPrefetch();
+    const p = this.#gatherMicro(micro);
+    // The targets' scratch buffer is reused by the next gather: keep a copy ([n, classes]).
+    this.#prefetched = { start: micro.start, end: micro.end, ...p, targets: p.targets?.slice() };
+  }
+
+  /** Frees prefetched rows that will not be used. */
+  dropPrefetch(): void {
+    if (this.#prefetched === undefined) return;
+    this.#tf.dispose([...this.#prefetched.xs, ...this.#prefetched.ys]);
+    this.#prefetched = undefined;
+  }
+
+  #gatherMicro(micro: MicroBatch): Gathered {
     const indices = this.#views.batchIndices.subarray(micro.start, micro.end);
-    const n = indices.length;
     const split = this.#split('train');
     // The fast path reads the targets in JavaScript: no target tensors.
     const { xs, ys } = this.#gather(split, indices, this.#chain === undefined);
     const targets = this.#chain === undefined ? undefined : this.#gatherRows('y0', split.targets[0], indices, 1, this.#init.decode.oneHot);
+    return { xs, ys, targets };
+  }
+
+  #microGrad(micro: MicroBatch, step: number, from: 0 | 1, ms: GradResult['ms']): { count: number; lossSum: number; metricSums: number[] } {
+    const tf = this.#tf;
+    const t0 = now();
+    const n = micro.end - micro.start;
+    const ready = this.#prefetched;
+    let gathered: Gathered;
+    if (ready !== undefined && ready.start === micro.start && ready.end === micro.end) {
+      gathered = ready;
+      this.#prefetched = undefined;
+    } else {
+      this.dropPrefetch();
+      gathered = this.#gatherMicro(micro);
+    }
+    const { xs, ys, targets } = gathered;
     const t1 = now();
     this.loadWeights(step, from);
 

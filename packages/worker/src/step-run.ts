@@ -23,8 +23,18 @@ import { faultAfter, faultBefore } from './faults.js';
 const epochMs = (): number => performance.timeOrigin + performance.now();
 
 export function runSteps(task: RunTask, replica: Replica, updater: ChunkUpdater, views: StateViews): RunResult {
+  try {
+    return run(task, replica, updater, views);
+  } finally {
+    // Rows gathered for a step that did not run (a halt, a failure) must not outlive the execution.
+    replica.dropPrefetch();
+  }
+}
+
+function run(task: RunTask, replica: Replica, updater: ChunkUpdater, views: StateViews): RunResult {
   const { control } = views;
   const { parties, attempt } = task;
+  const stepMicro = (j: number) => task.micro.map((m) => ({ slot: m.slot, start: m.start + j * task.batchSize, end: m.end + j * task.batchSize }));
   let j = 0;
   for (; j < task.steps; j++) {
     checkAttempt(control, attempt);
@@ -32,13 +42,21 @@ export function runSteps(task: RunTask, replica: Replica, updater: ChunkUpdater,
     if (Atomics.load(control, Control.HALT) !== 0) break;
     const from = views.committed;
     const step = Atomics.load(control, Control.STEP);
-    const offset = j * task.batchSize;
     const fault = task.fault !== undefined && task.fault.at === j ? task.fault.kind : undefined;
     faultBefore(fault, `the run task of rank ${task.rank}, run step ${j} (step ${step + 1})`);
-    const micro = task.micro.map((m) => ({ slot: m.slot, start: m.start + offset, end: m.end + offset }));
+    const micro = stepMicro(j);
     const grad = replica.grad({ type: 'grad', rank: task.rank, micro, step, from });
     faultAfter(fault, replica.gradSlot(micro[0].slot));
-    const waitGrad = arriveAt(control, Control.BARRIER, parties * (j + 1), task.barrierTimeoutMs, attempt);
+    // While waiting for the others, gather the next step's rows (they do not depend on the
+    // weights): the gather leaves the critical path whenever this rank is not the last in.
+    // (One micro-batch per rank only: with several, the wait rarely covers them all.)
+    let prefetched = false;
+    const prefetch = () => {
+      if (prefetched || j + 1 >= task.steps || task.micro.length !== 1) return;
+      prefetched = true;
+      replica.prefetch(stepMicro(j + 1)[0]);
+    };
+    const waitGrad = arriveAt(control, Control.BARRIER, parties * (j + 1), task.barrierTimeoutMs, attempt, prefetch);
     checkAttempt(control, attempt);
     const rate = views.runRates[j];
     const update = updater.update({
@@ -83,7 +101,7 @@ export function runSteps(task: RunTask, replica: Replica, updater: ChunkUpdater,
       Atomics.store(control, Control.RELEASED, j + 1);
       Atomics.notify(control, Control.RELEASED);
     } else {
-      waitUntil(control, Control.RELEASED, j + 1, task.barrierTimeoutMs);
+      waitUntil(control, Control.RELEASED, j + 1, task.barrierTimeoutMs, prefetch);
     }
   }
   return { type: 'run', rank: task.rank, steps: j };

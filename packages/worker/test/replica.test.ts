@@ -3,9 +3,11 @@
  * tf.train.adam + model.fit's loss exactly, step after step, on the wasm backend.
  */
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, it } from 'vitest';
-import { setupBackend } from '@threadfit/worker';
-import { followAdam } from './follow-adam.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADAM_DEFAULTS, StateViews, createStateMemory, stateLayout } from '@threadfit/shared';
+import { Replica, setupBackend } from '@threadfit/worker';
+import { buildSeedModel, modelSpecOf } from '@threadfit/coordinator';
+import { followAdam, threeClassData } from './follow-adam.js';
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -15,5 +17,47 @@ beforeAll(async () => {
 describe('Replica + ChunkUpdater (W=1, in-thread)', () => {
   it('follows tf.train.adam with the same loss and identical weights for 5 steps', async () => {
     await followAdam(tf, { features: 20, hidden: 16, steps: 5 });
+  });
+});
+
+describe('Replica.prefetch (rows gathered while a rank waits at a barrier)', () => {
+  it('a prefetched micro-batch gives the same gradients; a prefetch of other rows is dropped, not used; nothing leaks', async () => {
+    const data = threeClassData(32, 20);
+    const model = buildSeedModel(tf, { seed: 1, inputSize: 20, hidden: 16, classes: 3 });
+    const spec = modelSpecOf(model);
+    const state = stateLayout({ paramCount: spec.paramCount, gradSlots: 1, stateSlots: 2, maxBatch: 32 });
+    const memory = createStateMemory(state);
+    const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, state);
+    model.getWeights().forEach((w, i) => views.params(0).set(w.dataSync() as Float32Array, spec.weights[i].offset));
+    views.batchIndices.set(Array.from({ length: 32 }, (_, i) => (i * 7) % 32));
+    const replica = await Replica.create(tf, {
+      backend: 'wasm',
+      threadsPerWorker: 1,
+      stateMemory: memory,
+      stateLayout: state,
+      dataset: data.buffer,
+      datasetLayout: data.layout,
+      decode: { inputScale: 1 / 255, oneHot: 3 },
+      model: spec,
+      optimizer: ADAM_DEFAULTS,
+      logLevel: 'silent',
+      seed: 0,
+    });
+    const second = { slot: 0, start: 16, end: 32 };
+    const grad = () => {
+      const r = replica.grad({ type: 'grad', rank: 0, micro: [second], step: 0, from: 0 });
+      return { loss: r.lossSum, metrics: r.metricSums, slot: views.gradSlot(0).slice() };
+    };
+    const plain = grad();
+    const tensors = tf.memory().numTensors;
+    replica.prefetch(second);
+    expect(tf.memory().numTensors).toBeGreaterThan(tensors);
+    expect(grad()).toEqual(plain);
+    replica.prefetch({ slot: 0, start: 0, end: 16 });
+    expect(grad()).toEqual(plain);
+    replica.prefetch(second);
+    replica.dropPrefetch();
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(grad()).toEqual(plain);
   });
 });
