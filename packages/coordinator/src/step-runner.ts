@@ -3,7 +3,7 @@
  * the tasks of a worker-driven run of steps: attempt numbers, the barriers' reset and ABORT, the
  * step timeout. Waits for ALL tasks to settle, so that no straggler writes a slot during a rerun.
  */
-import { Control, ErrorCodes, ThreadfitError, type ResultOf, type RunTask, type StepTask } from '@threadfit/shared';
+import { Control, ErrorCodes, ThreadfitError, attemptTag, type ResultOf, type RunTask, type StepTask } from '@threadfit/shared';
 import type { WorkerPool } from './pool.js';
 
 /** A failed step: which rank's task, and the error that ended it. */
@@ -39,7 +39,9 @@ export async function runStepTasks<T extends StepTask | RunTask>(
   const attempt = Atomics.add(control, Control.ATTEMPT, 1) + 1;
   for (const t of tasks) t.attempt = attempt;
   Atomics.store(control, Control.ABORT, 0);
-  for (const word of [Control.BARRIER, Control.COMMIT_BARRIER, Control.RELEASED, Control.HALT]) Atomics.store(control, word, 0);
+  // The barrier words carry this attempt's tag: a straggler of an older one cannot count in them.
+  for (const word of [Control.BARRIER, Control.COMMIT_BARRIER, Control.RELEASED]) Atomics.store(control, word, attemptTag(attempt));
+  Atomics.store(control, Control.HALT, 0);
   const raiseAbort = () => {
     Atomics.store(control, Control.ABORT, 1);
     Atomics.notify(control, Control.BARRIER);

@@ -43,6 +43,7 @@ import {
   type RunTask,
   RunRecord,
   RUN_RECORD_WIDTH,
+  BARRIER_COUNT_MASK,
 } from '@threadfit/shared';
 import type { SharedDataset } from './dataset.js';
 import { WorkerPool } from './pool.js';
@@ -390,12 +391,21 @@ export class Trainer {
     while (out.length < batches.length) {
       const first = out.length;
       const n = batches[first].length;
+      // An elastic trainer below its size grows back after GROW_BACK_AFTER_STEPS healthy steps,
+      // between two steps: an execution ends there, as one step per round trip would.
+      const limit = this.#active < this.#target ? Math.max(1, GROW_BACK_AFTER_STEPS - this.#healthySteps) : this.stepsPerExecution;
       let end = first + 1;
-      while (end < batches.length && end - first < this.stepsPerExecution && batches[end].length === n) end++;
+      while (end < batches.length && end - first < Math.min(limit, this.stepsPerExecution) && batches[end].length === n) end++;
       const r = await this.#attemptExecution(batches.slice(first, end), opts.learningRates?.slice(first, end) ?? [], attempt, callsBase + first);
       for (const s of r.stats) done(s);
       if (r.stats.length > 0) attempt = 0;
       if (r.fault === undefined) continue;
+      if (out.length === batches.length) {
+        // Every step was committed; a rank failed after that (e.g. it timed out at the last
+        // release): nothing to run again.
+        this.#log.warn({ cause: (r.fault.cause as Error | undefined)?.message }, 'a worker failed after the last step of an execution committed');
+        break;
+      }
       const cause = r.fault.cause ?? r.fault;
       if (!isRetryable(cause)) throw cause;
       this.#onFailedStep(r.fault, r.fault, attempt);
@@ -417,6 +427,7 @@ export class Trainer {
   ): Promise<{ stats: StepStats[]; fault?: StepFault }> {
     const t0 = epochMs();
     const { views } = this;
+    const stepBefore = this.step;
     const n = batches[0].length;
     batches.forEach((b, j) => {
       views.batchIndices.set(b, j * n);
@@ -448,8 +459,18 @@ export class Trainer {
       failed = err as StepFault;
     }
     // Every task has settled: the records of the released steps are final.
-    const released = Atomics.load(views.control, Control.RELEASED);
-    const halted = Atomics.load(views.control, Control.HALT) !== 0;
+    let released = Atomics.load(views.control, Control.RELEASED) & BARRIER_COUNT_MASK;
+    const committed = Atomics.load(views.control, Control.STEP) - stepBefore;
+    // The last released step was skipped (non-finite): HALT was raised and it was not committed.
+    const halted = Atomics.load(views.control, Control.HALT) !== 0 && released === committed + 1;
+    // A committer stopped between its flip and its release (terminated after a timeout) leaves a
+    // committed step unreleased: STEP is the truth (every rank's record of it is written, since
+    // the committer is the last one in). Its end time is unknown: now. (One stopped between a HALT
+    // and its release leaves the skipped step to run again, which skips it again.)
+    if (!halted && committed > released) {
+      for (let j = released; j < committed; j++) views.runStepEnds[j] = epochMs();
+      released = committed;
+    }
     const stats: StepStats[] = [];
     for (let j = 0; j < released; j++) {
       const recs = plan.tasks.map((_, r) => views.runRecord(j, r));

@@ -64,6 +64,16 @@ export const Control = {
 export const CONTROL_WORDS = 16;
 
 /**
+ * BARRIER, COMMIT_BARRIER and RELEASED hold `attemptTag(attempt) | count`: the coordinator sets
+ * them to the tag of each new attempt, and a rank counts or releases only by compare-and-swap
+ * within its own attempt's tag. So a straggler of an abandoned attempt (a terminated worker that
+ * has not stopped yet) can never count in a newer one. Counts fit in 20 bits (at most
+ * 256 ranks x 1024 steps); attempts wrap at 1024 (a straggler is never that far behind).
+ */
+export const BARRIER_COUNT_MASK = (1 << 20) - 1;
+export const attemptTag = (attempt: number): number => (attempt % 1024) << 20;
+
+/**
  * Float32 words after the P' gradient values of hostGrad, summed across hosts with the last chunk
  * (so every step carries them at no extra collective). Each host writes 0 or 1; after the step the
  * word holds how many hosts voted.

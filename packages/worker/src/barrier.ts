@@ -3,11 +3,12 @@
  * waits until a word reaches a target: the in-step barrier waits on its own counter (every slot
  * is written); the commit barrier of a run of steps (step-run.ts) waits on Control.RELEASED,
  * which the last rank in advances once it has committed the step. Counters only count up during
- * an attempt (the coordinator zeroes them before it), so run step j's target is parties x (j+1).
+ * an attempt (the coordinator resets them to the attempt's tag before it, layout.ts attemptTag),
+ * so run step j's target is parties x (j+1); a rank of another attempt can neither count nor pass.
  * The coordinator raises ABORT when an attempt fails, so a waiting rank never waits on a dead one
  * for longer than a wait slice.
  */
-import { Control, ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import { BARRIER_COUNT_MASK, Control, ErrorCodes, ThreadfitError, attemptTag } from '@threadfit/shared';
 
 /** Atomics.wait slices: how soon a waiting rank notices ABORT or its deadline. */
 const SLICE_MS = 20;
@@ -24,31 +25,66 @@ export function arriveAndWait(control: Int32Array, parties: number, timeoutMs: n
   return arriveAt(control, Control.BARRIER, parties, timeoutMs, attempt);
 }
 
+function abandoned(): ThreadfitError {
+  return new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: this task belongs to an abandoned attempt');
+}
+
 /**
- * Adds this rank to counter `word` and waits until it reaches `target`. Returns ms waited.
- * `meanwhile` runs once if the others are not all there yet: work that fills the wait.
+ * Adds this rank to counter `word` (of this attempt) and waits until it reaches `target`. Returns
+ * ms waited. `meanwhile` runs once if the others are not all there yet: work that fills the wait.
  */
 export function arriveAt(control: Int32Array, word: number, target: number, timeoutMs: number, attempt: number, meanwhile?: () => void): number {
   checkAttempt(control, attempt);
-  const arrived = Atomics.add(control, word, 1) + 1;
+  const tag = attemptTag(attempt);
+  let arrived: number;
+  for (;;) {
+    const seen = Atomics.load(control, word);
+    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw abandoned();
+    if (Atomics.compareExchange(control, word, seen, seen + 1) === seen) {
+      arrived = (seen & BARRIER_COUNT_MASK) + 1;
+      break;
+    }
+  }
   if (arrived >= target) {
     // The last rank in wakes the others (they sleep on the counter word).
     Atomics.notify(control, word);
     return 0;
   }
-  return waitUntil(control, word, target, timeoutMs, meanwhile);
+  return waitUntil(control, word, target, timeoutMs, attempt, meanwhile);
 }
 
 /**
- * Waits until control[word] >= target. Throws when the attempt is aborted (another rank failed)
- * or after `timeoutMs`. Returns the ms waited.
+ * Adds this rank to counter `word` (of this attempt) without waiting; returns the count after it
+ * (the rank that makes it reach the target is the last one in).
  */
-export function waitUntil(control: Int32Array, word: number, target: number, timeoutMs: number, meanwhile?: () => void): number {
-  const t0 = performance.now();
-  if (meanwhile !== undefined && Atomics.load(control, word) < target) meanwhile();
+export function arrive(control: Int32Array, word: number, attempt: number): number {
+  const tag = attemptTag(attempt);
   for (;;) {
     const seen = Atomics.load(control, word);
-    if (seen >= target) return performance.now() - t0;
+    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw abandoned();
+    if (Atomics.compareExchange(control, word, seen, seen + 1) === seen) return (seen & BARRIER_COUNT_MASK) + 1;
+  }
+}
+
+/** Moves `word` of this attempt from count - 1 to `count` and wakes its waiters (the committer's release). */
+export function release(control: Int32Array, word: number, count: number, attempt: number): void {
+  const tag = attemptTag(attempt);
+  if (Atomics.compareExchange(control, word, tag | (count - 1), tag | count) !== (tag | (count - 1))) throw abandoned();
+  Atomics.notify(control, word);
+}
+
+/**
+ * Waits until the count in `word` (of this attempt) reaches `target`. Throws when the attempt is
+ * abandoned or aborted (another rank failed) or after `timeoutMs`. Returns the ms waited.
+ */
+export function waitUntil(control: Int32Array, word: number, target: number, timeoutMs: number, attempt: number, meanwhile?: () => void): number {
+  const t0 = performance.now();
+  const tag = attemptTag(attempt);
+  if (meanwhile !== undefined && Atomics.load(control, word) < (tag | target)) meanwhile();
+  for (;;) {
+    const seen = Atomics.load(control, word);
+    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw abandoned();
+    if ((seen & BARRIER_COUNT_MASK) >= target) return performance.now() - t0;
     if (Atomics.load(control, Control.ABORT) !== 0) {
       throw new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: another rank of this step failed');
     }

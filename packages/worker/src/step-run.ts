@@ -17,7 +17,7 @@
 import { Control, ErrorCodes, RUN_RECORD_WIDTH, RunRecord, ThreadfitError, type RunResult, type RunTask, type StateViews } from '@threadfit/shared';
 import type { Replica } from './replica.js';
 import type { ChunkUpdater } from './updater.js';
-import { arriveAt, checkAttempt, waitUntil } from './barrier.js';
+import { arrive, arriveAt, checkAttempt, release, waitUntil } from './barrier.js';
 import { faultAfter, faultBefore } from './faults.js';
 
 const epochMs = (): number => performance.timeOrigin + performance.now();
@@ -38,6 +38,10 @@ function run(task: RunTask, replica: Replica, updater: ChunkUpdater, views: Stat
   let j = 0;
   for (; j < task.steps; j++) {
     checkAttempt(control, attempt);
+    // Another rank failed: do not start a step that cannot commit.
+    if (Atomics.load(control, Control.ABORT) !== 0) {
+      throw new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: another rank of this step failed');
+    }
     // The step before was skipped (non-finite): the run ends there, for every rank alike.
     if (Atomics.load(control, Control.HALT) !== 0) break;
     const from = views.committed;
@@ -85,12 +89,12 @@ function run(task: RunTask, replica: Replica, updater: ChunkUpdater, views: Stat
     }
     rec[RunRecord.METRIC_COUNT] = grad.metricSums.length;
     grad.metricSums.forEach((m, i) => (rec[RUN_RECORD_WIDTH + i] = m));
-    checkAttempt(control, attempt);
-    const arrived = Atomics.add(control, Control.COMMIT_BARRIER, 1) + 1;
+    const arrived = arrive(control, Control.COMMIT_BARRIER, attempt);
     if (arrived === parties * (j + 1)) {
       // Every rank's chunk and record of step j is written (their Atomics.add came before ours).
       let nonFinite = 0;
       for (let r = 0; r < parties; r++) nonFinite += views.runRecord(j, r)[RunRecord.NON_FINITE];
+      checkAttempt(control, attempt);
       if (nonFinite === 0) {
         Atomics.store(control, Control.COMMITTED, 1 - from);
         Atomics.add(control, Control.STEP, 1);
@@ -98,10 +102,9 @@ function run(task: RunTask, replica: Replica, updater: ChunkUpdater, views: Stat
         Atomics.store(control, Control.HALT, 1);
       }
       views.runStepEnds[j] = epochMs();
-      Atomics.store(control, Control.RELEASED, j + 1);
-      Atomics.notify(control, Control.RELEASED);
+      release(control, Control.RELEASED, j + 1, attempt);
     } else {
-      waitUntil(control, Control.RELEASED, j + 1, task.barrierTimeoutMs, prefetch);
+      waitUntil(control, Control.RELEASED, j + 1, task.barrierTimeoutMs, attempt, prefetch);
     }
   }
   return { type: 'run', rank: task.rank, steps: j };
