@@ -35,14 +35,8 @@ afterEach(async () => {
   trainers = [];
 });
 
-/**
- * `steps` steps of 64 rows on 2 workers: one trainStep call each, or (stepsPerExecution > 1) one
- * trainSteps call for all of them, which the workers run in executions on their own.
- */
-async function run(
-  extra: Partial<TrainerConfig> = {},
-  steps = STEPS,
-): Promise<{ trainer: Trainer; weights: Float32Array[]; skipped: number; losses: number[] }> {
+/** The seed model (16 hidden units) on 2 workers, batches of 64, closed after the test. */
+async function seedTrainer(extra: Partial<TrainerConfig>): Promise<Trainer> {
   const model = buildSeedModel(tf, { seed: 3, hidden: 16 });
   const spec = modelSpecOf(model);
   const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
@@ -58,6 +52,18 @@ async function run(
     ...extra,
   });
   trainers.push(trainer);
+  return trainer;
+}
+
+/**
+ * `steps` steps of 64 rows on 2 workers: one trainStep call each, or (stepsPerExecution > 1) one
+ * trainSteps call for all of them, which the workers run in executions on their own.
+ */
+async function run(
+  extra: Partial<TrainerConfig> = {},
+  steps = STEPS,
+): Promise<{ trainer: Trainer; weights: Float32Array[]; skipped: number; losses: number[] }> {
+  const trainer = await seedTrainer(extra);
   const order = epochPermutation(shared.trainCount, 3, 0);
   let skipped = 0;
   const losses: number[] = [];
@@ -135,23 +141,7 @@ describe('executions: the workers run several steps on their own (trainSteps)', 
 
   it('past maxRestarts, stop with the same error, having reported every step committed before it', async () => {
     const seen: number[] = [];
-    const model = buildSeedModel(tf, { seed: 3, hidden: 16 });
-    const spec = modelSpecOf(model);
-    const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
-    model.dispose();
-    const trainer = await Trainer.create({
-      workers: 2,
-      backend: 'wasm',
-      model: spec,
-      initialWeights,
-      dataset: shared,
-      maxBatch: 64,
-      optimizer: ADAM_DEFAULTS,
-      ...EXEC,
-      injectFault: parseFault('crash@step=3,rank=0'),
-      maxRestarts: 0,
-    });
-    trainers.push(trainer);
+    const trainer = await seedTrainer({ ...EXEC, injectFault: parseFault('crash@step=3,rank=0'), maxRestarts: 0 });
     const order = epochPermutation(shared.trainCount, 3, 0);
     const batches = Array.from({ length: STEPS }, (_, s) => order.subarray(s * 64, (s + 1) * 64));
     const err = await trainer.trainSteps(batches, { onStep: (_s, i) => seen.push(i) }).catch((e: unknown) => e as Error);

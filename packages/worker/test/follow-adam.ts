@@ -26,21 +26,15 @@ export function threeClassData(count: number, features: number) {
   return { layout, buffer, x, y };
 }
 
-export interface FollowAdam {
-  /** Runs before and after each step's grad task (e.g. to count calls of a spy). */
-  beforeGrad?(step: number): void;
-  afterGrad?(step: number): void;
-}
-
 /**
- * `steps` steps of 16 rows on the seed model (features -> hidden -> 3), each by the replica +
- * updater AND by tf.train.adam: the loss matches to 6 digits and every weight within 1e-6.
+ * A replica of the seed model (features -> hidden -> 3, 1 gradient slot) built in this thread on
+ * `rows` rows of threeClassData, its initial weights in the committed buffer.
  */
-export async function followAdam(tf: typeof tfTypes, o: { features: number; hidden: number; steps: number } & FollowAdam): Promise<void> {
-  const data = threeClassData(o.steps * ROWS, o.features);
+export async function seedReplica(tf: typeof tfTypes, o: { rows: number; features: number; hidden: number; maxBatch: number }) {
+  const data = threeClassData(o.rows, o.features);
   const model = buildSeedModel(tf, { seed: 1, inputSize: o.features, hidden: o.hidden, classes: CLASSES });
   const spec = modelSpecOf(model);
-  const state = stateLayout({ paramCount: spec.paramCount, gradSlots: 1, stateSlots: 2, maxBatch: ROWS });
+  const state = stateLayout({ paramCount: spec.paramCount, gradSlots: 1, stateSlots: 2, maxBatch: o.maxBatch });
   const memory = createStateMemory(state);
   const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, state);
   model.getWeights().forEach((w, i) => views.params(0).set(w.dataSync() as Float32Array, spec.weights[i].offset));
@@ -58,6 +52,26 @@ export async function followAdam(tf: typeof tfTypes, o: { features: number; hidd
     seed: 0,
   };
   const replica = await Replica.create(tf, init);
+  return { data, model, spec, state, memory, views, replica };
+}
+
+export interface FollowAdam {
+  /** Runs before and after each step's grad task (e.g. to count calls of a spy). */
+  beforeGrad?(step: number): void;
+  afterGrad?(step: number): void;
+}
+
+/**
+ * `steps` steps of 16 rows on the seed model (features -> hidden -> 3), each by the replica +
+ * updater AND by tf.train.adam: the loss matches to 6 digits and every weight within 1e-6.
+ */
+export async function followAdam(tf: typeof tfTypes, o: { features: number; hidden: number; steps: number } & FollowAdam): Promise<void> {
+  const { data, model, spec, memory, state, views, replica } = await seedReplica(tf, {
+    rows: o.steps * ROWS,
+    features: o.features,
+    hidden: o.hidden,
+    maxBatch: ROWS,
+  });
   const updater = new ChunkUpdater(memory, state, ADAM_DEFAULTS);
   const opt = tf.train.adam();
   const vars = model.trainableWeights.map((w) => w.read() as tfTypes.Variable);

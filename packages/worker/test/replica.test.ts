@@ -4,10 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ADAM_DEFAULTS, StateViews, createStateMemory, stateLayout } from '@threadfit/shared';
-import { Replica, setupBackend } from '@threadfit/worker';
-import { buildSeedModel, modelSpecOf } from '@threadfit/coordinator';
-import { followAdam, threeClassData } from './follow-adam.js';
+import { setupBackend } from '@threadfit/worker';
+import { followAdam, seedReplica } from './follow-adam.js';
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -22,27 +20,8 @@ describe('Replica + ChunkUpdater (W=1, in-thread)', () => {
 
 describe('Replica.prefetch (rows gathered while a rank waits at a barrier)', () => {
   it('a prefetched micro-batch gives the same gradients; a prefetch of other rows is dropped, not used; nothing leaks', async () => {
-    const data = threeClassData(32, 20);
-    const model = buildSeedModel(tf, { seed: 1, inputSize: 20, hidden: 16, classes: 3 });
-    const spec = modelSpecOf(model);
-    const state = stateLayout({ paramCount: spec.paramCount, gradSlots: 1, stateSlots: 2, maxBatch: 32 });
-    const memory = createStateMemory(state);
-    const views = new StateViews(memory.buffer as unknown as SharedArrayBuffer, state);
-    model.getWeights().forEach((w, i) => views.params(0).set(w.dataSync() as Float32Array, spec.weights[i].offset));
+    const { views, replica } = await seedReplica(tf, { rows: 32, features: 20, hidden: 16, maxBatch: 32 });
     views.batchIndices.set(Array.from({ length: 32 }, (_, i) => (i * 7) % 32));
-    const replica = await Replica.create(tf, {
-      backend: 'wasm',
-      threadsPerWorker: 1,
-      stateMemory: memory,
-      stateLayout: state,
-      dataset: data.buffer,
-      datasetLayout: data.layout,
-      decode: { inputScale: 1 / 255, oneHot: 3 },
-      model: spec,
-      optimizer: ADAM_DEFAULTS,
-      logLevel: 'silent',
-      seed: 0,
-    });
     const second = { slot: 0, start: 16, end: 32 };
     const grad = () => {
       const r = replica.grad({ type: 'grad', rank: 0, micro: [second], step: 0, from: 0 });
