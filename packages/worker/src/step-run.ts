@@ -1,6 +1,7 @@
 /**
- * A run of steps driven by the workers (RunTask): the coordinator posts one task per rank for
- * up to layout.runSteps steps of the same batch size, and the ranks step through them alone:
+ * An execution: several steps driven by the workers (RunTask). The coordinator posts one task per
+ * rank for up to layout.runSteps steps of the same batch size, and the ranks step through them
+ * alone (docs/ARCHITECTURE.md, "Executions"):
  *
  *   for run step j:   load params[c]; gradients of this rank's rows of step j -> its slots
  *                     in-step barrier (BARRIER reaches parties x (j+1))
@@ -91,7 +92,8 @@ function run(task: RunTask, replica: Replica, updater: ChunkUpdater, views: Stat
     grad.metricSums.forEach((m, i) => (rec[RUN_RECORD_WIDTH + i] = m));
     const arrived = arrive(control, Control.COMMIT_BARRIER, attempt);
     if (arrived === parties * (j + 1)) {
-      // Every rank's chunk and record of step j is written (their Atomics.add came before ours).
+      // Every rank's chunk and record of step j is written (each wrote them before its arrival,
+      // an atomic compare-and-swap ordered before ours).
       let nonFinite = 0;
       for (let r = 0; r < parties; r++) nonFinite += views.runRecord(j, r)[RunRecord.NON_FINITE];
       checkAttempt(control, attempt);
