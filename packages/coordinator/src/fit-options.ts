@@ -2,7 +2,16 @@
 import { isAbsolute, resolve } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName } from '@threadfit/shared';
-import { checkEnum, checkInt, checkKnownKeys, checkNumber, checkSlotCount, resolveWorkers, type ReliabilityOptions } from './options.js';
+import {
+  MAX_STEPS_PER_EXECUTION,
+  checkEnum,
+  checkInt,
+  checkKnownKeys,
+  checkNumber,
+  checkSlotCount,
+  resolveWorkers,
+  type ReliabilityOptions,
+} from './options.js';
 import type { TensorInput } from './tensor-dataset.js';
 import { parseLrDecay, type LrDecay } from './lr-schedule.js';
 import { parseFault, type FaultSpec } from './faults.js';
@@ -212,7 +221,7 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     checkNumerics: bool('checkNumerics', o.checkNumerics),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256),
     gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const),
-    stepsPerExecution: o.stepsPerExecution === 'auto' ? 'auto' : checkInt('stepsPerExecution', o.stepsPerExecution, 1, 1024),
+    stepsPerExecution: o.stepsPerExecution === 'auto' ? 'auto' : checkInt('stepsPerExecution', o.stepsPerExecution, 1, MAX_STEPS_PER_EXECUTION),
     deterministic: bool('deterministic', o.deterministic),
     microBatches: checkInt('microBatches', o.microBatches, 1, 256),
     accumulate: checkInt('accumulate', o.accumulate, 1, 1024),

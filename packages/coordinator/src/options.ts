@@ -127,6 +127,11 @@ export type ResolvedTrainOptions = Required<
   injectFault?: FaultSpec;
 };
 
+/** Steps the workers run on their own per execution: the default, and the most accepted (each
+ * execution's step and rank counts must fit layout.ts's barrier counters). */
+export const DEFAULT_STEPS_PER_EXECUTION = 32;
+export const MAX_STEPS_PER_EXECUTION = 1024;
+
 export const TRAIN_DEFAULTS = Object.freeze({
   workers: 'auto' as const,
   epochs: 10,
@@ -150,7 +155,7 @@ export const TRAIN_DEFAULTS = Object.freeze({
   lrBaseBatch: 128,
   threadsPerWorker: 1,
   gradients: 'auto' as const,
-  stepsPerExecution: 32,
+  stepsPerExecution: DEFAULT_STEPS_PER_EXECUTION,
 });
 
 /** More workers than this is a typo, not a plan (each holds a replica and a gradient slot). */
@@ -312,7 +317,7 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
     lrDecay: parseLrDecay(o.lrDecay, source === 'flag' ? 'flag --lr-decay' : 'options.lrDecay'),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256, source),
     gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const, source),
-    stepsPerExecution: checkInt('stepsPerExecution', o.stepsPerExecution, 1, 1024, source),
+    stepsPerExecution: checkInt('stepsPerExecution', o.stepsPerExecution, 1, MAX_STEPS_PER_EXECUTION, source),
   };
   checkSlotCount(r, source);
   const text = (v: unknown) => (v === undefined ? undefined : String(v));

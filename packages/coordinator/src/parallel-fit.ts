@@ -10,6 +10,7 @@ import { checkpointWeightSpecs } from './checkpoint-state.js';
 import { RunCheckpoints, trajectoryOf } from './run-checkpoints.js';
 import { resolveBackend } from './backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from './fit-options.js';
+import { DEFAULT_STEPS_PER_EXECUTION } from './options.js';
 import { runFitLoop, type FitCallbacks, type FitPosition } from './fit-loop.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { modelSpecOf } from './model-spec.js';
@@ -36,9 +37,6 @@ function standardizeCallbacks(input: CallbackInput | undefined): AnyCallback[] {
     return typeof (c as tf.Callback).setModel === 'function' ? (c as tf.Callback) : new tf.CustomCallback(c as tf.CustomCallbackArgs);
   });
 }
-
-/** stepsPerExecution 'auto' without callbacks (the train CLI's default too). */
-const AUTO_STEPS_PER_EXECUTION = 32;
 
 function tensorsOf(weights: Float32Array[], shapes: number[][]): tf.Tensor[] {
   return weights.map((w, i) => tf.tensor(w, shapes[i], 'float32'));
@@ -93,7 +91,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const list = new tf.CallbackList([...callbacks, history]);
   const stepBatch = o.batchSize * o.accumulate;
   // Batch callbacks see every batch before the next one runs unless the caller chose otherwise.
-  const stepsPerExecution = o.stepsPerExecution === 'auto' ? (callbacks.length === 0 ? AUTO_STEPS_PER_EXECUTION : 1) : o.stepsPerExecution;
+  const stepsPerExecution = o.stepsPerExecution === 'auto' ? (callbacks.length === 0 ? DEFAULT_STEPS_PER_EXECUTION : 1) : o.stepsPerExecution;
   const steps = stepsPerEpoch(dataset.trainCount, stepBatch);
   const schedule: LrScheduleOptions = {
     base: optimizer.learningRate,

@@ -52,7 +52,7 @@ export async function runStepTasks<T extends StepTask | RunTask>(
   let timedOut = false;
   let grace: ReturnType<typeof setTimeout> | undefined;
   // The timeout is per step: a run of steps is hung when no step was released for that long.
-  let released = 0;
+  let released = Atomics.load(control, Control.RELEASED);
   const onTimeout = () => {
     const now = Atomics.load(control, Control.RELEASED);
     if (now !== released) {

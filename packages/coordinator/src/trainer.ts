@@ -393,9 +393,10 @@ export class Trainer {
       const n = batches[first].length;
       // An elastic trainer below its size grows back after GROW_BACK_AFTER_STEPS healthy steps,
       // between two steps: an execution ends there, as one step per round trip would.
-      const limit = this.#active < this.#target ? Math.max(1, GROW_BACK_AFTER_STEPS - this.#healthySteps) : this.stepsPerExecution;
+      const growing = this.#active < this.#target;
+      const limit = Math.min(this.stepsPerExecution, growing ? Math.max(1, GROW_BACK_AFTER_STEPS - this.#healthySteps) : Infinity);
       let end = first + 1;
-      while (end < batches.length && end - first < Math.min(limit, this.stepsPerExecution) && batches[end].length === n) end++;
+      while (end < batches.length && end - first < limit && batches[end].length === n) end++;
       const r = await this.#attemptExecution(batches.slice(first, end), opts.learningRates?.slice(first, end) ?? [], attempt, callsBase + first);
       for (const s of r.stats) done(s);
       if (r.stats.length > 0) attempt = 0;

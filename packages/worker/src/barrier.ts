@@ -16,7 +16,7 @@ const SLICE_MS = 20;
 /** Throws when the coordinator has moved on to another attempt of the step (this task was abandoned). */
 export function checkAttempt(control: Int32Array, attempt: number): void {
   if (Atomics.load(control, Control.ATTEMPT) !== attempt) {
-    throw new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: this task belongs to an abandoned attempt');
+    throw abandoned();
   }
 }
 
@@ -35,17 +35,7 @@ function abandoned(): ThreadfitError {
  */
 export function arriveAt(control: Int32Array, word: number, target: number, timeoutMs: number, attempt: number, meanwhile?: () => void): number {
   checkAttempt(control, attempt);
-  const tag = attemptTag(attempt);
-  let arrived: number;
-  for (;;) {
-    const seen = Atomics.load(control, word);
-    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw abandoned();
-    if (Atomics.compareExchange(control, word, seen, seen + 1) === seen) {
-      arrived = (seen & BARRIER_COUNT_MASK) + 1;
-      break;
-    }
-  }
-  if (arrived >= target) {
+  if (arrive(control, word, attempt) >= target) {
     // The last rank in wakes the others (they sleep on the counter word).
     Atomics.notify(control, word);
     return 0;

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName } from '@threadfit/shared';
-import { checkEnum, checkInt, checkKnownKeys, maxWorkers, type OptionSource } from '../options.js';
+import { DEFAULT_STEPS_PER_EXECUTION, MAX_STEPS_PER_EXECUTION, checkEnum, checkInt, checkKnownKeys, maxWorkers, type OptionSource } from '../options.js';
 
 /** What both commands measure per configuration. */
 export interface WorkOptions {
@@ -83,7 +83,7 @@ export type ResolvedScaleOptions = ResolvedWork & {
 export const BENCH_DEFAULTS = Object.freeze({
   backend: 'wasm' as const,
   gradients: 'auto' as const,
-  stepsPerExecution: 32,
+  stepsPerExecution: DEFAULT_STEPS_PER_EXECUTION,
   warmup: 10,
   steps: 100,
   repeats: 3,
@@ -93,7 +93,7 @@ export const BENCH_DEFAULTS = Object.freeze({
 export const SCALE_DEFAULTS = Object.freeze({
   backend: 'wasm' as const,
   gradients: 'auto' as const,
-  stepsPerExecution: 32,
+  stepsPerExecution: DEFAULT_STEPS_PER_EXECUTION,
   warmup: 5,
   steps: 50,
   repeats: 3,
@@ -105,8 +105,6 @@ export const SCALE_DEFAULTS = Object.freeze({
 
 const WORK_KEYS = ['backend', 'warmup', 'steps', 'epochs', 'repeats', 'workers', 'seed', 'dataDir'] as const;
 const MAX_BATCH = 1 << 16;
-/** The same bound as train's --steps-per-execution. */
-const MAX_STEPS_PER_EXECUTION = 1024;
 
 /** "1,2,4" or [1, 2, 4] -> [1, 2, 4]: sorted, unique, each a worker count. */
 function intList(name: string, v: unknown, min: number, max: number, source: OptionSource): number[] {
