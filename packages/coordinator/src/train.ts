@@ -296,7 +296,7 @@ function onHostZero(trainer: Trainer, every: number | 'epoch', hooks: Pick<FitLo
       if (trainer.hostRank === 0) await fn(pos);
       if (trainer.hosts > 1 && due(pos)) await trainer.hostBarrier(CHECKPOINT_BARRIER_TIMEOUT_MS);
     });
-  const stepDue = (pos: FitPosition) => typeof every === 'number' && pos.globalStep % every === 0;
+  const stepDue = (pos: FitPosition) => hooks.afterStepDue?.(pos.globalStep) ?? false;
   return {
     afterStep: wrap(hooks.afterStep, stepDue),
     afterStepDue: hooks.afterStepDue,
