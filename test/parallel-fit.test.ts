@@ -305,7 +305,16 @@ describe('bad input fails fast, naming the problem', () => {
     ['batchSize 0', () => parallelFit(mlp(1), x, y, { batchSize: 0 }), /options\.batchSize must be an integer in 1\.\.\d+, got 0/],
     ['workers 0', () => parallelFit(mlp(1), x, y, { workers: 0 }), /options\.workers must be an integer in 1\.\.\d+, got 0/],
     ['gradients "fast"', () => parallelFit(mlp(1), x, y, { gradients: 'fast' as never }), /options\.gradients must be one of auto, tape, got "fast"/],
-    ['stepsPerExecution 0', () => parallelFit(mlp(1), x, y, { stepsPerExecution: 0 }), /options\.stepsPerExecution must be an integer in 1\.\.1024, got 0/],
+    [
+      'stepsPerExecution 0',
+      () => parallelFit(mlp(1), x, y, { stepsPerExecution: 0 }),
+      /options\.stepsPerExecution must be 'auto' or an integer in 1\.\.1024, got 0/,
+    ],
+    [
+      'stepsPerExecution "fast"',
+      () => parallelFit(mlp(1), x, y, { stepsPerExecution: 'fast' as never }),
+      /options\.stepsPerExecution must be 'auto' or an integer in 1\.\.1024, got "fast"/,
+    ],
     ['validationSplit 1', () => parallelFit(mlp(1), x, y, { validationSplit: 1 }), /options\.validationSplit must be a number in \[0, 1\), got 1/],
     ['an unknown option', () => parallelFit(mlp(1), x, y, { epoch: 3 } as never), /unknown option 'epoch'/],
     ['NaN in x with checkNumerics', () => parallelFit(mlp(1), tf.fill([32, 10], NaN), y, { checkNumerics: true }), /x holds NaN at sample 0/],

@@ -182,6 +182,12 @@ const bool = (name: string, v: unknown): boolean => {
   return v;
 };
 
+function stepsPerExecutionOf(v: unknown): number | 'auto' {
+  if (v === 'auto') return v;
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_STEPS_PER_EXECUTION) return v;
+  throw invalidOption('stepsPerExecution', v, `'auto' or an integer in 1..${MAX_STEPS_PER_EXECUTION}`);
+}
+
 export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitOptions {
   if (typeof input !== 'object' || input === null) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options must be an object, got ${String(input)}`);
   checkKnownKeys(input, KEYS);
@@ -221,7 +227,7 @@ export function validateFitOptions(input: ParallelFitOptions = {}): ResolvedFitO
     checkNumerics: bool('checkNumerics', o.checkNumerics),
     threadsPerWorker: checkInt('threadsPerWorker', o.threadsPerWorker, 1, 256),
     gradients: checkEnum('gradients', o.gradients, ['auto', 'tape'] as const),
-    stepsPerExecution: o.stepsPerExecution === 'auto' ? 'auto' : checkInt('stepsPerExecution', o.stepsPerExecution, 1, MAX_STEPS_PER_EXECUTION),
+    stepsPerExecution: stepsPerExecutionOf(o.stepsPerExecution),
     deterministic: bool('deterministic', o.deterministic),
     microBatches: checkInt('microBatches', o.microBatches, 1, 256),
     accumulate: checkInt('accumulate', o.accumulate, 1, 1024),
