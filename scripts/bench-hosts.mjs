@@ -18,7 +18,7 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const EPOCHS = opt('--epochs', '1');
 const JSON_OUT = opt('--json', undefined);
-const CLI = new URL('../packages/coordinator/dist/cli.js', import.meta.url).pathname;
+const CLI = new URL('../packages/coordinator/dist/cli/main.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'threadfit-bench-hosts-'));
 const base = (workers, accumulate) => [
   'train',

@@ -293,7 +293,7 @@ describe('refusals', () => {
     mkdirSync(dir);
     chmodSync(tmp.dir, 0o755);
     chmodSync(dir, 0o555);
-    const script = `import { checkCheckpointDir } from ${JSON.stringify(new URL('../packages/coordinator/dist/checkpoint.js', import.meta.url).pathname)};
+    const script = `import { checkCheckpointDir } from ${JSON.stringify(new URL('../packages/coordinator/dist/checkpoint/store.js', import.meta.url).pathname)};
       for (const d of process.argv.slice(1)) await checkCheckpointDir(d, '--checkpoint-dir').then(() => console.log('accepted'), (e) => console.log(e.code, e.message));`;
     const args = ['--input-type=module', '-e', script, dir, join(dir, 'sub')];
     const out = await new Promise<string>((resolve, reject) => {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { clusterFromEnv, parseRendezvous } from '../packages/coordinator/dist/cluster/env.js';
 import { settingsMismatch, commTimeoutFor } from '../packages/coordinator/dist/cluster/host-group.js';
-import { validateTrainOptions } from '../packages/coordinator/dist/options.js';
+import { validateTrainOptions } from '../packages/coordinator/dist/options/train-options.js';
 
 describe('clusterFromEnv', () => {
   it('is a single-host run without flags or launcher variables, or with a world of one', () => {

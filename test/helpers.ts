@@ -48,7 +48,7 @@ export function writeSyntheticIdxSet(dir: string, opts: { train: number; test: n
   write('t10k-labels-idx1-ubyte', idxBytes([opts.test], test.labels));
 }
 
-export const CLI = new URL('../packages/coordinator/dist/cli.js', import.meta.url).pathname;
+export const CLI = new URL('../packages/coordinator/dist/cli/main.js', import.meta.url).pathname;
 
 export interface CliResult {
   code: number | null;

@@ -96,7 +96,7 @@ describe('the packed workspaces, installed into an empty project', () => {
     }
     expect(packed[0].files.map((f) => f.path)).toContain('build/kernels.wasm');
     expect(packed[1].files.map((f) => f.path)).toContain('dist/entry.js');
-    expect(packed[2].files.map((f) => f.path)).toContain('dist/cli.js');
+    expect(packed[2].files.map((f) => f.path)).toContain('dist/cli/main.js');
   });
 
   it('a tiny parallelFit runs there: 2 workers, a 2-layer model, random data, 1 epoch', () => {

@@ -1,15 +1,15 @@
-export { Trainer, type TrainerConfig, type StepStats, type StepMs, type EvalStats } from './trainer.js';
-export { runFitLoop, type FitCallbacks, type FitLoopOptions, type FitResult, type Logs, type EpochRecord } from './fit-loop.js';
-export { runTraining, coordinatorTf } from './train.js';
-export { validateTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type ResolvedTrainOptions, type ReliabilityOptions } from './options.js';
-export { loadImageDataset, bundledMnistDir, MNIST_FILES, MNIST_MD5, type ImageDataset } from './mnist.js';
-export { shareImageDataset, type SharedDataset } from './dataset.js';
-export { buildSeedModel } from './seed-model.js';
-export { modelSpecOf, weightsSha256 } from './model-spec.js';
-export { ProgressReporter } from './progress.js';
-export type { TrainReport } from './report.js';
-export { learningCurvesSpec, writeLearningCurves, readReport, checkPlottable, CURVE_SPLITS, type EpochHistory, type PlottableReport } from './plot.js';
-export { renderSvg } from './chart-svg.js';
+export { Trainer, type TrainerConfig, type StepStats, type StepMs, type EvalStats } from './engine/trainer.js';
+export { runFitLoop, type FitCallbacks, type FitLoopOptions, type FitResult, type Logs, type EpochRecord } from './fit/fit-loop.js';
+export { runTraining, coordinatorTf } from './cli/train.js';
+export { validateTrainOptions, TRAIN_DEFAULTS, type TrainOptions, type ResolvedTrainOptions, type ReliabilityOptions } from './options/train-options.js';
+export { loadImageDataset, bundledMnistDir, MNIST_FILES, MNIST_MD5, type ImageDataset } from './data/mnist.js';
+export { shareImageDataset, type SharedDataset } from './data/dataset.js';
+export { buildSeedModel } from './data/seed-model.js';
+export { modelSpecOf, weightsSha256 } from './engine/model-spec.js';
+export { ProgressReporter } from './fit/progress.js';
+export type { TrainReport } from './cli/report.js';
+export { learningCurvesSpec, writeLearningCurves, readReport, checkPlottable, CURVE_SPLITS, type EpochHistory, type PlottableReport } from './cli/plot.js';
+export { renderSvg } from './cli/chart-svg.js';
 export { VERSION } from './version.js';
 export { installWasmMatMulFix } from '@threadfit/worker';
 export {
@@ -31,10 +31,12 @@ export {
   type LoadedCheckpoint,
   type LoadResult,
   type WriteCheckpointOptions,
-} from './checkpoint.js';
-export { checkpointWeightSpecs, readOptimizerSlots, restoreOptimizerState } from './checkpoint-state.js';
-export { checkpointIOHandler } from './checkpoint-io.js';
-export { runEvaluate, validateEvaluateOptions, resolveCheckpoint, type EvaluateOptions, type EvaluateReport } from './evaluate.js';
-export { parallelFit, type ParallelFitOptions } from './parallel-fit.js';
-export { FIT_DEFAULTS } from './fit-options.js';
-export type { TensorInput, ShapedArray } from './tensor-dataset.js';
+  checkpointWeightSpecs,
+  readOptimizerSlots,
+  restoreOptimizerState,
+  checkpointIOHandler,
+} from './checkpoint/index.js';
+export { runEvaluate, validateEvaluateOptions, resolveCheckpoint, type EvaluateOptions, type EvaluateReport } from './cli/evaluate.js';
+export { parallelFit, type ParallelFitOptions } from './fit/parallel-fit.js';
+export { FIT_DEFAULTS } from './options/fit-options.js';
+export type { TensorInput, ShapedArray } from './fit/tensor-dataset.js';

@@ -6,10 +6,10 @@
  */
 import type { Writable } from 'node:stream';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
-import { tensorflowInstalled } from '../backend-choice.js';
-import { writeJsonAtomic } from '../report.js';
-import { checkWritableFile } from '../train.js';
-import type { StepMs } from '../trainer.js';
+import { tensorflowInstalled } from '../engine/backend-choice.js';
+import { writeJsonAtomic } from '../cli/report.js';
+import { checkWritableFile } from '../cli/train.js';
+import type { StepMs } from '../engine/trainer.js';
 import { describeMachine, machineInfo, type MachineInfo } from './machine.js';
 import type { ResolvedBenchOptions, ResolvedWork } from './options.js';
 import { RunKinds, type Measurement, type RunConfig, type Workload } from './protocol.js';

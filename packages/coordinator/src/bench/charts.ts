@@ -5,7 +5,7 @@
  * mark group's class).
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { CHART_FONT } from '../chart-svg.js';
+import { CHART_FONT } from '../cli/chart-svg.js';
 import type { MachineInfo } from './machine.js';
 import type { ScaleRun } from './scale.js';
 
@@ -111,4 +111,4 @@ export function breakdownSpec(runs: ScaleRun[], weakPerWorker: number, machine: 
   } as TopLevelSpec;
 }
 
-export { renderSvg } from '../chart-svg.js';
+export { renderSvg } from '../cli/chart-svg.js';

@@ -1,6 +1,6 @@
 /** Timing helpers shared by the stock and threadfit runs: the batch order and the medians. */
 import { ErrorCodes, ThreadfitError, epochPermutation, stepsPerEpoch } from '@threadfit/shared';
-import type { StepMs } from '../trainer.js';
+import type { StepMs } from '../engine/trainer.js';
 import type { Workload } from './protocol.js';
 
 export function median(xs: number[]): number {

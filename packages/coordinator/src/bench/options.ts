@@ -5,7 +5,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { BackendNames, ErrorCodes, ThreadfitError, invalidOption, type BackendName } from '@threadfit/shared';
-import { DEFAULT_STEPS_PER_EXECUTION, MAX_STEPS_PER_EXECUTION, checkEnum, checkInt, checkKnownKeys, maxWorkers, type OptionSource } from '../options.js';
+import {
+  DEFAULT_STEPS_PER_EXECUTION,
+  MAX_STEPS_PER_EXECUTION,
+  checkEnum,
+  checkInt,
+  checkKnownKeys,
+  maxWorkers,
+  type OptionSource,
+} from '../options/train-options.js';
 
 /** What both commands measure per configuration. */
 export interface WorkOptions {

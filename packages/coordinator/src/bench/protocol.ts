@@ -3,7 +3,7 @@
  * configuration: a config goes down, progress lines and one result (or one error) come up.
  */
 import type { BackendName, SerializedError } from '@threadfit/shared';
-import type { StepMs } from '../trainer.js';
+import type { StepMs } from '../engine/trainer.js';
 
 /** The work of one configuration, the same for every kind of run. */
 export interface Workload {

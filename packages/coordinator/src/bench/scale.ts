@@ -6,8 +6,8 @@
 import { accessSync, constants, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
-import { writeJsonAtomic } from '../report.js';
-import type { StepMs } from '../trainer.js';
+import { writeJsonAtomic } from '../cli/report.js';
+import type { StepMs } from '../engine/trainer.js';
 import { checkBackendAvailable, describeWork, workloadOf, type CommandIO } from './bench.js';
 import { describeMachine, machineInfo, type MachineInfo } from './machine.js';
 import { STEP_PHASES } from './measure.js';

@@ -6,8 +6,8 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, permutation, type BackendName } from '@threadfit/shared';
 import { installWasmMatMulFix, setupBackend } from '@threadfit/worker';
-import { loadImageDataset, type ImageDataset } from '../mnist.js';
-import { buildSeedModel } from '../seed-model.js';
+import { loadImageDataset, type ImageDataset } from '../data/mnist.js';
+import { buildSeedModel } from '../data/seed-model.js';
 import { median, peakRssMb } from './measure.js';
 import type { Measurement, StockRun } from './protocol.js';
 

@@ -4,12 +4,12 @@
  * process (child.ts), so its peak RSS is this configuration's alone.
  */
 import { ADAM_DEFAULTS } from '@threadfit/shared';
-import { shareImageDataset } from '../dataset.js';
-import { loadImageDataset } from '../mnist.js';
-import { modelSpecOf } from '../model-spec.js';
-import { buildSeedModel } from '../seed-model.js';
-import { coordinatorTf } from '../train.js';
-import { Trainer, type StepMs } from '../trainer.js';
+import { shareImageDataset } from '../data/dataset.js';
+import { loadImageDataset } from '../data/mnist.js';
+import { modelSpecOf } from '../engine/model-spec.js';
+import { buildSeedModel } from '../data/seed-model.js';
+import { coordinatorTf } from '../cli/train.js';
+import { Trainer, type StepMs } from '../engine/trainer.js';
 import { BatchStream, STEP_PHASES, median, medianStepMs, peakRssMb, stepsPerRepeat } from './measure.js';
 import type { Measurement, ThreadfitRun } from './protocol.js';
 

@@ -4,7 +4,7 @@
  * validation after every epoch, History filled once per epoch.
  */
 import { ErrorCodes, ThreadfitError, epochPermutation, stepsPerEpoch } from '@threadfit/shared';
-import type { StepStats, Trainer } from './trainer.js';
+import type { StepStats, Trainer } from '../engine/trainer.js';
 
 export type Logs = Record<string, number>;
 

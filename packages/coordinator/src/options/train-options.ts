@@ -4,9 +4,9 @@
  * same options and calls the same validator, naming the flag as the source.
  */
 import { availableParallelism } from 'node:os';
-import { parseFault, type FaultSpec } from './faults.js';
-import { parseLrDecay, type LrDecay } from './lr-schedule.js';
-import { clusterFromEnv, type ClusterSpec } from './cluster/env.js';
+import { parseFault, type FaultSpec } from '../engine/faults.js';
+import { parseLrDecay, type LrDecay } from '../fit/lr-schedule.js';
+import { clusterFromEnv, type ClusterSpec } from '../cluster/env.js';
 import { BackendNames, ErrorCodes, MAX_RANKS, ThreadfitError, invalidOption, type BackendName, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 
 /** Checkpoints and fault tolerance: the same options for `threadfit train` and parallelFit. */

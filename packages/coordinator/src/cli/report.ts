@@ -1,6 +1,6 @@
 /** The JSON report of a training run (`--report FILE`); keys and order as documented in the README. */
 import { writeFileSync, renameSync } from 'node:fs';
-import type { FitResult } from './fit-loop.js';
+import type { FitResult } from '../fit/fit-loop.js';
 
 export interface TrainReport {
   threadfit: string;

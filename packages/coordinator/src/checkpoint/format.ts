@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
-import { VERSION } from './version.js';
+import { VERSION } from '../version.js';
 
 export const CHECKPOINT_FORMAT = 'threadfit-checkpoint';
 export const CHECKPOINT_FORMAT_VERSION = 1;

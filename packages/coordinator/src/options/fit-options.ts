@@ -11,10 +11,10 @@ import {
   checkSlotCount,
   resolveWorkers,
   type ReliabilityOptions,
-} from './options.js';
-import type { TensorInput } from './tensor-dataset.js';
-import { parseLrDecay, type LrDecay } from './lr-schedule.js';
-import { parseFault, type FaultSpec } from './faults.js';
+} from './train-options.js';
+import type { TensorInput } from '../fit/tensor-dataset.js';
+import { parseLrDecay, type LrDecay } from '../fit/lr-schedule.js';
+import { parseFault, type FaultSpec } from '../engine/faults.js';
 
 export type CallbackInput = tfTypes.CustomCallbackArgs | tfTypes.CustomCallbackArgs[] | tfTypes.Callback | tfTypes.Callback[];
 

@@ -4,17 +4,17 @@
  * with the usage and the bad value on stderr.
  */
 import { ErrorCodes, createLogger, invalidOption, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
-import { runBench } from './bench/bench.js';
-import { BENCH_DEFAULTS, SCALE_DEFAULTS, validateBenchOptions, validateScaleOptions } from './bench/options.js';
-import { runScale } from './bench/scale.js';
-import { parseFlags, usage, UsageError, type FlagSpec } from './cli-args.js';
+import { runBench } from '../bench/bench.js';
+import { BENCH_DEFAULTS, SCALE_DEFAULTS, validateBenchOptions, validateScaleOptions } from '../bench/options.js';
+import { runScale } from '../bench/scale.js';
+import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
 import { runEvaluate, validateEvaluateOptions } from './evaluate.js';
-import { TRAIN_DEFAULTS, validateTrainOptions } from './options.js';
+import { TRAIN_DEFAULTS, validateTrainOptions } from '../options/train-options.js';
 import { defaultPlotPath, epochCount, readReport, writeLearningCurves } from './plot.js';
 import { checkWritableFile, runTraining } from './train.js';
 import { hostTable } from './report.js';
 import { SIGNAL_EXIT_CODES } from './signals.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../version.js';
 
 const EXIT_BAD_INPUT = 2;
 const EXIT_FAILED = 1;

@@ -4,7 +4,7 @@
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import { datasetLayout, tensorView, ErrorCodes, ThreadfitError, type SplitSpec } from '@threadfit/shared';
-import type { SharedDataset } from './dataset.js';
+import type { SharedDataset } from '../data/dataset.js';
 
 /** A typed array with its shape, first dimension = samples. */
 export interface ShapedArray {

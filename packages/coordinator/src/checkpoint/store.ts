@@ -15,11 +15,11 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
-import { CHECKPOINT_FILES, checkStateFinite, writeCheckpointFiles, type CheckpointState, type DataShape } from './checkpoint-format.js';
-import { CorruptCheckpointError, readCheckpointFiles } from './checkpoint-read.js';
+import { CHECKPOINT_FILES, checkStateFinite, writeCheckpointFiles, type CheckpointState, type DataShape } from './format.js';
+import { CorruptCheckpointError, readCheckpointFiles } from './read.js';
 
-export * from './checkpoint-format.js';
-export * from './checkpoint-read.js';
+export * from './format.js';
+export * from './read.js';
 
 const CKPT = /^ckpt-(\d+)$/;
 const TMP = /^\.tmp-ckpt-\d+-\w+$/;

@@ -17,16 +17,16 @@ import {
   type LogFormat,
   type Logger,
 } from '@threadfit/shared';
-import { resolveBackend } from './backend-choice.js';
-import { CHECKPOINT_FILES, checkCompatible, loadCheckpoint, loadLatestCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
-import { shareImageDataset } from './dataset.js';
-import { loadImageDataset } from './mnist.js';
-import { modelSpecOf, weightsSha256 } from './model-spec.js';
-import { checkEnum, checkKnownKeys, resolveWorkers, type OptionSource } from './options.js';
+import { resolveBackend } from '../engine/backend-choice.js';
+import { CHECKPOINT_FILES, checkCompatible, loadCheckpoint, loadLatestCheckpoint, type LoadedCheckpoint } from '../checkpoint/store.js';
+import { shareImageDataset } from '../data/dataset.js';
+import { loadImageDataset } from '../data/mnist.js';
+import { modelSpecOf, weightsSha256 } from '../engine/model-spec.js';
+import { checkEnum, checkKnownKeys, resolveWorkers, type OptionSource } from '../options/train-options.js';
 import { writeJsonAtomic } from './report.js';
 import { checkWritableFile, coordinatorTf } from './train.js';
-import { Trainer, type TrainerConfig } from './trainer.js';
-import { VERSION } from './version.js';
+import { Trainer, type TrainerConfig } from '../engine/trainer.js';
+import { VERSION } from '../version.js';
 
 export interface EvaluateOptions {
   /** A checkpoint root (its newest valid checkpoint is used) or one ckpt-* directory. Required. */

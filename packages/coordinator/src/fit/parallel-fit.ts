@@ -6,19 +6,19 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stepsPerEpoch } from '@threadfit/shared';
-import { checkpointWeightSpecs } from './checkpoint-state.js';
-import { RunCheckpoints, trajectoryOf } from './run-checkpoints.js';
-import { resolveBackend } from './backend-choice.js';
-import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from './fit-options.js';
-import { DEFAULT_STEPS_PER_EXECUTION } from './options.js';
+import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
+import { RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
+import { resolveBackend } from '../engine/backend-choice.js';
+import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from '../options/fit-options.js';
+import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
 import { runFitLoop, type FitCallbacks, type FitPosition } from './fit-loop.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
-import { modelSpecOf } from './model-spec.js';
+import { modelSpecOf } from '../engine/model-spec.js';
 import { ProgressReporter } from './progress.js';
 import { checkFinite, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
-import { Trainer } from './trainer.js';
+import { Trainer } from '../engine/trainer.js';
 
-export type { ParallelFitOptions } from './fit-options.js';
+export type { ParallelFitOptions } from '../options/fit-options.js';
 
 interface TrainingFlags {
   isTraining: boolean;

@@ -16,8 +16,8 @@ import {
   type CheckpointMeta,
   type CheckpointState,
   type CheckpointWeightSpec,
-} from './checkpoint-format.js';
-import { VERSION } from './version.js';
+} from './format.js';
+import { VERSION } from '../version.js';
 
 /** A corrupt or incomplete checkpoint: the reason, for warnings and errors. */
 export class CorruptCheckpointError extends ThreadfitError {

@@ -3,12 +3,12 @@
  * a position of the fit loop. (The format and the atomic writes are checkpoint.ts's.)
  */
 import { ErrorCodes, ThreadfitError, stateSlotsOf, type Logger, type ModelSpec, type OptimizerSpec } from '@threadfit/shared';
-import { checkCheckpointDir, loadLatestCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
-import type { CheckpointWeightSpec, DataShape } from './checkpoint-format.js';
-import { readOptimizerSlots, restoreOptimizerState } from './checkpoint-state.js';
-import type { FitLoopOptions, FitPosition } from './fit-loop.js';
-import type { Trainer } from './trainer.js';
-import type { LrDecay } from './lr-schedule.js';
+import { checkCheckpointDir, loadLatestCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './store.js';
+import type { CheckpointWeightSpec, DataShape } from './format.js';
+import { readOptimizerSlots, restoreOptimizerState } from './optimizer-state.js';
+import type { FitLoopOptions, FitPosition } from '../fit/fit-loop.js';
+import type { Trainer } from '../engine/trainer.js';
+import type { LrDecay } from '../fit/lr-schedule.js';
 
 export interface RunIdentity {
   spec: ModelSpec;

@@ -11,8 +11,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { CHECKPOINT_FILES, sha256 } from './checkpoint-format.js';
-import { CorruptCheckpointError, readCheckpointMeta } from './checkpoint-read.js';
+import { CHECKPOINT_FILES, sha256 } from './format.js';
+import { CorruptCheckpointError, readCheckpointMeta } from './read.js';
 
 /** `path`: a checkpoint directory or its model.json. */
 export function checkpointIOHandler(path: string): tfTypes.io.IOHandler {

@@ -5,7 +5,7 @@
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import { Control, ErrorCodes, ThreadfitError, type ModelSpec, type StateViews } from '@threadfit/shared';
-import type { CheckpointState, CheckpointWeightSpec, OptimizerSlot } from './checkpoint-format.js';
+import type { CheckpointState, CheckpointWeightSpec, OptimizerSlot } from './format.js';
 
 /**
  * The weight specs to checkpoint a model with: tfjs's save names (`originalName`, which

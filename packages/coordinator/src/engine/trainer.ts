@@ -45,15 +45,15 @@ import {
   RUN_RECORD_WIDTH,
   BARRIER_COUNT_MASK,
 } from '@threadfit/shared';
-import type { SharedDataset } from './dataset.js';
+import type { SharedDataset } from '../data/dataset.js';
 import { WorkerPool } from './pool.js';
 import { StepClock, isRetryable, type FaultSpec } from './faults.js';
 import { maxSlots, planStep } from './step-plan.js';
 import { runStepTasks, type StepFault } from './step-runner.js';
 import { averageBuffers } from './buffers.js';
 import { pinTensorflowThreads } from './backend-choice.js';
-import type { HostGroup } from './cluster/host-group.js';
-import { commModuleUrl } from './cluster/comm.js';
+import type { HostGroup } from '../cluster/host-group.js';
+import { commModuleUrl } from '../cluster/comm.js';
 
 export interface TrainerConfig {
   workers: number;
