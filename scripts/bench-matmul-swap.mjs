@@ -113,7 +113,7 @@ if (what === 'grad' || what === 'all') {
       const start = (step * B) % ROWS;
       for (let i = 0; i < B; i++) views.batchIndices[i] = start + i;
       // A new committed step every call: new weights (new tensor ids), as in training.
-      replica.grad({ type: 'grad', rank: 0, micro: [{ slot: 0, start: 0, end: B }], step: step++, from: 0 });
+      replica.grad({ rank: 0, micro: [{ slot: 0, start: 0, end: B }], step: step++, from: 0 });
     };
     compare(
       `grad task B=${String(B).padEnd(3)}`,

@@ -146,7 +146,7 @@ describe('executions: the workers run several steps on their own (trainSteps)', 
     const batches = Array.from({ length: STEPS }, (_, s) => order.subarray(s * 64, (s + 1) * 64));
     const err = await trainer.trainSteps(batches, { onStep: (_s, i) => seen.push(i) }).catch((e: unknown) => e as Error);
     expect((err as unknown as { code: string }).code).toBe(ErrorCodes.WORKER_FAILED);
-    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 in the step phase of step 3: injected crash/);
+    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 at step 3: injected crash/);
     // What a checkpoint written now would record: the two steps committed before the fault.
     expect(seen).toEqual([0, 1]);
     expect(trainer.step).toBe(2);
@@ -173,7 +173,7 @@ describe('limits', () => {
   it('past maxRestarts, training stops with a clear error', async () => {
     const err = await run({ injectFault: parseFault('crash@step=2,rank=0'), maxRestarts: 0 }).catch((e: unknown) => e as Error & { code: string });
     expect((err as { code: string }).code).toBe(ErrorCodes.WORKER_FAILED);
-    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 in the step phase of step 2: injected crash/);
+    expect((err as Error).message).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 at step 2: injected crash/);
   });
 
   it('past maxSkippedSteps non-finite steps in a row, training stops naming the step', async () => {

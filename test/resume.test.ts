@@ -88,7 +88,7 @@ describe('faults through the CLI', () => {
     const report = join(tmp.dir, 'crash.json');
     const r = await runCli(['train', ...BASE, '--inject-fault', 'crash@step=12,rank=1', '--report', report]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/"step":12,"rank":1,"phase":"step","cause":"injected crash.*"restart":1.*the step runs again/);
+    expect(r.stderr).toMatch(/"step":12,"rank":1,"cause":"injected crash.*"restart":1.*the step runs again/);
     expect(sha(report)).toBe(cleanSha);
   });
 

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './clock.js';
 export * from './layout.js';
 export * from './kernels.js';
 export * from './transpose.js';

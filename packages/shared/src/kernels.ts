@@ -119,10 +119,6 @@ function kernelModule(): WebAssembly.Module {
   return compiled;
 }
 
-function slotStride(layout: StateLayout): number {
-  return layout.grads.length > 1 ? layout.grads[1].byteOffset - layout.grads[0].byteOffset : layout.paddedParamCount * 4;
-}
-
 /** A fused kernel's gradient arguments: (base, slot stride, slots, weights) of the chunk's source. */
 function gradSource(c: ChunkUpdate): [number, number, number, number] {
   const { layout } = c;
@@ -130,7 +126,7 @@ function gradSource(c: ChunkUpdate): [number, number, number, number] {
     if (layout.hostGrad.length === 0) throw new RangeError('ChunkUpdate: source "host" needs a layout made with multiHost: true');
     return [layout.hostGrad.byteOffset, layout.paddedParamCount * 4, 1, layout.unitWeight.byteOffset];
   }
-  return [layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset];
+  return [layout.grads[0].byteOffset, layout.gradSlotStrideBytes, c.ranks, layout.rankWeights.byteOffset];
 }
 
 /** Instantiates the kernels against a shared state memory. One instance per thread. */
@@ -180,7 +176,7 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
     },
     reduceInto(c, outByteOffset) {
       const { layout } = c;
-      return k.reduceInto(layout.grads[0].byteOffset, slotStride(layout), c.ranks, layout.rankWeights.byteOffset, outByteOffset, c.start, c.end);
+      return k.reduceInto(layout.grads[0].byteOffset, layout.gradSlotStrideBytes, c.ranks, layout.rankWeights.byteOffset, outByteOffset, c.start, c.end);
     },
     // Constants like 1 - rho are computed here in float64 and rounded once to f32 by the call, as
     // tfjs's scalar(1 - rho) does.

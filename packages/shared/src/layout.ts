@@ -5,27 +5,27 @@
  * work on it in place and JS sees the same bytes through typed-array views:
  *
  *   byte 0            KERNEL_RESERVED_BYTES (the kernel module's own statics, never touched)
- *   control           Int32[CONTROL_WORDS]            committed buffer index, step, flags
- *   rankWeights       Float32[MAX_RANKS]              n_r / N of the current step, per grad slot
- *   batchIndices      Int32[maxBatch x runSteps]      sample indices of the current step, or of
- *                                                     each step of a run (step j at j x its batch)
- *   runRates          Float64[runSteps]               learning rate of each step of a run (NaN: the
- *                                                     optimizer's own)
- *   runRecords        Float64[runSteps x gradSlots x  what each rank did in each step of a run
- *                     RUN_RECORD_WIDTH + metrics]     (RunRecord fields, then its metric sums)
- *   runStepEnds       Float64[runSteps]               when each step of a run was released (epoch ms)
+ *   control           Int32[CONTROL_WORDS]            committed buffer index, step, barriers, flags
+ *   rankWeights       Float32[MAX_RANKS]              n_s / N of the current step, per grad slot
+ *   batchIndices      Int32[maxBatch x K]             sample indices of each step of an execution
+ *                                                     (step j at j x its batch size)
+ *   stepRates         Float64[K]                      learning rate of each step (NaN: the optimizer's own)
+ *   stepRecords       Float64[K x gradSlots x         what each rank did in each step of an execution
+ *                     STEP_RECORD_WIDTH + metrics]    (StepRecord fields, then its metric sums)
+ *   stepEnds          Float64[K]                      when each step was released (epoch ms)
  *   params[0|1]       Float32[P']                     double-buffered weights
  *   state[s][0|1]     Float32[P'] per optimizer slot  double-buffered optimizer state (Adam: m, v)
- *   grads[r]          Float32[P'] per grad slot       one gradient slot per rank
+ *   grads[r]          Float32[P'] per grad slot       one gradient slot per micro-batch
  *   buffers[0|1]      Float32[Q']                     double-buffered non-trainable weights
  *                                                     (BatchNormalization moving mean/variance)
- *   bufferSlots[r]    Float32[Q'] per grad slot       each rank's non-trainables after its step
+ *   bufferSlots[r]    Float32[Q'] per grad slot       each micro-batch's non-trainables after its pass
  *   unitWeight        Float32[4]                      1.0: the weight of hostGrad as a single slot
- *   hostGrad          Float32[P' + 16] (multi-host)   this host's weighted gradient sum, summed
- *                                                     in place across hosts, then the optimizer's input;
- *                                                     the 16 floats after P' are host flags (HostFlag),
- *                                                     summed with the last chunk: a vote per step
+ *   hostGrad          Float32[P'] (multi-host)        this host's weighted gradient sum, summed in
+ *                                                     place across hosts, then the optimizer's input
+ *   hostFlags         Float32[HOST_FLAG_WORDS]        right after hostGrad, summed with the last
+ *                     (multi-host)                    chunk (HostFlag): a vote per step
  *
+ * K is the most steps one execution holds (`stepsPerExecution`; 1 across hosts).
  * P' is the parameter count padded to a multiple of PARAM_ALIGN so that every chunk bound is a
  * multiple of 4 floats (f32x4) and of a 64-byte cache line.
  *
@@ -51,14 +51,13 @@ export const Control = {
   /** The current step attempt: a task of an older (aborted) attempt must not touch the barrier or write an update. */
   ATTEMPT: 4,
   /**
-   * A run of steps driven by the workers (worker/src/step-run.ts): ranks that have updated their
-   * chunk of run step j (the commit barrier; counts up through the run, target parties x (j+1)).
-   * BARRIER counts up the same way during a run.
+   * Ranks that have updated their chunk of step j of the execution (the commit barrier, worker/src/
+   * execution.ts; counts up through the execution, target parties x (j+1)). BARRIER counts up the same way.
    */
   COMMIT_BARRIER: 5,
-  /** Steps of the current run released by the rank that committed them (or skipped them). */
+  /** Steps of the current execution released by the rank that committed them (or skipped them). */
   RELEASED: 6,
-  /** 1: the run ends after the step just released (it was skipped: non-finite). */
+  /** 1: the execution ends after the step just released (it was skipped: non-finite). */
   HALT: 7,
 } as const;
 export const CONTROL_WORDS = 16;
@@ -85,11 +84,11 @@ export const HostFlag = {
 export const HOST_FLAG_WORDS = 16;
 
 /**
- * Float64 fields of one rank's record of one step of a run (`runRecords`), followed by the
+ * Float64 fields of one rank's record of one step of an execution (`stepRecords`), followed by the
  * model's metric sums. Written by the rank before the commit barrier; read by the committing
- * rank (nonFinite) and by the coordinator after the run.
+ * rank (nonFinite) and by the coordinator after the execution.
  */
-export const RunRecord = {
+export const StepRecord = {
   COUNT: 0,
   LOSS_SUM: 1,
   GATHER_MS: 2,
@@ -100,8 +99,10 @@ export const RunRecord = {
   WAIT_MS: 7,
   /** How many metric sums follow the fields. */
   METRIC_COUNT: 8,
+  /** Time in the sum across hosts (several hosts only). */
+  COMM_MS: 9,
 } as const;
-export const RUN_RECORD_WIDTH = 9;
+export const STEP_RECORD_WIDTH = 10;
 
 export interface Region {
   /** Byte offset from the start of the memory. */
@@ -123,9 +124,9 @@ export interface StateLayoutSpec {
   bufferCount?: number;
   /** Several hosts (Gloo): the host-level gradient region is allocated (default false). */
   multiHost?: boolean;
-  /** The most steps a worker-driven run of steps holds (default 1: no runs). */
-  runSteps?: number;
-  /** The most metric sums a step reports (the room for them in a run record). */
+  /** The most steps one execution holds (default 1: every step is its own round trip). */
+  stepsPerExecution?: number;
+  /** The most metric sums a step reports (the room for them in a step record). */
   metricCount?: number;
 }
 
@@ -135,22 +136,26 @@ export interface StateLayout {
   control: Region;
   rankWeights: Region;
   batchIndices: Region;
-  /** The most steps a run holds, and the Float64 width of one rank's record (fields + metrics). */
-  runSteps: number;
-  runRecordWidth: number;
-  runRates: Region;
-  runRecords: Region;
-  runStepEnds: Region;
+  /** The most steps an execution holds, and the Float64 width of one rank's record (fields + metrics). */
+  stepsPerExecution: number;
+  stepRecordWidth: number;
+  stepRates: Region;
+  stepRecords: Region;
+  stepEnds: Region;
   params: readonly [Region, Region];
   state: ReadonlyArray<readonly [Region, Region]>;
   grads: readonly Region[];
+  /** Bytes from one gradient slot to the next (the kernels' slot stride). */
+  gradSlotStrideBytes: number;
   paddedBufferCount: number;
   buffers: readonly [Region, Region];
   bufferSlots: readonly Region[];
   /** Float32[4] holding 1.0 (written by `createStateMemory`): hostGrad's weight as a one-slot reduce. */
   unitWeight: Region;
-  /** This host's reduced gradient, all-reduced across hosts, then HOST_FLAG_WORDS flags (length 0 on one host). */
+  /** This host's reduced gradient, all-reduced across hosts (length 0 on one host). */
   hostGrad: Region;
+  /** HOST_FLAG_WORDS Float32 flags right after hostGrad, all-reduced with its last chunk (length 0 on one host). */
+  hostFlags: Region;
   bytes: number;
   pages: number;
 }
@@ -170,12 +175,12 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
   };
   const control = take(CONTROL_WORDS, 4);
   const rankWeights = take(MAX_RANKS, 4);
-  const runSteps = Math.max(1, Math.floor(spec.runSteps ?? 1));
-  const runRecordWidth = RUN_RECORD_WIDTH + (spec.metricCount ?? 0);
-  const batchIndices = take(Math.max(spec.maxBatch, 1) * runSteps, 4);
-  const runRates = take(runSteps, 8);
-  const runRecords = take(runSteps * spec.gradSlots * runRecordWidth, 8);
-  const runStepEnds = take(runSteps, 8);
+  const stepsPerExecution = Math.max(1, Math.floor(spec.stepsPerExecution ?? 1));
+  const stepRecordWidth = STEP_RECORD_WIDTH + (spec.metricCount ?? 0);
+  const batchIndices = take(Math.max(spec.maxBatch, 1) * stepsPerExecution, 4);
+  const stepRates = take(stepsPerExecution, 8);
+  const stepRecords = take(stepsPerExecution * spec.gradSlots * stepRecordWidth, 8);
+  const stepEnds = take(stepsPerExecution, 8);
   const params = [take(padded, 4), take(padded, 4)] as const;
   const state = Array.from({ length: spec.stateSlots }, () => [take(padded, 4), take(padded, 4)] as const);
   const grads = Array.from({ length: spec.gradSlots }, () => take(padded, 4));
@@ -183,7 +188,11 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
   const buffers = [take(paddedBuffers, 4), take(paddedBuffers, 4)] as const;
   const bufferSlots = Array.from({ length: spec.gradSlots }, () => take(paddedBuffers, 4));
   const unitWeight = take(4, 4);
-  const hostGrad = take(spec.multiHost === true ? padded + HOST_FLAG_WORDS : 0, 4);
+  // hostFlags follows hostGrad with no gap: the last chunk's all-reduce covers both in one call.
+  const multiHost = spec.multiHost === true;
+  const hostGrad = { byteOffset: cursor, length: multiHost ? padded : 0 };
+  const hostFlags = { byteOffset: cursor + hostGrad.length * 4, length: multiHost ? HOST_FLAG_WORDS : 0 };
+  take(hostGrad.length + hostFlags.length, 4);
   const pages = Math.ceil(cursor / PAGE_BYTES);
   return {
     spec,
@@ -191,22 +200,32 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
     control,
     rankWeights,
     batchIndices,
-    runSteps,
-    runRecordWidth,
-    runRates,
-    runRecords,
-    runStepEnds,
+    stepsPerExecution,
+    stepRecordWidth,
+    stepRates,
+    stepRecords,
+    stepEnds,
     params,
     state,
     grads,
+    gradSlotStrideBytes: grads.length > 1 ? grads[1].byteOffset - grads[0].byteOffset : padded * 4,
     paddedBufferCount: paddedBuffers,
     buffers,
     bufferSlots,
     unitWeight,
     hostGrad,
+    hostFlags,
     bytes: cursor,
     pages,
   };
+}
+
+/**
+ * The range of hostGrad that chunk [start, end) sums across hosts; the last chunk's range also
+ * covers hostFlags (they follow hostGrad directly), so the vote rides on the same collective.
+ */
+export function hostSumRegion(layout: StateLayout, start: number, end: number, withFlags: boolean): Region {
+  return { byteOffset: layout.hostGrad.byteOffset + start * 4, length: end - start + (withFlags ? layout.hostFlags.length : 0) };
 }
 
 /** The shared memory for a layout: fixed size (initial = maximum), so views never detach. */
@@ -221,9 +240,9 @@ export class StateViews {
   readonly control: Int32Array;
   readonly rankWeights: Float32Array;
   readonly batchIndices: Int32Array;
-  readonly runRates: Float64Array;
-  readonly runRecords: Float64Array;
-  readonly runStepEnds: Float64Array;
+  readonly stepRates: Float64Array;
+  readonly stepRecords: Float64Array;
+  readonly stepEnds: Float64Array;
   readonly #params: [Float32Array, Float32Array];
   readonly #state: Array<[Float32Array, Float32Array]>;
   readonly #grads: Float32Array[];
@@ -246,17 +265,16 @@ export class StateViews {
     this.rankWeights = f32(layout.rankWeights);
     this.batchIndices = new Int32Array(buffer, layout.batchIndices.byteOffset, layout.batchIndices.length);
     const f64 = (r: Region) => new Float64Array(buffer, r.byteOffset, r.length);
-    this.runRates = f64(layout.runRates);
-    this.runRecords = f64(layout.runRecords);
-    this.runStepEnds = f64(layout.runStepEnds);
+    this.stepRates = f64(layout.stepRates);
+    this.stepRecords = f64(layout.stepRecords);
+    this.stepEnds = f64(layout.stepEnds);
     this.#params = [f32(layout.params[0]), f32(layout.params[1])];
     this.#state = layout.state.map(([a, b]) => [f32(a), f32(b)]);
     this.#grads = layout.grads.map(f32);
     this.#buffers = [f32(layout.buffers[0]), f32(layout.buffers[1])];
     this.#bufferSlots = layout.bufferSlots.map(f32);
-    const multiHost = layout.hostGrad.length > 0;
-    this.hostGrad = new Float32Array(buffer, layout.hostGrad.byteOffset, multiHost ? layout.paddedParamCount : 0);
-    this.hostFlags = new Float32Array(buffer, layout.hostGrad.byteOffset + layout.paddedParamCount * 4 * (multiHost ? 1 : 0), multiHost ? HOST_FLAG_WORDS : 0);
+    this.hostGrad = f32(layout.hostGrad);
+    this.hostFlags = f32(layout.hostFlags);
   }
 
   /** The committed buffer index (0 or 1). Atomic: another thread flips it between steps. */
@@ -266,20 +284,17 @@ export class StateViews {
   params(buffer: 0 | 1): Float32Array {
     return this.#params[buffer];
   }
-  committedParams(): Float32Array {
-    return this.#params[this.committed];
-  }
   state(slot: number, buffer: 0 | 1): Float32Array {
     return this.#state[slot][buffer];
   }
   gradSlot(rank: number): Float32Array {
     return this.#grads[rank];
   }
-  /** Rank `rank`'s record of step `j` of a run (RunRecord fields, then its metric sums). */
-  runRecord(j: number, rank: number): Float64Array {
-    const w = this.layout.runRecordWidth;
+  /** Rank `rank`'s record of step `j` of an execution (StepRecord fields, then its metric sums). */
+  stepRecord(j: number, rank: number): Float64Array {
+    const w = this.layout.stepRecordWidth;
     const at = (j * this.layout.spec.gradSlots + rank) * w;
-    return this.runRecords.subarray(at, at + w);
+    return this.stepRecords.subarray(at, at + w);
   }
   /** Non-trainable weights (double-buffered like params, committed together). */
   buffers(buffer: 0 | 1): Float32Array {

@@ -72,7 +72,7 @@ export interface WorkerInit {
   commModule?: string;
 }
 
-export const TaskTypes = { INIT: 'init', GRAD: 'grad', UPDATE: 'update', STEP: 'step', RUN: 'run', EVALUATE: 'evaluate' } as const;
+export const TaskTypes = { INIT: 'init', EXECUTE: 'execute', EVALUATE: 'evaluate' } as const;
 
 /** Builds the replica and the backend; returns what the worker runs on. */
 export interface InitTask {
@@ -86,7 +86,7 @@ export interface InitResult {
   gradPath: string;
 }
 
-/** Faults a grad task can be told to simulate (testing aid: `--inject-fault`). */
+/** Faults a task can be told to simulate (testing aid: `--inject-fault`). */
 export type FaultKind = 'crash' | 'exit' | 'hang' | 'nan';
 
 /**
@@ -98,45 +98,6 @@ export interface MicroBatch {
   slot: number;
   start: number;
   end: number;
-}
-
-/** A rank's share of a step: one micro-batch normally; several in deterministic or accumulation mode. */
-export interface GradTask {
-  type: typeof TaskTypes.GRAD;
-  rank: number;
-  micro: MicroBatch[];
-  /** Committed optimizer step the weights come from (cache key) and the buffer that holds them. */
-  step: number;
-  from: 0 | 1;
-  /** Simulate this fault in this task (testing aid: `--inject-fault`). */
-  fault?: FaultKind;
-}
-
-export interface GradResult {
-  type: typeof TaskTypes.GRAD;
-  rank: number;
-  count: number;
-  /** Sum over the slice's samples of the loss (mean loss x count) and of each metric. */
-  lossSum: number;
-  metricSums: number[];
-  /** Time in the worker: gathering rows, loading weights + forward/backward, copying out. */
-  ms: { gather: number; compute: number; copy: number };
-}
-
-/** Reduce the step's gradient slots over one chunk and apply the optimizer into the other buffer. */
-export interface UpdateTask {
-  type: typeof TaskTypes.UPDATE;
-  chunk: number;
-  chunks: number;
-  /** Gradient slots holding this step's micro-batch gradients (slots 0..slots-1). */
-  slots: number;
-  /** The learning rate of this step (a schedule may change it); default: the optimizer's. */
-  learningRate?: number;
-  from: 0 | 1;
-  /** The step being made (1-based: committed step + 1). */
-  step: number;
-  /** Multi-host: sum this chunk across the hosts before the optimizer reads it. */
-  comm?: CommTask;
 }
 
 /**
@@ -153,71 +114,42 @@ export interface CommTask {
   /** The collective fails (ERR_THREADFIT_COMM) after this long. */
   timeoutMs: number;
 }
-export interface UpdateResult {
-  type: typeof TaskTypes.UPDATE;
-  chunk: number;
-  nonFinite: number;
-  /** Reduce + optimizer time in the worker (the cross-host sum excluded). */
-  ms: number;
-  /** Time in the cross-host sum (multi-host only). */
-  commMs?: number;
-}
 
 /**
- * A whole step for one rank in ONE round trip: its micro-batches' gradients, then the in-step
- * barrier (Control.BARRIER reaches `parties`: every slot is written), then its chunk of the
- * update. The coordinator stays the judge of the commit.
- */
-export interface StepTask {
-  type: typeof TaskTypes.STEP;
-  grad: GradTask;
-  update: UpdateTask;
-  /** Ranks taking part in this step (the barrier's count). */
-  parties: number;
-  /** Give up waiting at the barrier after this long (the step timeout). */
-  barrierTimeoutMs: number;
-  /** Control.ATTEMPT when the task was sent: a task of an abandoned attempt stops before it writes. */
-  attempt: number;
-}
-export interface StepResult {
-  type: typeof TaskTypes.STEP;
-  grad: GradResult;
-  update: UpdateResult;
-  /** Time spent waiting at the barrier for the other ranks. */
-  waitMs: number;
-}
-
-/**
- * Several steps of the same batch size for one rank, driven by the workers themselves
- * (worker/src/step-run.ts): per run step j, the rank computes its micro-batches of rows
+ * An execution: k >= 1 optimizer steps of the same batch size for one rank, driven by the workers
+ * themselves (worker/src/execution.ts). Per step j, the rank computes its micro-batches of rows
  * batchIndices[j x batchSize + start, j x batchSize + end), meets the others at the in-step
- * barrier, updates its chunk with learning rate runRates[j], writes its record, and meets them at
- * the commit barrier, where the last rank in commits the step (or skips it and halts the run) and
- * releases the others. The coordinator is off the per-step path; it reads the records at the end.
+ * barrier, updates its chunk with learning rate stepRates[j], writes its record, and meets them at
+ * the commit barrier, where the last rank in commits the step (or skips it and halts the
+ * execution) and releases the others. The coordinator reads the records when the tasks settle.
  */
-export interface RunTask {
-  type: typeof TaskTypes.RUN;
+export interface ExecutionTask {
+  type: typeof TaskTypes.EXECUTE;
   rank: number;
   /** This rank's micro-batches of one step, rows relative to the step's first index. */
   micro: MicroBatch[];
   /** The chunk this rank updates, of `parties`. */
   chunk: number;
+  /** Ranks taking part (the barriers' count per step). */
   parties: number;
-  /** Gradient slots of a step (as UpdateTask.slots). */
+  /** Gradient slots of a step (slots 0..slots-1). */
   slots: number;
-  /** Steps in the run, and the rows of each (the stride in batchIndices). */
+  /** Steps in the execution, and the rows of each (the stride in batchIndices). */
   steps: number;
   batchSize: number;
   /** Give up waiting at a barrier after this long (the step timeout). */
   barrierTimeoutMs: number;
+  /** Control.ATTEMPT when the task was sent: a task of an abandoned attempt stops before it writes. */
   attempt: number;
-  /** Simulate this fault at run step `at` (testing aid: `--inject-fault`). */
+  /** Simulate this fault at step `at` of the execution (testing aid: `--inject-fault`). */
   fault?: { kind: FaultKind; at: number };
+  /** Several hosts (executions of one step): sum this rank's chunk across the hosts before its optimizer. */
+  comm?: CommTask;
 }
-export interface RunResult {
-  type: typeof TaskTypes.RUN;
+export interface ExecutionResult {
+  type: typeof TaskTypes.EXECUTE;
   rank: number;
-  /** Run steps this rank went through (the rest of the run was halted). */
+  /** Steps this rank went through (the rest of the execution was halted). */
   steps: number;
 }
 
@@ -243,10 +175,10 @@ export interface ErrorResult {
   error: SerializedError;
 }
 
-/** What travels to a worker: a step's grad and update parts travel inside a StepTask. */
-export type Task = InitTask | StepTask | RunTask | EvaluateTask;
-export type TaskResult = InitResult | StepResult | RunResult | EvaluateResult | ErrorResult;
-export type ResultOf<T extends Task> = T extends StepTask ? StepResult : T extends RunTask ? RunResult : T extends EvaluateTask ? EvaluateResult : InitResult;
+/** What travels to a worker. */
+export type Task = InitTask | ExecutionTask | EvaluateTask;
+export type TaskResult = InitResult | ExecutionResult | EvaluateResult | ErrorResult;
+export type ResultOf<T extends Task> = T extends ExecutionTask ? ExecutionResult : T extends EvaluateTask ? EvaluateResult : InitResult;
 
 /** A worker never throws across the thread boundary raw: errors come back serialized. */
 export type { SerializedError };

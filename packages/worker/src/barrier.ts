@@ -1,32 +1,26 @@
 /**
  * The barriers between the ranks of a step. A rank arrives by adding 1 to a counter word and
  * waits until a word reaches a target: the in-step barrier waits on its own counter (every slot
- * is written); the commit barrier of a run of steps (step-run.ts) waits on Control.RELEASED,
- * which the last rank in advances once it has committed the step. Counters only count up during
- * an attempt (the coordinator resets them to the attempt's tag before it, layout.ts attemptTag),
- * so run step j's target is parties x (j+1); a rank of another attempt can neither count nor pass.
+ * is written); the commit barrier (execution.ts) waits on Control.RELEASED, which the last rank
+ * in advances once it has committed the step. Counters only count up during an attempt (the
+ * coordinator resets them to the attempt's tag before it, layout.ts attemptTag), so step j's
+ * target is parties x (j+1); a rank of another attempt can neither count nor pass.
  * The coordinator raises ABORT when an attempt fails, so a waiting rank never waits on a dead one
  * for longer than a wait slice.
  */
-import { BARRIER_COUNT_MASK, Control, ErrorCodes, ThreadfitError, attemptTag } from '@threadfit/shared';
+import { BARRIER_COUNT_MASK, Control, Errors, attemptTag } from '@threadfit/shared';
 
 /** Atomics.wait slices: how soon a waiting rank notices ABORT or its deadline. */
 const SLICE_MS = 20;
 
 /** Throws when the coordinator has moved on to another attempt of the step (this task was abandoned). */
 export function checkAttempt(control: Int32Array, attempt: number): void {
-  if (Atomics.load(control, Control.ATTEMPT) !== attempt) {
-    throw abandoned();
-  }
+  if (Atomics.load(control, Control.ATTEMPT) !== attempt) throw Errors.stepAbandoned('stale');
 }
 
-/** The in-step barrier of a single step: Control.BARRIER reaches `parties`. Returns ms waited. */
-export function arriveAndWait(control: Int32Array, parties: number, timeoutMs: number, attempt: number): number {
-  return arriveAt(control, Control.BARRIER, parties, timeoutMs, attempt);
-}
-
-function abandoned(): ThreadfitError {
-  return new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: this task belongs to an abandoned attempt');
+/** Throws when the coordinator raised ABORT (another rank of this attempt failed). */
+export function checkAbort(control: Int32Array): void {
+  if (Atomics.load(control, Control.ABORT) !== 0) throw Errors.stepAbandoned('aborted');
 }
 
 /**
@@ -51,7 +45,7 @@ export function arrive(control: Int32Array, word: number, attempt: number): numb
   const tag = attemptTag(attempt);
   for (;;) {
     const seen = Atomics.load(control, word);
-    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw abandoned();
+    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw Errors.stepAbandoned('stale');
     if (Atomics.compareExchange(control, word, seen, seen + 1) === seen) return (seen & BARRIER_COUNT_MASK) + 1;
   }
 }
@@ -59,7 +53,7 @@ export function arrive(control: Int32Array, word: number, attempt: number): numb
 /** Moves `word` of this attempt from count - 1 to `count` and wakes its waiters (the committer's release). */
 export function release(control: Int32Array, word: number, count: number, attempt: number): void {
   const tag = attemptTag(attempt);
-  if (Atomics.compareExchange(control, word, tag | (count - 1), tag | count) !== (tag | (count - 1))) throw abandoned();
+  if (Atomics.compareExchange(control, word, tag | (count - 1), tag | count) !== (tag | (count - 1))) throw Errors.stepAbandoned('stale');
   Atomics.notify(control, word);
 }
 
@@ -73,14 +67,10 @@ export function waitUntil(control: Int32Array, word: number, target: number, tim
   if (meanwhile !== undefined && Atomics.load(control, word) < (tag | target)) meanwhile();
   for (;;) {
     const seen = Atomics.load(control, word);
-    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw abandoned();
+    if ((seen & ~BARRIER_COUNT_MASK) !== tag) throw Errors.stepAbandoned('stale');
     if ((seen & BARRIER_COUNT_MASK) >= target) return performance.now() - t0;
-    if (Atomics.load(control, Control.ABORT) !== 0) {
-      throw new ThreadfitError(ErrorCodes.WORKER_FAILED, 'step abandoned at the barrier: another rank of this step failed');
-    }
-    if (performance.now() - t0 > timeoutMs) {
-      throw new ThreadfitError(ErrorCodes.WORKER_FAILED, `waited ${Math.round(timeoutMs)} ms at the barrier for the other ranks of the step`);
-    }
+    checkAbort(control);
+    if (performance.now() - t0 > timeoutMs) throw Errors.barrierTimeout(timeoutMs);
     // Sleep until the word changes (or a slice passes, to re-check ABORT and the deadline).
     Atomics.wait(control, word, seen, SLICE_MS);
   }

@@ -9,9 +9,7 @@ import { setupBackend } from './backend.js';
 import { Replica } from './replica.js';
 import { ChunkUpdater } from './updater.js';
 import { importWorkerSetup } from './worker-setup.js';
-import { faultAfter, faultBefore } from './faults.js';
-import { arriveAndWait, checkAttempt } from './barrier.js';
-import { runSteps } from './step-run.js';
+import { execute } from './execution.js';
 
 const init = workerData as WorkerInit;
 
@@ -23,27 +21,12 @@ async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>
   await replica.probe();
   const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer, init.commModule);
   const views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
-  const { control } = views;
   const handle = (task: Task): TaskResult | Promise<TaskResult> => {
     switch (task.type) {
       case 'init':
         return { type: 'init', backend: tf.getBackend(), threadId, gradPath: replica.gradPath };
-      case 'step': {
-        const g = task.grad;
-        faultBefore(g.fault, `the step task of rank ${g.rank}, step ${g.step}`);
-        const grad = replica.grad(g);
-        faultAfter(g.fault, replica.gradSlot(g.micro[0].slot));
-        // Sync point: every rank's slots are written before any rank reduces them.
-        const waitMs = arriveAndWait(control, task.parties, task.barrierTimeoutMs, task.attempt);
-        checkAttempt(control, task.attempt);
-        if (task.update.comm !== undefined) {
-          const across = updater.updateAcrossHosts(task.update, () => checkAttempt(control, task.attempt));
-          return across.then((update) => ({ type: 'step', grad, update, waitMs }));
-        }
-        return { type: 'step', grad, update: updater.update(task.update), waitMs };
-      }
-      case 'run':
-        return runSteps(task, replica, updater, views);
+      case 'execute':
+        return execute(task, replica, updater, views);
       case 'evaluate':
         return replica.evaluate(task);
     }

@@ -4,46 +4,18 @@
  * test can drive it in the main thread; entry.ts wires it to piscina.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
-import {
-  StateViews,
-  ThreadfitError,
-  deriveSeed,
-  ErrorCodes,
-  tensorView,
-  type DecodeSpec,
-  type ElementArray,
-  type EvaluateResult,
-  type EvaluateTask,
-  type GradResult,
-  type GradTask,
-  type MicroBatch,
-  type SplitLayout,
-  type TensorRegion,
-  type WorkerInit,
-} from '@threadfit/shared';
+import { StateViews, ThreadfitError, ErrorCodes, Errors, type EvaluateResult, type EvaluateTask, type MicroBatch, type WorkerInit } from '@threadfit/shared';
 import { TensorIO } from './heap-io.js';
 import { TransposedWeights } from './transposed-weights.js';
-import { withSeededMathRandom } from './seeded-random.js';
 import { DenseChain, planDenseChain } from './dense-chain.js';
+import { RowGatherer } from './gather.js';
+import { TapeLoss } from './tape.js';
+import type { GradRequest, GradResult } from './step-parts.js';
 
 type Tf = typeof tfTypes;
-type MetricFn = (yTrue: tfTypes.Tensor, yPred: tfTypes.Tensor) => tfTypes.Tensor;
-
-/** tfjs-layers internals that model.fit itself uses; stable in the pinned 4.22. */
-interface CompiledModelInternals {
-  lossFunctions: MetricFn[];
-  metricsTensors: Array<[MetricFn, number]>;
-  calculateLosses(): tfTypes.Scalar[];
-}
 
 const now = (): number => performance.now();
 
-/** A micro-batch's rows as the replica uses them: input (and, on the tape, target) tensors; targets in JS on the fast path. */
-interface Gathered {
-  xs: tfTypes.Tensor[];
-  ys: tfTypes.Tensor[];
-  targets?: Float32Array;
-}
 /**
  * Rows per forward pass in evaluation: bounds the wasm heap's high-water mark, which stays resident
  * (2048 rows of the seed model cost ~14 MB more per worker than 512, at the same evaluation speed).
@@ -54,7 +26,8 @@ export class Replica {
   readonly #tf: Tf;
   readonly #init: WorkerInit;
   readonly #model: tfTypes.LayersModel;
-  readonly #internals: CompiledModelInternals;
+  readonly #tape: TapeLoss;
+  readonly #rows: RowGatherer;
   readonly #views: StateViews;
   readonly #vars: tfTypes.Variable[];
   /** Non-trainable variables (BatchNormalization moving stats) with their place in the buffers. */
@@ -62,13 +35,10 @@ export class Replica {
   readonly #io: TensorIO;
   /** wasm: transposes of the big 2-D weights, so the forward matmul does not repack them (matmul-fix.ts). */
   readonly #transposed: TransposedWeights | undefined;
-  readonly #scratch = new Map<string, Float32Array>();
   /** The dense fast path (dense-chain.ts), when the model is a chain of Dense layers. */
   readonly #chain: DenseChain | undefined;
   /** How gradients are computed: 'dense' (fast path) or why the tape is used. */
   readonly gradPath: string;
-  /** Rows gathered ahead of their grad call (prefetch), keyed by their place in batchIndices. */
-  #prefetched: (Gathered & { start: number; end: number }) | undefined;
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;
@@ -77,9 +47,7 @@ export class Replica {
     this.#tf = tf;
     this.#init = init;
     this.#model = model;
-    // A Sequential compiles (and keeps loss functions in) its inner functional model.
-    const inner = (model as unknown as { model?: unknown }).model;
-    this.#internals = (inner ?? model) as CompiledModelInternals;
+    this.#tape = new TapeLoss(tf, model, init.seed);
     this.#views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
     this.#vars = model.trainableWeights.map((w) => w.read() as tfTypes.Variable);
     // Layer-aware, as the coordinator's modelSpecOf: a frozen layer (trainable: false) keeps its
@@ -88,7 +56,7 @@ export class Replica {
     const fixed = model.weights.filter((w) => !trainableSet.has(w));
     const fixedSpecs = init.model.weights.filter((w) => !w.trainable);
     if (fixed.length !== fixedSpecs.length) {
-      throw new ThreadfitError(ErrorCodes.INTERNAL, `replica has ${fixed.length} non-trainable weights, the coordinator sent ${fixedSpecs.length}`);
+      throw Errors.internal(`replica has ${fixed.length} non-trainable weights, the coordinator sent ${fixedSpecs.length}`);
     }
     this.#buffers = fixed.map((w, i) => ({ v: w.read() as tfTypes.Variable, offset: fixedSpecs[i].offset, size: fixedSpecs[i].size }));
     this.#io = TensorIO.create(tf);
@@ -98,15 +66,16 @@ export class Replica {
       init.denseFastPath === false ? { reason: 'asked for' } : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars, targetWidth);
     this.#chain = 'plan' in planned ? new DenseChain(tf, planned.plan, this.#vars) : undefined;
     this.gradPath = 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
+    this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined);
     this.#transposed = TransposedWeights.create(tf);
     const trainable = init.model.weights.filter((w) => w.trainable);
     if (trainable.length !== this.#vars.length) {
-      throw new ThreadfitError(ErrorCodes.INTERNAL, `replica has ${this.#vars.length} trainable weights, the coordinator sent ${trainable.length}`);
+      throw Errors.internal(`replica has ${this.#vars.length} trainable weights, the coordinator sent ${trainable.length}`);
     }
     trainable.forEach((w, i) => {
       const got = this.#vars[i].shape.join('x');
       if (got !== w.shape.join('x')) {
-        throw new ThreadfitError(ErrorCodes.INTERNAL, `replica weight ${i} (${w.name}) has shape ${got}, the coordinator sent ${w.shape.join('x')}`);
+        throw Errors.internal(`replica weight ${i} (${w.name}) has shape ${got}, the coordinator sent ${w.shape.join('x')}`);
       }
     });
   }
@@ -130,10 +99,6 @@ export class Replica {
     // metric functions exactly as model.fit does.
     model.compile({ loss, optimizer: 'sgd', metrics: init.model.metrics });
     return new Replica(tf, init, model);
-  }
-
-  get usesFastTensorIO(): boolean {
-    return this.#io.isFast;
   }
 
   /** The gradient slot of a rank (for fault injection after a grad task). */
@@ -165,7 +130,7 @@ export class Replica {
    * Every micro-batch starts from the committed state, so its result does not depend on which
    * rank computes it, nor on what else that rank computed: the basis of deterministic mode.
    */
-  grad(task: GradTask): GradResult {
+  grad(task: GradRequest): GradResult {
     const ms = { gather: 0, compute: 0, copy: 0 };
     let count = 0;
     let lossSum = 0;
@@ -176,63 +141,38 @@ export class Replica {
       lossSum += r.lossSum;
       metricSums = metricSums.length === 0 ? r.metricSums : metricSums.map((m, i) => m + r.metricSums[i]);
     }
-    if (count === 0) throw new ThreadfitError(ErrorCodes.INTERNAL, `grad task for rank ${task.rank} has no samples`);
-    return { type: 'grad', rank: task.rank, count, lossSum, metricSums, ms };
+    if (count === 0) throw Errors.internal(`grad task for rank ${task.rank} has no samples`);
+    return { rank: task.rank, count, lossSum, metricSums, ms };
   }
 
   /**
-   * Gathers the rows of `micro` now, for the next grad call that has exactly this micro-batch:
-   * a rank waiting at a barrier of an execution gathers its next step's rows in that time
-   * (step-run.ts). They do not depend on the weights. A prefetch not used is freed by the next
-   * prefetch, a grad of other rows, or dropPrefetch().
+   * Gathers the rows of `micro` now, for the next grad call that has exactly this micro-batch: a
+   * rank waiting at a barrier of an execution gathers its next step's rows in that time.
    */
   prefetch(micro: MicroBatch): void {
-    this.dropPrefetch();
-    const p = this.#gatherMicro(micro);
-    // The targets' scratch buffer is reused by the next gather: keep a copy ([n, classes]).
-    this.#prefetched = { start: micro.start, end: micro.end, ...p, targets: p.targets?.slice() };
+    this.#rows.prefetch(micro);
   }
 
   /** Frees prefetched rows that will not be used. */
   dropPrefetch(): void {
-    if (this.#prefetched === undefined) return;
-    this.#tf.dispose([...this.#prefetched.xs, ...this.#prefetched.ys]);
-    this.#prefetched = undefined;
-  }
-
-  #gatherMicro(micro: MicroBatch): Gathered {
-    const indices = this.#views.batchIndices.subarray(micro.start, micro.end);
-    const split = this.#split('train');
-    // The fast path reads the targets in JavaScript: no target tensors.
-    const { xs, ys } = this.#gather(split, indices, this.#chain === undefined);
-    const targets = this.#chain === undefined ? undefined : this.#gatherRows('y0', split.targets[0], indices, 1, this.#init.decode.oneHot);
-    return { xs, ys, targets };
+    this.#rows.dropPrefetch();
   }
 
   #microGrad(micro: MicroBatch, step: number, from: 0 | 1, ms: GradResult['ms']): { count: number; lossSum: number; metricSums: number[] } {
     const tf = this.#tf;
     const t0 = now();
     const n = micro.end - micro.start;
-    const ready = this.#prefetched;
-    let gathered: Gathered;
-    if (ready !== undefined && ready.start === micro.start && ready.end === micro.end) {
-      gathered = ready;
-      this.#prefetched = undefined;
-    } else {
-      this.dropPrefetch();
-      gathered = this.#gatherMicro(micro);
-    }
-    const { xs, ys, targets } = gathered;
+    const { xs, ys, targets } = this.#rows.micro(micro);
     const t1 = now();
     this.loadWeights(step, from);
 
-    let grads: tfTypes.Tensor[] = [];
+    let grads: Array<tfTypes.Tensor | undefined> = [];
     let ok = false;
     let metricSums: number[] = [];
     let lossSum = 0;
     let t2 = t1;
     try {
-      const r = this.#chain !== undefined ? this.#chain.grad(xs[0], targets!) : this.#tapeGrad(xs, ys, micro.slot, step);
+      const r = this.#chain !== undefined ? this.#chain.grad(xs[0], targets!) : this.#tape.grad(xs, ys, this.#vars, micro.slot, step);
       grads = r.grads;
       lossSum = r.lossSum;
       metricSums = r.metricSums;
@@ -248,7 +188,7 @@ export class Replica {
         this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
       }
       // The forward pass in training mode moved the moving statistics: publish them for the
-      // coordinator to average at commit, and put the committed ones back (the next micro-batch,
+      // committing rank to average (execution.ts), and put the committed ones back (the next micro-batch,
       // or a rerun of this task, starts from the same state).
       if (this.#buffers.length > 0) {
         const out = this.#views.bufferSlot(micro.slot);
@@ -257,7 +197,7 @@ export class Replica {
       }
       ok = true;
     } finally {
-      tf.dispose([...grads.filter((g) => g !== undefined), ...xs, ...ys]);
+      tf.dispose([...grads.filter((g): g is tfTypes.Tensor => g !== undefined), ...xs, ...ys]);
       // After a failure mid-way the replica's state is unknown (moving statistics may have
       // moved): the next task reloads everything.
       if (!ok) this.#loadedStep = -1;
@@ -267,37 +207,6 @@ export class Replica {
     ms.compute += t2 - t1;
     ms.copy += t3 - t2;
     return { count: n, lossSum, metricSums };
-  }
-
-  /**
-   * The gradients on tfjs's tape (any model): loss, metric sums and dL/dw in the order of the
-   * trainable variables (undefined where a weight does not affect the loss).
-   */
-  #tapeGrad(xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], slot: number, step: number): { lossSum: number; metricSums: number[]; grads: tfTypes.Tensor[] } {
-    const tf = this.#tf;
-    const n = xs[0].shape[0];
-    let outputs: tfTypes.Tensor[] = [];
-    let result: { value: tfTypes.Scalar; grads: tfTypes.NamedTensorMap } | undefined;
-    let ok = false;
-    try {
-      // Dropout masks: tfjs seeds each random op from Math.random(); a generator seeded from
-      // (run seed, slot, step) makes them independent across micro-batches and the same on a rerun.
-      result = withSeededMathRandom(deriveSeed(this.#init.seed, slot, step), () =>
-        tf.variableGrads(() => {
-          const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
-          outputs = (Array.isArray(out) ? out : [out]).map((t) => tf.keep(t));
-          return this.#totalLoss(ys, outputs, true);
-        }, this.#vars),
-      );
-      const metricSums = this.#metricSums(ys, outputs, n);
-      const lossSum = (result.value.dataSync()[0] as number) * n;
-      const grads = this.#vars.map((v) => result!.grads[v.name]);
-      ok = true;
-      return { lossSum, metricSums, grads };
-    } finally {
-      // On success the gradients are the caller's.
-      tf.dispose([...outputs, ...(result === undefined ? [] : [result.value, ...(ok ? [] : Object.values(result.grads))])]);
-    }
   }
 
   /** Non-trainable weights (moving statistics) from a committed buffer. */
@@ -313,13 +222,13 @@ export class Replica {
    */
   async probe(): Promise<void> {
     const tf = this.#tf;
-    const split = this.#split('train');
+    const split = this.#rows.split('train');
     const rows = Int32Array.from({ length: Math.min(2, split.count) }, (_, i) => i);
-    const { xs, ys } = this.#gather(split, rows);
+    const { xs, ys } = this.#rows.rows(split, rows);
     try {
       const { value, grads } = tf.variableGrads(() => {
         const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
-        return this.#totalLoss(ys, Array.isArray(out) ? out : [out], true);
+        return this.#tape.totalLoss(ys, Array.isArray(out) ? out : [out], true);
       }, this.#vars);
       tf.dispose([value, ...Object.values(grads)]);
     } catch (err) {
@@ -344,7 +253,7 @@ export class Replica {
   evaluate(task: EvaluateTask): EvaluateResult {
     const tf = this.#tf;
     this.loadWeights(task.step, task.from);
-    const split = this.#split(task.split);
+    const split = this.#rows.split(task.split);
     let lossSum = 0;
     let metricSums: number[] = [];
     // Pieces of EVAL_PIECE rows bound the activation memory whatever the split size.
@@ -352,12 +261,12 @@ export class Replica {
       const n = Math.min(EVAL_PIECE, task.end - start);
       const indices = new Int32Array(n);
       for (let i = 0; i < n; i++) indices[i] = start + i;
-      const { xs, ys } = this.#gather(split, indices);
+      const { xs, ys } = this.#rows.rows(split, indices);
       const out = this.#model.apply(xs, { training: false }) as tfTypes.Tensor | tfTypes.Tensor[];
       const outputs = Array.isArray(out) ? out : [out];
-      const loss = this.#totalLoss(ys, outputs, false);
+      const loss = this.#tape.totalLoss(ys, outputs, false);
       lossSum += (loss.dataSync()[0] as number) * n;
-      const sums = this.#metricSums(ys, outputs, n);
+      const sums = this.#tape.metricSums(ys, outputs, n);
       metricSums = metricSums.length === 0 ? sums : metricSums.map((s, i) => s + sums[i]);
       tf.dispose([loss, ...outputs, ...xs, ...ys]);
     }
@@ -367,82 +276,5 @@ export class Replica {
   dispose(): void {
     this.#transposed?.release();
     this.#model.dispose();
-  }
-
-  /** tfjs's totalLossFunction: mean over samples of the summed per-output losses, plus regularizers in training. */
-  #totalLoss(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], training: boolean): tfTypes.Scalar {
-    const tf = this.#tf;
-    return tf.tidy(() => {
-      let total: tfTypes.Tensor | undefined;
-      this.#internals.lossFunctions.forEach((fn, i) => {
-        const l = training ? fn(ys[i], outputs[i]) : tf.mean(fn(ys[i], outputs[i]));
-        total = total === undefined ? l : tf.add(total, l);
-      });
-      let mean = tf.mean(total!) as tfTypes.Scalar;
-      if (training) for (const r of this.#internals.calculateLosses()) mean = tf.add(mean, r);
-      return mean;
-    });
-  }
-
-  /** Per metric of model.metricsNames (after 'loss'): mean x count, to be summed across ranks. */
-  #metricSums(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], n: number): number[] {
-    const tf = this.#tf;
-    const means = tf.tidy(() => this.#internals.metricsTensors.map(([fn, o]) => tf.mean(fn(ys[o], outputs[o]))));
-    // Read outside tidy: tidy walks a returned typed array (8x slower, DESIGN.md).
-    const sums = means.map((m) => (m.dataSync()[0] as number) * n);
-    tf.dispose(means);
-    return sums;
-  }
-
-  #split(name: string): SplitLayout {
-    const split = this.#init.datasetLayout.splits[name];
-    if (split === undefined) throw new ThreadfitError(ErrorCodes.INTERNAL, `no data split named '${name}'`);
-    return split;
-  }
-
-  /** Gathers rows by index from the shared data set into float tensors (decoded as the spec says). */
-  #gather(split: SplitLayout, indices: ArrayLike<number>, targets = true): { xs: tfTypes.Tensor[]; ys: tfTypes.Tensor[] } {
-    const d: DecodeSpec = this.#init.decode;
-    const tensor = (key: string, r: TensorRegion, scale: number, oneHot: number): tfTypes.Tensor => {
-      const rows = this.#gatherRows(key, r, indices, scale, oneHot);
-      const shape = oneHot > 0 ? [indices.length, oneHot] : [indices.length, ...r.shape];
-      return this.#tf.tensor(rows, shape, 'float32');
-    };
-    const xs = split.inputs.map((r, i) => tensor(`x${i}`, r, d.inputScale, 0));
-    const ys = targets ? split.targets.map((r, i) => tensor(`y${i}`, r, 1, d.oneHot)) : [];
-    return { xs, ys };
-  }
-
-  /** Rows by index as floats, row-major (integer labels one-hot encoded when `oneHot` > 0). */
-  #gatherRows(key: string, r: TensorRegion, indices: ArrayLike<number>, scale: number, oneHot: number): Float32Array {
-    const src: ElementArray = tensorView(this.#init.dataset, r);
-    const n = indices.length;
-    const width = oneHot > 0 ? oneHot : r.sampleSize;
-    const buf = this.#scratchFor(key, n * width);
-    if (oneHot > 0) {
-      buf.fill(0);
-      for (let i = 0; i < n; i++) buf[i * width + src[indices[i]]] = 1;
-      return buf;
-    }
-    const s = r.sampleSize;
-    for (let i = 0; i < n; i++) {
-      const from = indices[i] * s;
-      const to = i * s;
-      if (scale === 1) for (let j = 0; j < s; j++) buf[to + j] = src[from + j];
-      else for (let j = 0; j < s; j++) buf[to + j] = src[from + j] * scale;
-    }
-    return buf;
-  }
-
-  /** A reusable Float32Array of exactly `length` (tf.tensor copies it, so reuse is safe). */
-  #scratchFor(key: string, length: number): Float32Array {
-    // Reusing a scratch buffer is safe only where the upload copies it (TensorIO knows which).
-    if (!this.#io.uploadCopies) return new Float32Array(length);
-    let buf = this.#scratch.get(key);
-    if (buf === undefined || buf.length < length) {
-      buf = new Float32Array(length);
-      this.#scratch.set(key, buf);
-    }
-    return buf.length === length ? buf : buf.subarray(0, length);
   }
 }

@@ -1,26 +1,26 @@
 /**
- * The update phase of a step for one chunk of the parameter vector: the weighted reduce of the
+ * The update half of a step for one chunk of the parameter vector: the weighted reduce of the
  * step's gradient slots fused with the optimizer, by the SIMD kernel of the spec's kind, from the
  * committed buffer into the other one. Needs no tfjs.
  *
- * Multi-host (task.comm): the chunk's slots are reduced into layout.hostGrad, that range is summed
- * in place across the hosts by the chunk's Gloo group, and the optimizer reads it as one slot.
+ * Multi-host (request.comm): the chunk's slots are reduced into layout.hostGrad, that range is
+ * summed in place across the hosts by the chunk's Gloo group, and the optimizer reads it as one slot.
  */
 import {
   applyUpdate,
   chunkRanges,
-  HOST_FLAG_WORDS,
+  hostSumRegion,
   loadKernels,
   stateSlotsOf,
-  ThreadfitError,
-  ErrorCodes,
+  Errors,
   type CommModule,
   type OptimizerSpec,
   type StateLayout,
   type UpdateKernels,
-  type UpdateResult,
-  type UpdateTask,
 } from '@threadfit/shared';
+import type { UpdateRequest, UpdateResult } from './step-parts.js';
+
+type Chunk = { layout: StateLayout; ranks: number; from: 0 | 1; start: number; end: number };
 
 export class ChunkUpdater {
   readonly #kernels: UpdateKernels;
@@ -33,70 +33,58 @@ export class ChunkUpdater {
     private readonly commModule?: string,
   ) {
     // Checked once, at worker start: a layout made for another optimizer fails here with its
-    // reason instead of on every update task.
+    // reason instead of on every update.
     const needed = stateSlotsOf(optimizer).length;
-    if (layout.state.length < needed) {
-      throw new ThreadfitError(ErrorCodes.INTERNAL, `optimizer ${optimizer.kind} needs ${needed} state slots; the layout has ${layout.state.length}`);
-    }
+    if (layout.state.length < needed) throw Errors.internal(`optimizer ${optimizer.kind} needs ${needed} state slots; the layout has ${layout.state.length}`);
     this.#memory = memory;
     this.#kernels = loadKernels(memory);
   }
 
   /** One host: the chunk's fused reduce + optimizer. */
-  update(task: UpdateTask): UpdateResult {
+  update(req: UpdateRequest): UpdateResult {
     const t0 = performance.now();
-    const { spec, chunk } = this.#prepare(task);
-    if (task.comm !== undefined) throw new ThreadfitError(ErrorCodes.INTERNAL, 'a multi-host update task must go through updateAcrossHosts');
-    const nonFinite = applyUpdate(this.#kernels, spec, chunk, task.step);
-    return { type: 'update', chunk: task.chunk, nonFinite, ms: performance.now() - t0 };
+    const { spec, chunk } = this.#prepare(req);
+    if (req.comm !== undefined) throw Errors.internal('a multi-host update must go through updateAcrossHosts');
+    const nonFinite = applyUpdate(this.#kernels, spec, chunk, req.step);
+    return { chunk: req.chunk, nonFinite, ms: performance.now() - t0 };
   }
 
   /**
-   * Several hosts (task.comm): reduce into hostGrad, sum across the hosts, then the optimizer.
+   * Several hosts (req.comm): reduce into hostGrad, sum across the hosts, then the optimizer.
    * `beforeWrite` runs after the sum and before the optimizer writes: the caller re-checks that its
    * attempt is still the current one, since the sum can outlast it.
    */
-  updateAcrossHosts(task: UpdateTask, beforeWrite?: () => void): Promise<UpdateResult> {
+  async updateAcrossHosts(req: UpdateRequest, beforeWrite?: () => void): Promise<UpdateResult> {
     const t0 = performance.now();
-    const { spec, chunk } = this.#prepare(task);
-    return this.#hierarchical(task, spec, chunk, t0, beforeWrite);
-  }
-
-  #prepare(task: UpdateTask): { spec: OptimizerSpec; chunk: { layout: StateLayout; ranks: number; from: 0 | 1; start: number; end: number } } {
-    if (task.slots < 1 || task.slots > this.layout.grads.length) {
-      throw new ThreadfitError(ErrorCodes.INTERNAL, `update task names ${task.slots} gradient slots; the layout has ${this.layout.grads.length}`);
-    }
-    const { start, end } = chunkRanges(this.layout.paddedParamCount, task.chunks)[task.chunk];
-    const spec = task.learningRate === undefined ? this.optimizer : { ...this.optimizer, learningRate: task.learningRate };
-    return { spec, chunk: { layout: this.layout, ranks: task.slots, from: task.from, start, end } };
-  }
-
-  async #hierarchical(
-    task: UpdateTask,
-    spec: OptimizerSpec,
-    chunk: { layout: StateLayout; ranks: number; from: 0 | 1; start: number; end: number },
-    t0: number,
-    beforeWrite?: () => void,
-  ): Promise<UpdateResult> {
-    const comm = task.comm!;
-    if (this.layout.hostGrad.length === 0) throw new ThreadfitError(ErrorCodes.INTERNAL, 'a multi-host update task on a layout without hostGrad');
+    const { spec, chunk } = this.#prepare(req);
+    const comm = req.comm;
+    if (comm === undefined || this.layout.hostGrad.length === 0) throw Errors.internal('a multi-host update needs req.comm and a layout with hostGrad');
     // A non-finite local sum stays non-finite after the cross-host sum, on every host alike: the
     // fused kernel below counts it, so every host skips the same steps.
     this.#kernels.reduceInto(chunk, this.layout.hostGrad.byteOffset);
     const reduced = performance.now();
     const gloo = await this.#commModule();
-    // The last chunk also carries the host flags (HostFlag: the stop vote) that follow P'.
-    const flags = task.chunk === task.chunks - 1 ? HOST_FLAG_WORDS : 0;
-    const range = new Float32Array(this.#memory.buffer, this.layout.hostGrad.byteOffset + chunk.start * 4, chunk.end - chunk.start + flags);
+    // The last chunk also carries the host flags (HostFlag: the stop vote) that follow hostGrad.
+    const region = hostSumRegion(this.layout, chunk.start, chunk.end, req.chunk === req.chunks - 1);
+    const range = new Float32Array(this.#memory.buffer, region.byteOffset, region.length);
     await gloo.Group.attach(comm.group, comm.hostRank, comm.hosts).allreduce(range, { timeoutMs: comm.timeoutMs });
     const summed = performance.now();
     beforeWrite?.();
-    const nonFinite = applyUpdate(this.#kernels, spec, { ...chunk, source: 'host' }, task.step);
-    return { type: 'update', chunk: task.chunk, nonFinite, ms: reduced - t0 + (performance.now() - summed), commMs: summed - reduced };
+    const nonFinite = applyUpdate(this.#kernels, spec, { ...chunk, source: 'host' }, req.step);
+    return { chunk: req.chunk, nonFinite, ms: reduced - t0 + (performance.now() - summed), commMs: summed - reduced };
+  }
+
+  #prepare(req: UpdateRequest): { spec: OptimizerSpec; chunk: Chunk } {
+    if (req.slots < 1 || req.slots > this.layout.grads.length) {
+      throw Errors.internal(`an update names ${req.slots} gradient slots; the layout has ${this.layout.grads.length}`);
+    }
+    const { start, end } = chunkRanges(this.layout.paddedParamCount, req.chunks)[req.chunk];
+    const spec = req.learningRate === undefined ? this.optimizer : { ...this.optimizer, learningRate: req.learningRate };
+    return { spec, chunk: { layout: this.layout, ranks: req.slots, from: req.from, start, end } };
   }
 
   #commModule(): Promise<CommModule> {
-    if (this.commModule === undefined) throw new ThreadfitError(ErrorCodes.INTERNAL, 'a multi-host update task in a worker started without commModule');
+    if (this.commModule === undefined) throw Errors.internal('a multi-host update in a worker started without commModule');
     this.#comm ??= import(this.commModule) as Promise<CommModule>;
     return this.#comm;
   }

@@ -134,7 +134,7 @@ describe('dense fast path vs the tape (wasm, real kernels)', () => {
       const tape = await Replica.create(tf, init(false));
       expect(fast.gradPath).toBe('dense');
       expect(tape.gradPath).toBe('tape (asked for)');
-      const task = (slot: number) => ({ type: 'grad' as const, rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
+      const task = (slot: number) => ({ rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
       const a = fast.grad(task(0));
       const b = tape.grad(task(1));
       expect(a.count).toBe(ROWS);
@@ -178,7 +178,7 @@ describe('dense fast path vs the tape (wasm, real kernels)', () => {
     const fast = await Replica.create(tf, init(true));
     const tape = await Replica.create(tf, init(false));
     expect(fast.gradPath).toBe('dense');
-    const task = (slot: number) => ({ type: 'grad' as const, rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
+    const task = (slot: number) => ({ rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
     const a = fast.grad(task(0));
     const b = tape.grad(task(1));
     // The loss itself is backend-dependent on the tape (wasm's clip maps NaN to a bound, cpu and

@@ -81,9 +81,9 @@ export async function followAdam(tf: typeof tfTypes, o: { features: number; hidd
     views.rankWeights[0] = 1;
     const from = views.committed;
     o.beforeGrad?.(step);
-    const g = replica.grad({ type: 'grad', rank: 0, micro: [{ slot: 0, start: 0, end: ROWS }], step, from });
+    const g = replica.grad({ rank: 0, micro: [{ slot: 0, start: 0, end: ROWS }], step, from });
     o.afterGrad?.(step);
-    expect(updater.update({ type: 'update', chunk: 0, chunks: 1, slots: 1, from, step: step + 1 }).nonFinite).toBe(0);
+    expect(updater.update({ chunk: 0, chunks: 1, slots: 1, from, step: step + 1 }).nonFinite).toBe(0);
     Atomics.store(views.control, Control.COMMITTED, 1 - from);
 
     const xb = tf.tensor2d(

@@ -24,7 +24,7 @@ describe('Replica.prefetch (rows gathered while a rank waits at a barrier)', () 
     views.batchIndices.set(Array.from({ length: 32 }, (_, i) => (i * 7) % 32));
     const second = { slot: 0, start: 16, end: 32 };
     const grad = () => {
-      const r = replica.grad({ type: 'grad', rank: 0, micro: [second], step: 0, from: 0 });
+      const r = replica.grad({ rank: 0, micro: [second], step: 0, from: 0 });
       return { loss: r.lossSum, metrics: r.metricSums, slot: views.gradSlot(0).slice() };
     };
     const plain = grad();

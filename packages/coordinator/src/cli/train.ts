@@ -158,10 +158,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     stepsPerExecution: o.stepsPerExecution,
   });
   if (trainer.stepsPerExecution < o.stepsPerExecution && cluster === undefined) {
-    log.info(
-      { stepsPerExecution: trainer.stepsPerExecution },
-      `steps per execution: ${trainer.stepsPerExecution} (${spec.bufferCount > 0 ? 'the model has non-trainable weights, averaged by the coordinator at every step' : 'bounded by the batch size'})`,
-    );
+    log.info({ stepsPerExecution: trainer.stepsPerExecution }, `steps per execution: ${trainer.stepsPerExecution} (bounded by the batch size)`);
   }
   log.info({ gradients: trainer.gradPath }, trainer.gradPath === 'dense' ? 'gradients: dense fast path' : `gradients: ${trainer.gradPath}`);
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };

@@ -215,7 +215,7 @@ export class HostGroup {
       this.#members = decided;
       if (decided.length < this.spec.minHosts) {
         throw new ThreadfitError(
-          ErrorCodes.COMM,
+          ErrorCodes.HOST_GROUP_LOST,
           `only ${decided.length} of ${this.spec.worldSize} hosts are left (hosts ${decided.join(', ')}), fewer than the minimum ${this.spec.minHosts}: ${cause}`,
         );
       }
@@ -230,7 +230,7 @@ export class HostGroup {
       log.warn({ generation: gen, hosts: decided.length, lost, hostRank: this.hostRank }, `continuing with ${decided.length} hosts`);
       return;
     }
-    throw new ThreadfitError(ErrorCodes.COMM, `the hosts could not re-form after 5 generations: ${cause}`);
+    throw new ThreadfitError(ErrorCodes.HOST_GROUP_LOST, `the hosts could not re-form after 5 generations: ${cause}`);
   }
 
   /**
@@ -252,7 +252,7 @@ export class HostGroup {
     this.#dropped = true;
     this.#members = [];
     throw new ThreadfitError(
-      ErrorCodes.COMM,
+      ErrorCodes.HOST_GROUP_LOST,
       `host ${this.spec.launchRank} was dropped from the group at generation ${gen} (the others did not hear from it${settleMs > 0 ? ` within the settle window of ${settleMs} ms` : ' in time'}); it stops here, the others go on`,
     );
   }

@@ -1,15 +1,16 @@
 /**
- * What the trainer does when a worker fails: which errors are worth a rerun of the step, how long
- * a step may take before its workers count as hung, and fault injection for tests and for users
- * who want to check their set-up (`--inject-fault crash@step=3,rank=1`).
+ * Which errors are worth a rerun of the step, and fault injection for tests and for users who
+ * want to check their set-up (`--inject-fault crash@step=3,rank=1`). What the trainer then does
+ * (restarts, elastic shrinking, the step timeout) is supervisor.ts.
  */
 import { ErrorCodes, ThreadfitError, type FaultKind } from '@threadfit/shared';
 
 export interface FaultSpec {
   kind: FaultKind;
+  /** The optimizer step (1-based, counted over the whole run, resumes included) the fault strikes. */
   step: number;
   rank: number;
-  /** The first `times` attempts of that step fail (default 1: the rerun succeeds). */
+  /** It strikes this many times (default 1: the rerun succeeds; a skipped 'nan' step is not rerun). */
   times?: number;
 }
 
@@ -33,31 +34,13 @@ export function parseFault(text: unknown, where = 'flag --inject-fault'): FaultS
  */
 export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;
-  const fatal: string[] = [ErrorCodes.INVALID_OPTION, ErrorCodes.UNSUPPORTED, ErrorCodes.BAD_DATA, ErrorCodes.BACKEND, ErrorCodes.INTERNAL];
+  const fatal: string[] = [
+    ErrorCodes.INVALID_OPTION,
+    ErrorCodes.UNSUPPORTED,
+    ErrorCodes.BAD_DATA,
+    ErrorCodes.BACKEND,
+    ErrorCodes.INTERNAL,
+    ErrorCodes.HOST_GROUP_LOST,
+  ];
   return !(code !== undefined && fatal.includes(code));
-}
-
-/** Median of the last `window` step times, for the adaptive step timeout. */
-export class StepClock {
-  readonly #times: number[] = [];
-  constructor(
-    private readonly floorMs: number,
-    private readonly factor = 50,
-    private readonly window = 50,
-  ) {}
-  record(ms: number): void {
-    this.#times.push(ms);
-    if (this.#times.length > this.window) this.#times.shift();
-  }
-  /** The median of the recent steps, undefined before the first. */
-  get medianMs(): number | undefined {
-    if (this.#times.length === 0) return undefined;
-    const sorted = [...this.#times].sort((a, b) => a - b);
-    return sorted[sorted.length >> 1];
-  }
-  /** max(floor, factor x median step); the floor alone until a step has been timed. */
-  get timeoutMs(): number {
-    const median = this.medianMs;
-    return median === undefined ? this.floorMs : Math.max(this.floorMs, this.factor * median);
-  }
 }

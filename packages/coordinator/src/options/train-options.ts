@@ -76,8 +76,7 @@ export interface TrainOptions extends ReliabilityOptions {
    * The most steps the workers run on their own, without a round trip to the coordinator
    * (Keras's steps_per_execution; docs/ARCHITECTURE.md). Executions end at epoch ends, at the
    * last partial batch and where a checkpoint is due; 1 makes every step a round trip. The
-   * weights are the same bits either way. Default 32 (1 across hosts, and for models with
-   * non-trainable weights).
+   * weights are the same bits either way. Default 32 (1 across hosts).
    */
   stepsPerExecution?: number;
   /** Several hosts (docs/MULTI-HOST.md): 'N' or 'MIN:N' hosts; default from WORLD_SIZE / SLURM_STEP_NUM_TASKS. */
