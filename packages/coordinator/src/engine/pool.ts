@@ -40,10 +40,6 @@ export class WorkerPool {
     return result as ResultOf<T>;
   }
 
-  get threads(): number {
-    return this.#piscina.threads.length;
-  }
-
   async close(): Promise<void> {
     await this.#piscina.destroy();
   }

@@ -19,67 +19,27 @@ import {
   ErrorCodes,
   Errors,
   ThreadfitError,
-  shardRanges,
   silentLogger,
-  type BackendName,
-  type EvaluateResult,
   type Logger,
-  type ModelSpec,
-  type OptimizerSpec,
   type StateLayout,
   type StateViews,
   type WorkerInit,
 } from '@threadfit/shared';
-import type { SharedDataset } from '../data/dataset.js';
 import { WorkerPool } from './pool.js';
-import { isRetryable, type FaultSpec } from './faults.js';
+import { isRetryable } from './faults.js';
+import type { TrainerConfig } from './config.js';
+import { evaluateSplit, type EvalStats } from './evaluation.js';
 import { planStep, type StepPlan } from './step-plan.js';
 import { runExecution, type ExecutionOutcome, type StepStats } from './step.js';
 import { Supervisor } from './supervisor.js';
 import { committedWeights, createTrainingState } from './state.js';
 import { pinTensorflowThreads } from './backend-choice.js';
-import type { HostGroup } from '../cluster/host-group.js';
 import { HostSync } from '../cluster/host-sync.js';
 import { commModuleUrl } from '../cluster/comm.js';
 
 export type { StepMs, StepStats } from './step.js';
-
-export interface TrainerConfig {
-  workers: number;
-  backend: BackendName;
-  model: ModelSpec;
-  /** Initial values of every weight, in model.getWeights() order. */
-  initialWeights: Float32Array[];
-  dataset: SharedDataset;
-  maxBatch: number;
-  optimizer: OptimizerSpec;
-  threadsPerWorker?: number;
-  /** 'tape': no dense fast path (WorkerInit.denseFastPath). Default 'auto'. */
-  gradients?: 'auto' | 'tape';
-  logLevel?: string;
-  /** Run seed (dropout masks come from (seed, rank, step)). Default 0. */
-  seed?: number;
-  /** Module every worker imports before building its replica (custom layers). */
-  workerSetup?: string;
-  /** Reruns of failed steps allowed over the run (default 3). */
-  maxRestarts?: number;
-  /** Non-finite steps allowed in a row before training stops (default 5). */
-  maxSkippedSteps?: number;
-  /** Fixed step timeout; default adaptive: max(30 s, 50 x median step). */
-  stepTimeoutMs?: number;
-  injectFault?: FaultSpec;
-  logger?: Logger;
-  /** Gradient accumulation: micro-batches per rank per step (default 1). */
-  accumulate?: number;
-  /** Deterministic mode: this many micro-batches per step whatever the worker count. */
-  microBatches?: number;
-  /** Elastic: the fewest workers a step may shrink to when a worker keeps failing (default: workers). */
-  minWorkers?: number;
-  /** Several hosts: the Gloo groups (joined before the trainer is made). */
-  cluster?: HostGroup;
-  /** The most steps the workers run on their own in one execution (default 1; 1 across hosts). */
-  stepsPerExecution?: number;
-}
+export type { TrainerConfig } from './config.js';
+export type { EvalStats } from './evaluation.js';
 
 /** Worker start-up (backend, replica, probe pass) must finish within this. */
 const INIT_TIMEOUT_MS = 300_000;
@@ -90,12 +50,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> 
     timer = setTimeout(() => reject(new ThreadfitError(ErrorCodes.WORKER_FAILED, message)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-export interface EvalStats {
-  count: number;
-  loss: number;
-  metrics: number[];
 }
 
 export class Trainer {
@@ -289,28 +243,7 @@ export class Trainer {
    */
   async evaluate(split = 'test'): Promise<EvalStats> {
     const count = this.#cfg.dataset.layout.splits[split]?.count ?? 0;
-    const from = this.views.committed;
-    const step = this.step;
-    const sup = this.#supervisor;
-    const parts = shardRanges(count, sup.activeWorkers).filter((r) => r.end > r.start);
-    const timeoutMs = Math.max(sup.clock.timeoutMs, (sup.fixedStepTimeoutMs ?? 0) * Math.ceil(count / this.#cfg.maxBatch));
-    for (;;) {
-      const aborts = parts.map(() => new AbortController());
-      const timer = setTimeout(() => aborts.forEach((a) => a.abort()), timeoutMs);
-      const settled = await Promise.allSettled(
-        parts.map((r, i) => this.#pool.run({ type: 'evaluate', split, step, from, start: r.start, end: r.end }, aborts[i].signal)),
-      );
-      clearTimeout(timer);
-      const failed = settled.find((x) => x.status === 'rejected');
-      if (failed === undefined) {
-        const results = settled.map((x) => (x as PromiseFulfilledResult<EvaluateResult>).value);
-        const lossSum = results.reduce((a, r) => a + r.lossSum, 0);
-        const metricSums = results[0].metricSums.map((_, i) => results.reduce((a, r) => a + r.metricSums[i], 0));
-        return { count, loss: lossSum / count, metrics: metricSums.map((s) => s / count) };
-      }
-      if (!isRetryable(failed.reason)) throw failed.reason;
-      sup.onFailedEvaluation(split, failed.reason);
-    }
+    return evaluateSplit(this.#pool, this.#supervisor, { split, count, step: this.step, from: this.views.committed, maxBatch: this.#cfg.maxBatch });
   }
 
   /** Copies of the committed weights, in model.getWeights() order. */
