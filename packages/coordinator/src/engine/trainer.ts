@@ -14,17 +14,7 @@
  * The committed buffer is never written during a step, so a failed or non-finite step leaves
  * the weights as they were and the step can simply run again.
  */
-import {
-  Control,
-  ErrorCodes,
-  Errors,
-  ThreadfitError,
-  silentLogger,
-  type Logger,
-  type StateLayout,
-  type StateViews,
-  type WorkerInit,
-} from '@threadfit/shared';
+import { Control, ErrorCodes, Errors, ThreadfitError, silentLogger, type Logger, type StateLayout, type StateViews, type WorkerInit } from '@threadfit/shared';
 import { WorkerPool } from './pool.js';
 import { isRetryable } from './faults.js';
 import type { TrainerConfig } from './config.js';
