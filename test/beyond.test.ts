@@ -16,8 +16,8 @@ import {
   type SharedDataset,
   type TrainerConfig,
 } from '@threadfit/coordinator';
-import { parseFault } from '../packages/coordinator/dist/engine/faults.js';
-import { lrAt, parseLrDecay, type LrScheduleOptions } from '../packages/coordinator/dist/fit/lr-schedule.js';
+import { parseFault } from '../packages/coordinator/src/engine/faults.js';
+import { lrAt, parseLrDecay, type LrScheduleOptions } from '../packages/coordinator/src/fit/lr-schedule.js';
 import { tempDir, writeSyntheticIdxSet } from './helpers.js';
 
 let shared: SharedDataset;

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
 import { Trainer, coordinatorTf, modelSpecOf, shareImageDataset, loadImageDataset, type SharedDataset, type TrainerConfig } from '@threadfit/coordinator';
-import { parseFault } from '../packages/coordinator/dist/engine/faults.js';
+import { parseFault } from '../packages/coordinator/src/engine/faults.js';
 import { tempDir, writeSyntheticIdxSet } from './helpers.js';
 
 const STEPS = 8;

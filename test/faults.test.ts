@@ -16,7 +16,7 @@ import {
   type SharedDataset,
   type TrainerConfig,
 } from '@threadfit/coordinator';
-import { parseFault } from '../packages/coordinator/dist/engine/faults.js';
+import { parseFault } from '../packages/coordinator/src/engine/faults.js';
 import { tempDir, writeSyntheticIdxSet } from './helpers.js';
 
 const STEPS = 6;

@@ -13,7 +13,7 @@ import { reduceAt, nonFiniteMask, storeChecked } from './reduce';
 // The other optimizers' kernels live beside this one; re-exported so there is still one .wasm.
 export * from './optimizers';
 
-// Weighted reduce of `ranks` gradient slots into one vector, then the Adam update of tfjs's
+// Weighted reduce of `slots` gradient slots into one vector, then the Adam update of tfjs's
 // adam_optimizer.ts, op for op in float32:
 //   m' = m*b1 + g*(1-b1);  v' = v*b2 + g*g*(1-b2)
 //   p' = p + (m'/(1-accB1)) / (sqrt(v'/(1-accB2)) + eps) * (-lr)
@@ -21,7 +21,7 @@ export * from './optimizers';
 // touches what other ranks read). Returns the number of elements whose reduced gradient or new
 // p, m or v is non-finite (g*g can overflow float32 for a finite g).
 export function reduceAdam(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, mIn: usize, mOut: usize, vIn: usize, vOut: usize,
   start: i32, end: i32,
   lr: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, eps: f32,
@@ -39,7 +39,7 @@ export function reduceAdam(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     // An element is bad when its reduced gradient or anything written for it is NaN or +-Inf.
     let nf = nonFiniteMask(g);
     const m = f32x4.add(f32x4.mul(v128.load(mIn + off), b1), f32x4.mul(g, c1));
@@ -59,13 +59,13 @@ export function reduceAdam(
 // Weighted reduce alone: out[i] = sum_r w_r * slot_r[i] over [start, end). Used by tests (every
 // optimizer has a fused kernel: here and in optimizers.ts). Returns the number of non-finite results.
 export function reduceInto(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   out: usize, start: i32, end: i32,
 ): i32 {
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     bad = i32x4.sub(bad, f32x4.ne(f32x4.sub(g, g), f32x4.splat(0)));
     v128.store(out + off, g);
   }

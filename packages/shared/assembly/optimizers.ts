@@ -14,7 +14,7 @@ import { laneSum, reduceAt, nonFiniteMask, storeChecked } from './reduce';
 
 // SGD: p' = (-lr)*g + p
 export function reduceSgd(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, start: i32, end: i32,
   negLr: f32,
 ): i32 {
@@ -22,7 +22,7 @@ export function reduceSgd(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     let nf = nonFiniteMask(g);
     nf = v128.or(nf, storeChecked(pOut + off, f32x4.add(f32x4.mul(c, g), v128.load(pIn + off))));
     bad = i32x4.sub(bad, nf);
@@ -33,7 +33,7 @@ export function reduceSgd(
 // Momentum: a' = m*a + g;  p' = (-lr)*a' + p, or with Nesterov p' = (-lr)*(g + a'*m) + p.
 // `nesterov` is loop-invariant: the branch is predicted and costs nothing next to the loads.
 export function reduceMomentum(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, aIn: usize, aOut: usize, start: i32, end: i32,
   negLr: f32, momentum: f32, nesterov: bool,
 ): i32 {
@@ -42,7 +42,7 @@ export function reduceMomentum(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     let nf = nonFiniteMask(g);
     const a = f32x4.add(f32x4.mul(m, v128.load(aIn + off)), g);
     const dir = nesterov ? f32x4.add(g, f32x4.mul(a, m)) : a;
@@ -55,7 +55,7 @@ export function reduceMomentum(
 
 // RMSProp, plain: ms' = ms*d + g*g*(1-d);  mom' = mom*mu + g*lr / sqrt(ms' + eps);  p' = p - mom'.
 export function reduceRmsprop(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, msIn: usize, msOut: usize, momIn: usize, momOut: usize,
   start: i32, end: i32,
   lr: f32, decay: f32, oneMinusDecay: f32, momentum: f32, eps: f32,
@@ -68,7 +68,7 @@ export function reduceRmsprop(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     let nf = nonFiniteMask(g);
     const ms = f32x4.add(f32x4.mul(v128.load(msIn + off), d), f32x4.mul(f32x4.mul(g, g), c));
     const step = f32x4.div(f32x4.mul(g, l), f32x4.sqrt(f32x4.add(ms, e)));
@@ -85,7 +85,7 @@ export function reduceRmsprop(
 // That is tfjs's formula as written (eps subtracted, not added): a lane where ms' - mg'^2 < eps,
 // e.g. a zero gradient at step 1, gives NaN weights in tfjs, and here the same NaN.
 export function reduceRmspropCentered(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, msIn: usize, msOut: usize, momIn: usize, momOut: usize,
   mgIn: usize, mgOut: usize, start: i32, end: i32,
   lr: f32, decay: f32, oneMinusDecay: f32, momentum: f32, eps: f32,
@@ -98,7 +98,7 @@ export function reduceRmspropCentered(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     let nf = nonFiniteMask(g);
     const ms = f32x4.add(f32x4.mul(v128.load(msIn + off), d), f32x4.mul(f32x4.mul(g, g), c));
     const mg = f32x4.add(f32x4.mul(v128.load(mgIn + off), d), f32x4.mul(g, c));
@@ -115,7 +115,7 @@ export function reduceRmspropCentered(
 
 // Adagrad: acc' = acc + g*g;  p' = g / sqrt(acc' + eps) * (-lr) + p  (eps: the backend's, 1e-7).
 export function reduceAdagrad(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, accIn: usize, accOut: usize, start: i32, end: i32,
   negLr: f32, eps: f32,
 ): i32 {
@@ -124,7 +124,7 @@ export function reduceAdagrad(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     let nf = nonFiniteMask(g);
     const acc = f32x4.add(v128.load(accIn + off), f32x4.mul(g, g));
     const step = f32x4.mul(f32x4.div(g, f32x4.sqrt(f32x4.add(acc, e))), c);
@@ -138,7 +138,7 @@ export function reduceAdagrad(
 // Adadelta: ag' = ag*rho + g*g*(1-rho);  u = sqrt(au + eps) / sqrt(ag + eps) * g  (the OLD ag, as
 // tfjs does);  au' = au*rho + u*u*(1-rho);  p' = u*(-lr) + p.
 export function reduceAdadelta(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, agIn: usize, agOut: usize, auIn: usize, auOut: usize,
   start: i32, end: i32,
   negLr: f32, rho: f32, oneMinusRho: f32, eps: f32,
@@ -150,7 +150,7 @@ export function reduceAdadelta(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     let nf = nonFiniteMask(g);
     const ag0 = v128.load(agIn + off);
     const au0 = v128.load(auIn + off);
@@ -168,7 +168,7 @@ export function reduceAdadelta(
 // Adamax: m' = m*b1 + g*(1-b1);  v' = max(v*b2, |g|);  p' = lrOverBc * (m' / (v' + eps)) + p,
 // where lrOverBc = (-lr / (iteration*decay + 1)) / (1 - accBeta1), the caller's per-step scalar.
 export function reduceAdamax(
-  gradBase: usize, slotStrideBytes: usize, ranks: i32, rankWeights: usize,
+  gradBase: usize, slotStrideBytes: usize, slots: i32, slotWeights: usize,
   pIn: usize, pOut: usize, mIn: usize, mOut: usize, vIn: usize, vOut: usize,
   start: i32, end: i32,
   beta1: f32, beta2: f32, oneMinusBeta1: f32, lrOverBc: f32, eps: f32,
@@ -181,7 +181,7 @@ export function reduceAdamax(
   let bad = i32x4.splat(0);
   for (let i = start; i < end; i += 4) {
     const off = (<usize>i) << 2;
-    const g = reduceAt(gradBase + off, slotStrideBytes, ranks, rankWeights);
+    const g = reduceAt(gradBase + off, slotStrideBytes, slots, slotWeights);
     let nf = nonFiniteMask(g);
     const m = f32x4.add(f32x4.mul(v128.load(mIn + off), b1), f32x4.mul(g, c1));
     // f32x4.max propagates NaN and orders -0 < +0, as Math.max in tfjs's cpu maximum does.

@@ -1,14 +1,14 @@
 // The weighted reduce shared by every update kernel (kernels.ts: Adam; optimizers.ts: the rest).
 // A module of its own so that the entry file exports only kernels, never a v128 helper.
 
-// sum_r w_r * slot_r at one address, summed in rank order 0..ranks-1 (a fixed order: the same
+// sum_s w_s * slot_s at one address, summed in slot order 0..slots-1 (a fixed order: the same
 // inputs give the same bits).
 @inline
-export function reduceAt(addr: usize, stride: usize, ranks: i32, rankWeights: usize): v128 {
-  let g = f32x4.mul(v128.load(addr), f32x4.splat(load<f32>(rankWeights)));
-  for (let r = 1; r < ranks; r++) {
-    const w = f32x4.splat(load<f32>(rankWeights + ((<usize>r) << 2)));
-    g = f32x4.add(g, f32x4.mul(v128.load(addr + (<usize>r) * stride), w));
+export function reduceAt(addr: usize, stride: usize, slots: i32, slotWeights: usize): v128 {
+  let g = f32x4.mul(v128.load(addr), f32x4.splat(load<f32>(slotWeights)));
+  for (let s = 1; s < slots; s++) {
+    const w = f32x4.splat(load<f32>(slotWeights + ((<usize>s) << 2)));
+    g = f32x4.add(g, f32x4.mul(v128.load(addr + (<usize>s) * stride), w));
   }
   return g;
 }

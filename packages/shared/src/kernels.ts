@@ -65,14 +65,14 @@ export function adamaxStepScale(step: number, h: Pick<AdamaxSpec, 'learningRate'
 /** One chunk's work of a step: where to read, where to write, which range. */
 export interface ChunkUpdate {
   layout: StateLayout;
-  /** Number of gradient slots holding this step's gradients (the step's ranks). */
-  ranks: number;
+  /** Number of gradient slots holding this step's gradients (one per micro-batch). */
+  slots: number;
   /** The committed buffer (read); the other one is written. */
   from: 0 | 1;
   start: number;
   end: number;
   /**
-   * Where the gradient comes from: 'slots' (default) reduces the `ranks` slots with rankWeights;
+   * Where the gradient comes from: 'slots' (default) reduces the `slots` slots with slotWeights;
    * 'host' reads layout.hostGrad as one slot of weight 1 (multi-host: already summed across hosts).
    */
   source?: 'slots' | 'host';
@@ -126,7 +126,7 @@ function gradSource(c: ChunkUpdate): [number, number, number, number] {
     if (layout.hostGrad.length === 0) throw new RangeError('ChunkUpdate: source "host" needs a layout made with multiHost: true');
     return [layout.hostGrad.byteOffset, layout.paddedParamCount * 4, 1, layout.unitWeight.byteOffset];
   }
-  return [layout.grads[0].byteOffset, layout.gradSlotStrideBytes, c.ranks, layout.rankWeights.byteOffset];
+  return [layout.grads[0].byteOffset, layout.gradSlotStrideBytes, c.slots, layout.slotWeights.byteOffset];
 }
 
 /** Instantiates the kernels against a shared state memory. One instance per thread. */
@@ -176,7 +176,7 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
     },
     reduceInto(c, outByteOffset) {
       const { layout } = c;
-      return k.reduceInto(layout.grads[0].byteOffset, layout.gradSlotStrideBytes, c.ranks, layout.rankWeights.byteOffset, outByteOffset, c.start, c.end);
+      return k.reduceInto(layout.grads[0].byteOffset, layout.gradSlotStrideBytes, c.slots, layout.slotWeights.byteOffset, outByteOffset, c.start, c.end);
     },
     // Constants like 1 - rho are computed here in float64 and rounded once to f32 by the call, as
     // tfjs's scalar(1 - rho) does.

@@ -6,7 +6,7 @@
  *
  *   byte 0            KERNEL_RESERVED_BYTES (the kernel module's own statics, never touched)
  *   control           Int32[CONTROL_WORDS]            committed buffer index, step, barriers, flags
- *   rankWeights       Float32[MAX_RANKS]              n_s / N of the current step, per grad slot
+ *   slotWeights       Float32[MAX_RANKS]              n_s / N of the current step, per grad slot
  *   batchIndices      Int32[maxBatch x K]             sample indices of each step of an execution
  *                                                     (step j at j x its batch size)
  *   stepRates         Float64[K]                      learning rate of each step (NaN: the optimizer's own)
@@ -134,7 +134,7 @@ export interface StateLayout {
   spec: StateLayoutSpec;
   paddedParamCount: number;
   control: Region;
-  rankWeights: Region;
+  slotWeights: Region;
   batchIndices: Region;
   /** The most steps an execution holds, and the Float64 width of one rank's record (fields + metrics). */
   stepsPerExecution: number;
@@ -174,7 +174,7 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
     return region;
   };
   const control = take(CONTROL_WORDS, 4);
-  const rankWeights = take(MAX_RANKS, 4);
+  const slotWeights = take(MAX_RANKS, 4);
   const stepsPerExecution = Math.max(1, Math.floor(spec.stepsPerExecution ?? 1));
   const stepRecordWidth = STEP_RECORD_WIDTH + (spec.metricCount ?? 0);
   const batchIndices = take(Math.max(spec.maxBatch, 1) * stepsPerExecution, 4);
@@ -198,7 +198,7 @@ export function stateLayout(spec: StateLayoutSpec): StateLayout {
     spec,
     paddedParamCount: padded,
     control,
-    rankWeights,
+    slotWeights,
     batchIndices,
     stepsPerExecution,
     stepRecordWidth,
@@ -238,7 +238,7 @@ export function createStateMemory(layout: StateLayout): WebAssembly.Memory {
 /** Typed views over a state memory. Cheap to build; each thread builds its own. */
 export class StateViews {
   readonly control: Int32Array;
-  readonly rankWeights: Float32Array;
+  readonly slotWeights: Float32Array;
   readonly batchIndices: Int32Array;
   readonly stepRates: Float64Array;
   readonly stepRecords: Float64Array;
@@ -262,7 +262,7 @@ export class StateViews {
     }
     const f32 = (r: Region) => new Float32Array(buffer, r.byteOffset, r.length);
     this.control = new Int32Array(buffer, layout.control.byteOffset, layout.control.length);
-    this.rankWeights = f32(layout.rankWeights);
+    this.slotWeights = f32(layout.slotWeights);
     this.batchIndices = new Int32Array(buffer, layout.batchIndices.byteOffset, layout.batchIndices.length);
     const f64 = (r: Region) => new Float64Array(buffer, r.byteOffset, r.length);
     this.stepRates = f64(layout.stepRates);

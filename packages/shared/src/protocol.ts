@@ -102,7 +102,7 @@ export interface MicroBatch {
 
 /**
  * The hierarchical step's cross-host part for one chunk: the rank reduces its host's slots over
- * the chunk into layout.hostGrad (rankWeights already hold n_s / global batch), sums that range
+ * the chunk into layout.hostGrad (slotWeights already hold n_s / global batch), sums that range
  * in place across the hosts in Gloo group `group` (one group per chunk: W rings in parallel),
  * then runs the optimizer on it.
  */

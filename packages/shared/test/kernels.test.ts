@@ -29,7 +29,7 @@ describe('SIMD reduce + Adam kernel', () => {
     const init = Float32Array.from({ length: P }, () => rng.next() - 0.5);
     views.params(0).set(init);
     const weights = [0.5, 0.25, 0.25];
-    views.rankWeights.set(weights);
+    views.slotWeights.set(weights);
     const w = tf.variable(tf.tensor1d(init));
     const opt = tf.train.adam(ADAM_DEFAULTS.learningRate, ADAM_DEFAULTS.beta1, ADAM_DEFAULTS.beta2, ADAM_DEFAULTS.epsilon);
     const g = new Float32Array(layout.paddedParamCount);
@@ -41,7 +41,7 @@ describe('SIMD reduce + Adam kernel', () => {
       opt.applyGradients({ [w.name]: tf.tensor1d(g.subarray(0, P)) } as Parameters<typeof opt.applyGradients>[0]);
       // Two chunks, as two ranks would do them.
       for (const c of chunkRanges(layout.paddedParamCount, 2)) {
-        expect(kernels.reduceAdam({ layout, ranks: 3, from, start: c.start, end: c.end }, ADAM_DEFAULTS, step)).toBe(0);
+        expect(kernels.reduceAdam({ layout, slots: 3, from, start: c.start, end: c.end }, ADAM_DEFAULTS, step)).toBe(0);
       }
       from = (1 - from) as 0 | 1;
     }
@@ -62,21 +62,21 @@ describe('SIMD reduce + Adam kernel', () => {
     const rng = new Rng(3);
     fillGrads(views, 2, P, rng);
     views.params(0).set(Float32Array.from({ length: P }, () => rng.next()));
-    views.rankWeights.set([0.75, 0.25]);
+    views.slotWeights.set([0.75, 0.25]);
     const g = new Float32Array(P);
     referenceReduce([views.gradSlot(0), views.gradSlot(1)], [0.75, 0.25], 0, P, g);
     const p = views.params(0).slice(),
       m = new Float32Array(P),
       v = new Float32Array(P);
     referenceAdam(g, p, m, v, ADAM_DEFAULTS, 1, 0, P);
-    kernels.reduceAdam({ layout, ranks: 2, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1);
+    kernels.reduceAdam({ layout, slots: 2, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1);
     expect(Buffer.compare(Buffer.from(views.params(1).buffer, views.params(1).byteOffset, P * 4), Buffer.from(p.buffer))).toBe(0);
     expect(Buffer.compare(Buffer.from(views.state(0, 1).buffer, views.state(0, 1).byteOffset, P * 4), Buffer.from(m.buffer))).toBe(0);
     expect(Buffer.compare(Buffer.from(views.state(1, 1).buffer, views.state(1, 1).byteOffset, P * 4), Buffer.from(v.buffer))).toBe(0);
 
     const out = new Float32Array(P);
     const region = layout.state[0][0]; // any float region of the memory serves as output
-    kernels.reduceInto({ layout, ranks: 2, from: 0, start: 0, end: P }, region.byteOffset);
+    kernels.reduceInto({ layout, slots: 2, from: 0, start: 0, end: P }, region.byteOffset);
     out.set(views.state(0, 0).subarray(0, P));
     expect(Array.from(out)).toEqual(Array.from(g));
   });
@@ -86,8 +86,8 @@ describe('SIMD reduce + Adam kernel', () => {
     const { layout, views, kernels } = setup(P, 2);
     views.gradSlot(0).fill(2);
     views.gradSlot(1).fill(1000);
-    views.rankWeights.set([1, 0]);
-    kernels.reduceInto({ layout, ranks: 2, from: 0, start: 0, end: P }, layout.state[0][0].byteOffset);
+    views.slotWeights.set([1, 0]);
+    kernels.reduceInto({ layout, slots: 2, from: 0, start: 0, end: P }, layout.state[0][0].byteOffset);
     expect(Array.from(views.state(0, 0).subarray(0, P))).toEqual(new Array(P).fill(2));
   });
 
@@ -99,8 +99,8 @@ describe('SIMD reduce + Adam kernel', () => {
     views.gradSlot(1).fill(0.5);
     views.gradSlot(0)[3] = NaN;
     views.gradSlot(1)[100] = Infinity;
-    views.rankWeights.set([0.5, 0.5]);
-    const bad = kernels.reduceAdam({ layout, ranks: 2, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1);
+    views.slotWeights.set([0.5, 0.5]);
+    const bad = kernels.reduceAdam({ layout, slots: 2, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1);
     expect(bad).toBe(2);
     expect(views.params(0).every((x) => x === 1)).toBe(true);
     expect(views.state(0, 0).every((x) => x === 0)).toBe(true);
@@ -111,8 +111,8 @@ describe('SIMD reduce + Adam kernel', () => {
     const { layout, views, kernels } = setup(P, 1);
     views.gradSlot(0).fill(0.5);
     views.gradSlot(0)[7] = 2e19; // finite, but 4e38 > float32 max: v would be +Inf
-    views.rankWeights[0] = 1;
+    views.slotWeights[0] = 1;
     expect(Number.isFinite(views.gradSlot(0)[7])).toBe(true);
-    expect(kernels.reduceAdam({ layout, ranks: 1, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1)).toBe(1);
+    expect(kernels.reduceAdam({ layout, slots: 1, from: 0, start: 0, end: P }, ADAM_DEFAULTS, 1)).toBe(1);
   });
 });

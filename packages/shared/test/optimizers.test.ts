@@ -93,7 +93,7 @@ describe('SIMD optimizer kernels against tf.train.*', () => {
     const init = Float32Array.from({ length: P }, () => rng.next() - 0.5);
     views.params(0).set(init);
     const weights = [0.5, 0.25, 0.25];
-    views.rankWeights.set(weights);
+    views.slotWeights.set(weights);
     const w = tf.variable(tf.tensor1d(init));
     const g = new Float32Array(layout.paddedParamCount);
     let from: 0 | 1 = 0;
@@ -103,7 +103,7 @@ describe('SIMD optimizer kernels against tf.train.*', () => {
       referenceReduce([views.gradSlot(0), views.gradSlot(1), views.gradSlot(2)], weights, 0, P, g);
       tf.tidy(() => opt.applyGradients({ [w.name]: tf.tensor1d(g.subarray(0, P)) }));
       for (const c of chunkRanges(layout.paddedParamCount, 2)) {
-        const bad = applyUpdate(kernels, spec, { layout, ranks: 3, from, start: c.start, end: c.end }, step);
+        const bad = applyUpdate(kernels, spec, { layout, slots: 3, from, start: c.start, end: c.end }, step);
         // The kernels count every element whose gradient or written value is non-finite. Finite
         // gradients give 0, except centered RMSProp, whose tfjs formula makes NaN (see optimizers.ts).
         const to = (1 - from) as 0 | 1;
@@ -144,7 +144,7 @@ describe('SIMD optimizer kernels against their plain-JS references', () => {
     const { layout, views, kernels } = setup(spec, P, 2);
     const rng = new Rng(5);
     views.params(0).set(Float32Array.from({ length: P }, () => rng.next()));
-    views.rankWeights.set([0.75, 0.25]);
+    views.slotWeights.set([0.75, 0.25]);
     const p = views.params(0).slice();
     const state = Array.from({ length: nSlots }, (_, s) => views.state(s, 0).slice());
     const g = new Float32Array(P);
@@ -153,7 +153,7 @@ describe('SIMD optimizer kernels against their plain-JS references', () => {
       fillGrads(views, 2, P, rng);
       referenceReduce([views.gradSlot(0), views.gradSlot(1)], [0.75, 0.25], 0, P, g);
       referenceUpdate(spec, g, p, state, step, 0, P);
-      applyUpdate(kernels, spec, { layout, ranks: 2, from, start: 0, end: P }, step);
+      applyUpdate(kernels, spec, { layout, slots: 2, from, start: 0, end: P }, step);
       from = (1 - from) as 0 | 1;
     }
     expect(Buffer.compare(bytes(views.params(from), P), bytes(p, P))).toBe(0);
@@ -171,9 +171,9 @@ describe('SIMD optimizer kernels against their plain-JS references', () => {
     views.gradSlot(1).fill(0.5);
     views.gradSlot(0)[3] = NaN;
     views.gradSlot(1)[100] = -Infinity;
-    views.rankWeights.set([0.5, 0.5]);
+    views.slotWeights.set([0.5, 0.5]);
     const before = stateSlotsOf(spec).map((_, s) => views.state(s, 0).slice());
-    expect(applyUpdate(kernels, spec, { layout, ranks: 2, from: 0, start: 0, end: P }, 1)).toBe(2);
+    expect(applyUpdate(kernels, spec, { layout, slots: 2, from: 0, start: 0, end: P }, 1)).toBe(2);
     expect(views.params(0).every((x) => x === 1)).toBe(true);
     before.forEach((b, s) => expect(Buffer.compare(bytes(views.state(s, 0), P), bytes(b, P))).toBe(0));
   });
@@ -223,7 +223,7 @@ describe('optimizerSpecOf', () => {
     expect(() => optimizerSpecOf('adam' as never)).toThrow(/is a name, not a tfjs optimizer instance/);
     // A spec of an unknown kind arriving in a worker is refused too, never run as Adam.
     const { layout, kernels } = setup({ kind: 'sgd', learningRate: 1 }, 16, 1);
-    expect(() => applyUpdate(kernels, { kind: 'nadam' } as never, { layout, ranks: 1, from: 0, start: 0, end: 16 }, 1)).toThrow(
+    expect(() => applyUpdate(kernels, { kind: 'nadam' } as never, { layout, slots: 1, from: 0, start: 0, end: 16 }, 1)).toThrow(
       expect.objectContaining({ code: ErrorCodes.UNSUPPORTED }),
     );
   });

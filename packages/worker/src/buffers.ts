@@ -13,7 +13,7 @@ export function averageBuffers(views: StateViews, from: 0 | 1, slots: number): n
   const src = views.buffers(from);
   const dst = views.buffers((1 - from) as 0 | 1);
   const copies = Array.from({ length: slots }, (_, s) => views.bufferSlot(s));
-  const w = views.rankWeights;
+  const w = views.slotWeights;
   for (let i = 0; i < src.length; i++) {
     const old = src[i];
     let changed = false;

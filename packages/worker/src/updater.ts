@@ -20,7 +20,7 @@ import {
 } from '@threadfit/shared';
 import type { UpdateRequest, UpdateResult } from './step-parts.js';
 
-type Chunk = { layout: StateLayout; ranks: number; from: 0 | 1; start: number; end: number };
+type Chunk = { layout: StateLayout; slots: number; from: 0 | 1; start: number; end: number };
 
 export class ChunkUpdater {
   readonly #kernels: UpdateKernels;
@@ -80,7 +80,7 @@ export class ChunkUpdater {
     }
     const { start, end } = chunkRanges(this.layout.paddedParamCount, req.chunks)[req.chunk];
     const spec = req.learningRate === undefined ? this.optimizer : { ...this.optimizer, learningRate: req.learningRate };
-    return { spec, chunk: { layout: this.layout, ranks: req.slots, from: req.from, start, end } };
+    return { spec, chunk: { layout: this.layout, slots: req.slots, from: req.from, start, end } };
   }
 
   #commModule(): Promise<CommModule> {

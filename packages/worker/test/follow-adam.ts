@@ -78,7 +78,7 @@ export async function followAdam(tf: typeof tfTypes, o: { features: number; hidd
   for (let step = 0; step < o.steps; step++) {
     const rows = Array.from({ length: ROWS }, (_, i) => step * ROWS + i);
     views.batchIndices.set(rows);
-    views.rankWeights[0] = 1;
+    views.slotWeights[0] = 1;
     const from = views.committed;
     o.beforeGrad?.(step);
     const g = replica.grad({ rank: 0, micro: [{ slot: 0, start: 0, end: ROWS }], step, from });

@@ -5,7 +5,7 @@
  *   coordinator                                  ranks 0..P-1 (one task each)
  *   ───────────                                  ────────────────────────────
  *   write batchIndices (step j at j x batch),
- *   stepRates, rankWeights; ATTEMPT += 1;
+ *   stepRates, slotWeights; ATTEMPT += 1;
  *   barrier words := the attempt's tag  ──P tasks──▶  for each step j: grads -> slots; in-step
  *                                                     barrier; chunk update; record; commit barrier
  *                                                     (the last rank in commits or halts, releases)

@@ -209,7 +209,7 @@ export class Trainer {
         `host ${this.#hosts.hostRank}'s share of the batch (${n} of ${global} rows) is smaller than its ${active} workers: use a larger batch or fewer workers`,
       );
     }
-    plan.weights.forEach((w, slot) => (this.views.rankWeights[slot] = w * scale));
+    plan.weights.forEach((w, slot) => (this.views.slotWeights[slot] = w * scale));
     return plan;
   }
 

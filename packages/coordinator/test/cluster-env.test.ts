@@ -1,8 +1,8 @@
 /** Who a host is in a multi-host run: flags, then torchrun/PyTorchJob and Slurm variables. */
 import { describe, expect, it } from 'vitest';
-import { clusterFromEnv, parseRendezvous } from '../packages/coordinator/dist/cluster/env.js';
-import { settingsMismatch, commTimeoutFor } from '../packages/coordinator/dist/cluster/host-group.js';
-import { validateTrainOptions } from '../packages/coordinator/dist/options/train-options.js';
+import { clusterFromEnv, parseRendezvous } from '../src/cluster/env.js';
+import { settingsMismatch, commTimeoutFor } from '../src/cluster/host-group.js';
+import { validateTrainOptions } from '../src/options/train-options.js';
 
 describe('clusterFromEnv', () => {
   it('is a single-host run without flags or launcher variables, or with a world of one', () => {
