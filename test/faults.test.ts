@@ -215,3 +215,58 @@ describe('limits', () => {
     expect(() => parseFault('boom@step=1')).toThrow(/must look like crash\|exit\|hang\|nan@step=S,rank=R\[,times=T\], got "boom@step=1"/);
   });
 });
+
+/**
+ * Dense(16, relu) -> BatchNormalization -> Dense(10, softmax), Adam, on 2 wasm workers, 8 steps of
+ * 64 rows in executions of `stepsPerExecution`: the committing rank also averages the moving statistics.
+ */
+async function runBatchNorm(extra: Partial<TrainerConfig>): Promise<{ trainer: Trainer; weights: Float32Array[]; losses: number[] }> {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({ units: 16, activation: 'relu', inputShape: [784], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
+      tf.layers.batchNormalization(),
+      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+    ],
+  });
+  model.compile({ loss: 'categoricalCrossentropy', optimizer: tf.train.adam(0.01), metrics: ['accuracy'] });
+  const spec = modelSpecOf(model);
+  const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  model.dispose();
+  const trainer = await Trainer.create({
+    workers: 2,
+    backend: 'wasm',
+    model: spec,
+    initialWeights,
+    dataset: shared,
+    maxBatch: 64,
+    optimizer: { ...ADAM_DEFAULTS, learningRate: 0.01 },
+    ...extra,
+  });
+  trainers.push(trainer);
+  const order = epochPermutation(shared.trainCount, 3, 0);
+  const losses = (await trainer.trainSteps(Array.from({ length: 8 }, (_, s) => order.subarray(s * 64, (s + 1) * 64)))).map((s) => s.lossSum);
+  return { trainer, weights: trainer.committedWeights(), losses };
+}
+
+describe('executions with non-trainable weights (BatchNormalization)', () => {
+  let perStep: Awaited<ReturnType<typeof runBatchNorm>>;
+  beforeAll(async () => {
+    perStep = await runBatchNorm({ stepsPerExecution: 1 });
+  });
+
+  it('4 steps per execution: the same weights and moving statistics, bit for bit, as one step per round trip', async () => {
+    const r = await runBatchNorm({ stepsPerExecution: 4 });
+    expect(r.trainer.stepsPerExecution).toBe(4);
+    expect(r.trainer.step).toBe(8);
+    expect(r.losses).toEqual(perStep.losses);
+    expect(same(r.weights, perStep.weights)).toBe(true);
+    // The moving mean (after kernel, bias, gamma, beta) was averaged and committed: it moved.
+    expect(r.weights[4].some((v) => v !== 0)).toBe(true);
+  });
+
+  it('a crash mid-execution: the step reruns and the bits are those of the fault-free run', async () => {
+    const r = await runBatchNorm({ stepsPerExecution: 4, injectFault: parseFault('crash@step=6,rank=1') });
+    expect(r.trainer.restarts).toBe(1);
+    expect(same(r.weights, perStep.weights)).toBe(true);
+  });
+});

@@ -84,6 +84,44 @@ describe('stop and resume', () => {
 });
 
 describe('faults through the CLI', () => {
+  it('an injected fault counts the global step: resumed from step 20 after a stop at step 25, crash@step=25 strikes at step 25 again; the weights are a clean run', async () => {
+    const dir = join(tmp.dir, 'ckpt-global-step');
+    const failed = await runCli([
+      'train',
+      ...BASE,
+      '--checkpoint-dir',
+      dir,
+      '--checkpoint-every',
+      '10',
+      '--inject-fault',
+      'exit@step=25,rank=0',
+      '--max-restarts',
+      '0',
+    ]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/workers failed 1 times \(more than maxRestarts 0\); last: rank 0 at step 25/);
+    // Past --max-restarts nothing claims that the step runs again.
+    expect(failed.stderr).not.toMatch(/runs again/);
+    const report = join(tmp.dir, 'global-step.json');
+    const resumed = await runCli([
+      'train',
+      ...BASE,
+      '--checkpoint-dir',
+      dir,
+      '--checkpoint-every',
+      '10',
+      '--resume',
+      '--inject-fault',
+      'crash@step=25,rank=1',
+      '--report',
+      report,
+    ]);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toMatch(/"msg":"resuming"/);
+    expect(resumed.stderr).toMatch(/"step":25,"rank":1,"cause":"injected crash.*"restart":1.*the step runs again/);
+    expect(sha(report)).toBe(cleanSha);
+  });
+
   it('--inject-fault crash: the step reruns, the restart is logged, the weights are those of a clean run', async () => {
     const report = join(tmp.dir, 'crash.json');
     const r = await runCli(['train', ...BASE, '--inject-fault', 'crash@step=12,rank=1', '--report', report]);
