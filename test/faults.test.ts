@@ -37,7 +37,11 @@ afterEach(async () => {
 
 /** The seed model (16 hidden units) on 2 workers, batches of 64, closed after the test. */
 async function seedTrainer(extra: Partial<TrainerConfig>): Promise<Trainer> {
-  const model = buildSeedModel(tf, { seed: 3, hidden: 16 });
+  return trainerOf(buildSeedModel(tf, { seed: 3, hidden: 16 }), extra);
+}
+
+/** A Trainer for `model` (disposed here) on 2 wasm workers, batches of 64, closed after the test. */
+async function trainerOf(model: tf.LayersModel, extra: Partial<TrainerConfig>): Promise<Trainer> {
   const spec = modelSpecOf(model);
   const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
@@ -229,20 +233,7 @@ async function runBatchNorm(extra: Partial<TrainerConfig>): Promise<{ trainer: T
     ],
   });
   model.compile({ loss: 'categoricalCrossentropy', optimizer: tf.train.adam(0.01), metrics: ['accuracy'] });
-  const spec = modelSpecOf(model);
-  const initialWeights = model.getWeights().map((w) => w.dataSync() as Float32Array);
-  model.dispose();
-  const trainer = await Trainer.create({
-    workers: 2,
-    backend: 'wasm',
-    model: spec,
-    initialWeights,
-    dataset: shared,
-    maxBatch: 64,
-    optimizer: { ...ADAM_DEFAULTS, learningRate: 0.01 },
-    ...extra,
-  });
-  trainers.push(trainer);
+  const trainer = await trainerOf(model, { optimizer: { ...ADAM_DEFAULTS, learningRate: 0.01 }, ...extra });
   const order = epochPermutation(shared.trainCount, 3, 0);
   const losses = (await trainer.trainSteps(Array.from({ length: 8 }, (_, s) => order.subarray(s * 64, (s + 1) * 64)))).map((s) => s.lossSum);
   return { trainer, weights: trainer.committedWeights(), losses };
