@@ -16,6 +16,8 @@ export const ErrorCodes = {
   INTERNAL: 'ERR_THREADFIT_INTERNAL',
   /** A collective across hosts failed (peer dead, hung or unreachable): the group re-forms. */
   COMM: 'ERR_THREADFIT_COMM',
+  /** A file could not be written (disk full, quota, I/O error): the message names the path and the cause. */
+  IO: 'ERR_THREADFIT_IO',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

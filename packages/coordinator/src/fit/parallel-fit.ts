@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stepsPerEpoch } from '@threadfit/shared';
 import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
-import { RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
+import { FIT_LABELS, RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
 import { resolveBackend } from '../engine/backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from '../options/fit-options.js';
 import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
@@ -141,8 +141,9 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
             },
             o.keepCheckpoints,
             silentLogger,
+            { resume: o.resume, labels: FIT_LABELS },
           );
-    const resumed = o.resume ? await ckpts!.latest() : undefined;
+    const resumed = o.resume ? await ckpts!.latest({ epochs: o.epochs, stepsPerEpoch: steps }) : undefined;
     const position: FitPosition = resumed
       ? { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }
       : { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
@@ -195,10 +196,13 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       ...ckpts?.hooks(
         t,
         o.checkpointEvery,
+        o.epochs,
         () => history.history as Record<string, number[]>,
         () => undefined,
       ),
     });
+    // The final committed state is always checkpointed (early stopping, or steps N does not divide).
+    await ckpts?.writeFinal(t, position, history.history as Record<string, number[]>);
     return history;
   } finally {
     flags.isTraining = false;
