@@ -79,7 +79,10 @@ export function loadImageDataset(dataDir?: string): ImageDataset {
       } catch (err) {
         loop = (err as NodeJS.ErrnoException).code === 'ELOOP';
       }
-      throw new ThreadfitError(ErrorCodes.BAD_DATA, `--data-dir ${dir}: ${loop ? 'is a symbolic link loop (ELOOP: following its links never reaches a directory)' : 'no such directory'}`);
+      throw new ThreadfitError(
+        ErrorCodes.BAD_DATA,
+        `--data-dir ${dir}: ${loop ? 'is a symbolic link loop (ELOOP: following its links never reaches a directory)' : 'no such directory'}`,
+      );
     }
     if (!statSync(dir).isDirectory()) throw new ThreadfitError(ErrorCodes.BAD_DATA, `--data-dir ${dir}: not a directory`);
   }
