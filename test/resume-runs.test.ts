@@ -8,7 +8,10 @@
 import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeCheckpoint, type CheckpointState } from '@threadfit/coordinator';
 import { mountTmpfs, runCli, tempDir, writeSyntheticIdxSet } from './helpers.js';
+// @ts-expect-error plain .mjs fixture (also run by a child process)
+import { seedModelState } from './fixtures/checkpoint-state.mjs';
 
 const tmp = tempDir();
 const data = join(tmp.dir, 'data');
@@ -66,6 +69,26 @@ describe('one directory, one run', () => {
     expect(report(file).epochs.map((e) => e.steps)).toEqual([30]);
     expect(report(file).history.loss).toHaveLength(3);
     expect(ckpts(dir)).toEqual(['ckpt-000084', 'ckpt-000090']);
+  });
+});
+
+describe('one directory, two runs', () => {
+  it('--resume in a directory holding two runs (put together by hand) is refused, naming both', async () => {
+    const dir = join(tmp.dir, 'ckpt-two-runs');
+    for (const [step, runId] of [
+      [80, 'aaaaaaaaaaaaaaaa'],
+      [85, 'aaaaaaaaaaaaaaaa'],
+      [45, 'bbbbbbbbbbbbbbbb'],
+    ] as const) {
+      const { state } = (await seedModelState(step)) as { state: CheckpointState };
+      await writeCheckpoint(dir, { ...state, runId }, { keep: 5 });
+    }
+    const r = await runCli(['train', ...BASE, '--epochs', '1', '--checkpoint-dir', dir, '--resume']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /holds the checkpoints of 2 runs: ckpt-000080, ckpt-000085 \(run a{16}, newest at epoch 10, step 85, of 3 epochs\); ckpt-000045 \(run b{16}, newest at epoch 5, step 45, of 3 epochs\); --resume continues one run: move the others' checkpoints elsewhere/,
+    );
+    expect(ckpts(dir)).toEqual(['ckpt-000045', 'ckpt-000080', 'ckpt-000085']);
   });
 });
 
