@@ -1,5 +1,5 @@
 /** The CLI as users meet it: a real process, its exit code and what it prints. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { idxBytes, runCli, tempDir, writeSyntheticIdxSet } from './helpers.js';
@@ -55,6 +55,25 @@ describe('threadfit train: bad input exits 2 with the usage and the bad value', 
     const r = await runCli(['train', '--data-dir', dir]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/label 12 at index 4 is outside 0\.\.9/);
+  });
+
+  it('a labels file with the images magic, and a symbolic link loop: exit 2, each named for what it is', async () => {
+    const dir = join(tmp.dir, 'mixed');
+    mkdirSync(dir);
+    writeSyntheticIdxSet(dir, { train: 50, test: 10 });
+    const labels = idxBytes([10], new Uint8Array(10), 2051);
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), labels);
+    const wrong = await runCli(['train', '--data-dir', dir]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(
+      /t10k-labels-idx1-ubyte: is not a labels file: its magic number is 2051 \(0x00000803: uint8, 3 dimensions\), an images file; expected 2049/,
+    );
+    const images = join(dir, 'train-images-idx3-ubyte');
+    rmSync(images);
+    symlinkSync(images, images);
+    const loop = await runCli(['train', '--data-dir', dir]);
+    expect(loop.code).toBe(2);
+    expect(loop.stderr).toMatch(/train-images-idx3-ubyte: is a symbolic link loop \(ELOOP/);
   });
 
   it('an unknown command exits 2', async () => {

@@ -1,5 +1,5 @@
 /** Small real files and data for tests: IDX writers, temp dirs, the CLI runner. */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +72,25 @@ export function runNode(script: string, args: string[], env: Record<string, stri
 /** Runs the built `threadfit` CLI. */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return runNode(CLI, args, env);
+}
+
+/**
+ * A real, small tmpfs (root only; CI runs as root): a disk that fills up. `unmount()` in afterAll.
+ * Throws, naming the command, where mounting is not possible: the tests that need it fail loudly.
+ */
+export function mountTmpfs(bytes: number, prefix = 'threadfit-tmpfs-'): { dir: string; unmount(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755`, 'tmpfs', dir], { stdio: 'pipe' });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`mount -t tmpfs -o size=${bytes} tmpfs ${dir} failed (these tests need root): ${(err as Error).message}`);
+  }
+  return {
+    dir,
+    unmount: () => {
+      execFileSync('umount', [dir], { stdio: 'pipe' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -211,6 +211,25 @@ describe('callbacks and control', () => {
     expect(h.epoch).toEqual([0, 1]);
   });
 
+  it('parallelFit and model.fit on the same model refuse each other, both ways (a Sequential keeps the flag on its inner model)', async () => {
+    const { x, y } = data(64);
+    const m = mlp(3);
+    const p = parallelFit(m, x, y, { epochs: 1, batchSize: 32, workers: 1, verbose: 0 });
+    await expect(m.fit(x, y, { epochs: 1, verbose: 0 })).rejects.toThrow(/Cannot start training because another fit\(\) call is ongoing/);
+    await p;
+    const f = m.fit(x, y, { epochs: 1, batchSize: 32, verbose: 0 });
+    const refused = await parallelFit(m, x, y, { workers: 1, verbose: 0 }).then(
+      () => null,
+      (e: { code?: string; message: string }) => e,
+    );
+    expect(refused?.code).toBe('ERR_THREADFIT_REENTRY');
+    expect(refused?.message).toMatch(/another fit\(\) call is ongoing/);
+    await f;
+    // Both flags are cleared afterwards: either can train again.
+    await parallelFit(m, x, y, { epochs: 1, batchSize: 32, workers: 1, verbose: 0 });
+    await m.fit(x, y, { epochs: 1, batchSize: 32, verbose: 0 });
+  });
+
   it('refuses re-entry on the same model', async () => {
     const { x, y } = data(64);
     const m = mlp(2);
@@ -319,6 +338,35 @@ describe('bad input fails fast, naming the problem', () => {
     ['an unknown option', () => parallelFit(mlp(1), x, y, { epoch: 3 } as never), /unknown option 'epoch'/],
     ['NaN in x with checkNumerics', () => parallelFit(mlp(1), tf.fill([32, 10], NaN), y, { checkNumerics: true }), /x holds NaN at sample 0/],
     [
+      'NaN in y with checkNumerics',
+      () => {
+        const values = Float32Array.from(y.dataSync());
+        values[13] = NaN; // sample 4 of 3 columns
+        return parallelFit(mlp(1), x, { values, shape: [32, 3] }, { checkNumerics: true });
+      },
+      /y holds NaN at sample 4 \(element 13\)/,
+    ],
+    [
+      'Infinity in validationData y with checkNumerics',
+      () => parallelFit(mlp(1), x, y, { checkNumerics: true, validationData: [x, tf.fill([32, 3], Infinity)] }),
+      /validationData\[1\] holds Infinity at sample 0 \(element 0\)/,
+    ],
+    [
+      'int32 class ids [N] for a categorical model',
+      () => parallelFit(mlp(1), x, tf.argMax(y, 1)),
+      /y has shape \[32\] but the model's output \S+ has shape \[null, 3\]: expected \[32, 3\]; for class ids, one-hot encode them \(tf\.oneHot\(y, 3\)\) or compile with loss 'sparseCategoricalCrossentropy'/,
+    ],
+    [
+      'x of the wrong width',
+      () => parallelFit(mlp(1), x.slice([0, 0], [32, 7]), y),
+      /x has shape \[32, 7\] but the model's input \S+ has shape \[null, 10\]: expected \[32, 10\]/,
+    ],
+    [
+      'validation x of the wrong width',
+      () => parallelFit(mlp(1), x, y, { validationData: [tf.zeros([8, 9]), tf.zeros([8, 3])] }),
+      /validationData\[0\] has shape \[8, 9\] but the model's input \S+ has shape \[null, 10\]/,
+    ],
+    [
       'centered RMSProp (tfjs makes NaN weights with it)',
       () => parallelFit(mlp(1, tf.train.rmsprop(0.01, 0.9, 0, 1e-7, true)), x, y),
       /centered: true is not supported/,
@@ -334,6 +382,26 @@ describe('bad input fails fast, naming the problem', () => {
     ],
   ] as Array<[string, () => Promise<unknown>, RegExp]>)('%s', async (_what, run, message) => {
     await expect(run()).rejects.toThrow(message);
+  });
+
+  it('shape and numeric refusals carry codes, and come before any worker starts (the model is left as it was)', async () => {
+    const m = mlp(1);
+    const before = m.getWeights().map((w) => w.dataSync().slice());
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'resolved',
+        (e: { code?: string }) => e.code,
+      );
+    expect(await codeOf(parallelFit(m, x, tf.argMax(y, 1)))).toBe('ERR_THREADFIT_INVALID_OPTION');
+    expect(await codeOf(parallelFit(m, x, tf.fill([32, 3], NaN), { checkNumerics: true }))).toBe('ERR_THREADFIT_BAD_DATA');
+    m.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(Array.from(before[i])));
+  });
+
+  it('sparseCategoricalCrossentropy takes class ids [N] as model.fit does', async () => {
+    const m = mlp(1);
+    m.compile({ loss: 'sparseCategoricalCrossentropy', optimizer: tf.train.adam(0.01) });
+    const h = await parallelFit(m, x, tf.argMax(y, 1).toFloat(), { workers: 1, verbose: 0, backend: 'cpu', batchSize: 16 });
+    expect(h.history.loss).toHaveLength(1);
   });
 });
 

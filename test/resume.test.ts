@@ -1,5 +1,5 @@
 /**
- * Reliability through the CLI, as a user meets it: checkpoints, stop (SIGINT/SIGTERM) and resume
+ * Reliability through the CLI, as a user meets it: checkpoints, stop (SIGINT/SIGTERM/SIGHUP) and resume
  * ending with the same weights as a run never stopped, faults survived, limits reported.
  */
 import { spawn } from 'node:child_process';
@@ -47,6 +47,8 @@ describe('stop and resume', () => {
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
+    // A closed terminal or a dropped ssh session: handled as SIGTERM, not a death without a checkpoint.
+    ['SIGHUP', 129],
   ] as const)('%s mid-epoch: exit %i, checkpoint of committed state; --resume ends with the weights of a run never stopped', async (signal, exitCode) => {
     const dir = join(tmp.dir, `ckpt-${signal}`);
     const stopped = await runUntil(['train', ...BASE, '--checkpoint-dir', dir, '--checkpoint-every', '7'], /checkpoint written/, signal);

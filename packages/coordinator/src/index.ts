@@ -15,6 +15,7 @@ export { installWasmMatMulFix } from '@threadfit/worker';
 export {
   writeCheckpoint,
   listCheckpoints,
+  checkpointRecords,
   loadCheckpoint,
   loadLatestCheckpoint,
   checkCheckpointDir,
@@ -27,6 +28,8 @@ export {
   type OptimizerSlot,
   type DataShape,
   type CheckpointEntry,
+  type CheckpointRecord,
+  type WrittenCheckpoint,
   type CheckpointExpectation,
   type LoadedCheckpoint,
   type LoadResult,

@@ -27,6 +27,8 @@ export const ErrorCodes = {
   STEP_ABANDONED: 'ERR_THREADFIT_STEP_ABANDONED',
   /** A step attempt failed (StepFault): `cause` holds the error of the rank that failed. */
   STEP_FAILED: 'ERR_THREADFIT_STEP_FAILED',
+  /** A file could not be written (disk full, quota, I/O error): the message names the path and the cause. */
+  IO: 'ERR_THREADFIT_IO',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readIdxFile, readIdxPair, parseIdx, ErrorCodes } from '@threadfit/shared';
+import { readIdxFile, readIdxPair, parseIdx, ErrorCodes, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '@threadfit/shared';
 import { idxBytes, tempDir } from '../../../test/helpers.js';
 
 let cleanup: () => void = () => {};
@@ -109,5 +109,63 @@ describe('IDX reader', () => {
   it('parses from memory with the header dimensions', () => {
     const a = parseIdx(new Uint8Array(labels([3, 1, 4])));
     expect(a.dims).toEqual([3]);
+  });
+
+  it('a labels file carrying the images magic is named as such, before any size arithmetic', () => {
+    // 3000 labels, read as 3 dimensions the first label bytes would make 3000x83887105x151126275.
+    const bytes = labels(Array.from({ length: 3000 }, (_, i) => i % 10));
+    bytes.writeUInt32BE(IDX_IMAGES_MAGIC, 0);
+    const f = files({ lab: bytes, img: images(3000) });
+    expect(() => readIdxPair(f.img, f.lab)).toThrowError(
+      /lab: is not a labels file: its magic number is 2051 \(0x00000803: uint8, 3 dimensions\), an images file; expected 2049 \(0x00000801: uint8, 1 dimension\)$/,
+    );
+  });
+
+  it.each([
+    [2052, /is not an images file: its magic number is 2052 \(0x00000804: uint8, 4 dimensions\); expected 2051 \(0x00000803: uint8, 3 dimensions\)$/],
+    [0x0802, /is not an images file: its magic number is 2050 \(0x00000802: uint8, 2 dimensions\); expected 2051/],
+    [0x0d03, /is not an images file: its magic number is 3331 \(0x00000d03: float32, 3 dimensions\); expected 2051/],
+  ])('an images file with magic %i is "not an images file", not a length error', (magic, message) => {
+    const bytes = images(2);
+    bytes.writeUInt32BE(magic, 0);
+    const f = files({ img: bytes });
+    expect(() => readIdxFile(f.img, undefined, IDX_IMAGES_MAGIC)).toThrowError(message);
+  });
+
+  it('four dimensions near 2^32 are reported exactly (BigInt), not past float precision', () => {
+    const big = idxBytes([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], new Uint8Array(4));
+    expect(() => parseIdx(new Uint8Array(big), 'big')).toThrowError(
+      new RegExp(
+        `big: holds 4 data bytes but its header \\(dimensions 4294967295x4294967295x4294967295x4294967295\\) says ${(2n ** 32n - 1n) ** 4n}: the file is truncated`,
+      ),
+    );
+  });
+
+  it('a raw file much larger than its header says is refused from its size, without reading it', () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    const file = join(t.dir, 'train-images-idx3-ubyte');
+    const fd = openSync(file, 'w');
+    writeSync(fd, idxBytes([2000, 28, 28], new Uint8Array(0)));
+    ftruncateSync(fd, Math.floor(1.9 * 2 ** 30)); // sparse: 1.9 GiB on the file's size, nothing on the disk
+    closeSync(fd);
+    const rss = process.memoryUsage().rss;
+    expect(() => readIdxFile(file, undefined, IDX_IMAGES_MAGIC)).toThrowError(
+      /holds 2040109449 data bytes but its header \(dimensions 2000x28x28\) says 1568000$/,
+    );
+    // Reading it whole would have added ~1.9 GB.
+    expect(process.memoryUsage().rss - rss).toBeLessThan(100 * 2 ** 20);
+  });
+
+  it('a symbolic link loop is named as a loop, a dangling link as a link to a missing file', () => {
+    const t = tempDir();
+    cleanup = t.cleanup;
+    const a = join(t.dir, 'train-images-idx3-ubyte');
+    symlinkSync(join(t.dir, 'b'), a);
+    symlinkSync(a, join(t.dir, 'b'));
+    expect(() => readIdxFile(a)).toThrowError(/train-images-idx3-ubyte: is a symbolic link loop \(ELOOP: following its links never reaches a file\)/);
+    const dangling = join(t.dir, 'lab');
+    symlinkSync(join(t.dir, 'gone'), dangling);
+    expect(() => readIdxFile(dangling, undefined, IDX_LABELS_MAGIC)).toThrowError(/lab: is a symbolic link to .*gone, which does not exist/);
   });
 });

@@ -25,6 +25,10 @@ export const CHECKPOINT_FORMAT = 'threadfit-checkpoint';
 export const CHECKPOINT_FORMAT_VERSION = 1;
 export const CHECKPOINT_FILES = { model: 'model.json', weights: 'weights.bin', optimizer: 'optimizer.bin', meta: 'meta.json' } as const;
 
+/** A checkpoint's directory name; meta.json's globalStep must agree with it (read.ts checks). */
+export const checkpointName = (globalStep: number): string => `ckpt-${String(globalStep).padStart(6, '0')}`;
+export const CHECKPOINT_NAME = /^ckpt-(\d+)$/;
+
 export interface CheckpointWeightSpec {
   /** The variable's name as tfjs saves it (LayerVariable.originalName, e.g. 'dense_Dense1/kernel'). */
   name: string;
@@ -74,6 +78,11 @@ export interface CheckpointState {
   rng: { seed: number; [key: string]: unknown };
   config: Record<string, unknown>;
   dataShape: DataShape;
+  /**
+   * Which run wrote it (random per fresh run, inherited by a resume). Pruning deletes only the
+   * checkpoints of the run being written; absent in checkpoints of threadfit before run ids.
+   */
+  runId?: string;
 }
 
 interface FileRecord {
@@ -92,6 +101,8 @@ export interface CheckpointMeta {
   rng: CheckpointState['rng'];
   config: Record<string, unknown>;
   dataShape: DataShape;
+  /** CheckpointState.runId; absent in checkpoints written before run ids (still read). */
+  runId?: string;
   /** Every weight in model.getWeights() order (also in model.json's manifest; here with `trainable`). */
   weights: Array<Required<CheckpointWeightSpec>>;
   optimizer: { kind: string; config: Record<string, unknown>; step: number; slots: string[] };
@@ -206,11 +217,16 @@ async function writeFileSynced(file: string, bytes: Uint8Array): Promise<void> {
 }
 
 /**
- * Writes a complete checkpoint into the empty directory `dir` (meta.json last). `afterFile` is a
- * fault-injection seam for tests (called after each file is on disk).
+ * Writes a complete checkpoint into the empty directory `dir` (meta.json last) and returns the
+ * bytes written. `afterFile` is a fault-injection seam for tests (called after each file is on
+ * disk; an error it throws fails the write as a failed write would). `files` saves re-encoding.
  */
-export async function writeCheckpointFiles(dir: string, state: CheckpointState, afterFile?: (name: string) => void | Promise<void>): Promise<void> {
-  const files = encodeCheckpoint(state);
+export async function writeCheckpointFiles(
+  dir: string,
+  state: CheckpointState,
+  afterFile?: (name: string) => void | Promise<void>,
+  files: Record<string, Uint8Array> = encodeCheckpoint(state),
+): Promise<number> {
   const records: Record<string, FileRecord> = {};
   for (const [name, bytes] of Object.entries(files)) {
     await writeFileSynced(join(dir, name), bytes);
@@ -228,11 +244,14 @@ export async function writeCheckpointFiles(dir: string, state: CheckpointState, 
     rng: state.rng,
     config: state.config,
     dataShape: state.dataShape,
+    ...(state.runId !== undefined && { runId: state.runId }),
     weights: state.weightSpecs.map((w) => ({ name: w.name, shape: w.shape, trainable: w.trainable !== false })),
     optimizer: { kind: state.optimizer.kind, config: state.optimizer.config, step: state.optimizer.step, slots: state.optimizer.slots.map((s) => s.name) },
     files: records,
   };
   meta.metaSha256 = sha256(JSON.stringify(meta));
-  await writeFileSynced(join(dir, CHECKPOINT_FILES.meta), new TextEncoder().encode(JSON.stringify(meta, null, 2) + '\n'));
+  const metaBytes = new TextEncoder().encode(JSON.stringify(meta, null, 2) + '\n');
+  await writeFileSynced(join(dir, CHECKPOINT_FILES.meta), metaBytes);
   await afterFile?.(CHECKPOINT_FILES.meta);
+  return Object.values(files).reduce((a, b) => a + b.byteLength, metaBytes.byteLength);
 }

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
 import {
   CHECKPOINT_FILES,
+  CHECKPOINT_NAME,
   CHECKPOINT_FORMAT,
   CHECKPOINT_FORMAT_VERSION,
+  checkpointName,
   sha256,
   sizeOf,
   trainableOf,
@@ -38,8 +40,11 @@ async function readOrNull(file: string): Promise<Buffer | null> {
   }
 }
 
-/** Reads and parses meta.json, checking its own checksum. */
-export async function readCheckpointMeta(dir: string, name: string): Promise<CheckpointMeta> {
+/**
+ * Reads and parses meta.json, checking its own checksum and that its step agrees with the
+ * directory's name (`allowRenamed`: pruning, which orders by meta.json's step, reads it anyway).
+ */
+export async function readCheckpointMeta(dir: string, name: string, o: { allowRenamed?: boolean } = {}): Promise<CheckpointMeta> {
   const raw = await readOrNull(join(dir, CHECKPOINT_FILES.meta));
   if (raw === null) throw new CorruptCheckpointError(name, 'no meta.json (an interrupted write?)');
   let meta: CheckpointMeta;
@@ -54,6 +59,15 @@ export async function readCheckpointMeta(dir: string, name: string): Promise<Che
   }
   const { metaSha256, ...rest } = meta;
   if (metaSha256 !== sha256(JSON.stringify(rest))) throw new CorruptCheckpointError(name, 'meta.json checksum mismatch');
+  // The name decides the order of resume and pruning, so a renamed (or copied) directory must not
+  // pass for a later state than it holds.
+  const named = CHECKPOINT_NAME.exec(name);
+  if (named && Number(named[1]) !== meta.globalStep && o.allowRenamed !== true) {
+    throw new CorruptCheckpointError(
+      name,
+      `its name says step ${Number(named[1])} but its meta.json says step ${meta.globalStep} (renamed or copied?); rename it to ${checkpointName(meta.globalStep)} or remove it`,
+    );
+  }
   return meta;
 }
 
@@ -121,5 +135,6 @@ export async function readCheckpointFiles(dir: string, name: string): Promise<Ch
     rng: meta.rng,
     config: meta.config,
     dataShape: meta.dataShape,
+    ...(meta.runId !== undefined && { runId: meta.runId }),
   };
 }

@@ -1,37 +1,56 @@
 /**
  * Checkpoints of a run in a root directory that holds nothing but them:
  *
- *   DIR/ckpt-000469/            one complete checkpoint (checkpoint-format.ts)
+ *   DIR/ckpt-000469/            one complete checkpoint (format.ts)
  *   DIR/ckpt-000938/
  *   DIR/.tmp-ckpt-001407-<id>/  being written; never read; removed by the next write
  *
  * A write goes to a temporary directory in DIR, every file and the directory are fsynced, and a
  * rename publishes it: a reader sees the whole checkpoint or none of it, and a crash midway leaves
- * the previous ones intact. Then the root is pruned to the newest `keep`. Loading verifies
- * checksums and falls back from a corrupt newest checkpoint to the previous one, with a warning.
+ * the previous ones intact. Then the root is pruned to the newest `keep` OF THE RUN WRITING
+ * (meta.json's runId; by meta.json's step, not the name): another run's checkpoints are never
+ * deleted. When the disk is full, the run's oldest checkpoints make room (the newest complete one
+ * always stays), so a run that fitted once keeps fitting. Loading verifies checksums and falls
+ * back from a corrupt newest checkpoint to the previous one, with a warning.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
-import { CHECKPOINT_FILES, checkStateFinite, writeCheckpointFiles, type CheckpointState, type DataShape } from './format.js';
-import { CorruptCheckpointError, readCheckpointFiles } from './read.js';
+import {
+  CHECKPOINT_FILES,
+  CHECKPOINT_NAME as CKPT,
+  checkStateFinite,
+  checkpointName,
+  encodeCheckpoint,
+  writeCheckpointFiles,
+  type CheckpointMeta,
+  type CheckpointState,
+  type DataShape,
+} from './format.js';
+import { CorruptCheckpointError, readCheckpointFiles, readCheckpointMeta } from './read.js';
+import { checkCompatible } from './compatible.js';
 
 export * from './format.js';
 export * from './read.js';
+export { checkCompatible } from './compatible.js';
 
-const CKPT = /^ckpt-(\d+)$/;
 const TMP = /^\.tmp-ckpt-\d+-\w+$/;
 /** A checkpoint moved aside while one of the same step replaces it (see commitDir). */
 const OLD = /^\.old-(ckpt-\d+)-\w+$/;
-
-export const checkpointName = (globalStep: number): string => `ckpt-${String(globalStep).padStart(6, '0')}`;
 
 export interface CheckpointEntry {
   name: string;
   path: string;
   globalStep: number;
+}
+
+export interface WrittenCheckpoint extends CheckpointEntry {
+  /** Bytes of the checkpoint's files (what the disk needs per checkpoint). */
+  bytes: number;
+  /** Checkpoints of this run removed to make room before the write (disk full), oldest first. */
+  madeRoom: string[];
 }
 
 export interface LoadedCheckpoint extends CheckpointState {
@@ -162,38 +181,133 @@ async function cleanLeftovers(dir: string, names: string[]): Promise<void> {
   }
 }
 
+/** A complete checkpoint (it has a meta.json) with its meta.json, or why that is unusable. */
+export interface CheckpointRecord extends CheckpointEntry {
+  meta?: CheckpointMeta;
+  /** Why meta.json could not be used (then the writer is unknown). */
+  problem?: string;
+}
+
 /**
- * Writes `state` as DIR/ckpt-<globalStep>, atomically, then keeps the newest `keep` checkpoints.
+ * The complete checkpoints in `dir` (newest name first) with their meta.json, read but not the
+ * data files. Debris without meta.json is left out. A renamed checkpoint comes with its meta
+ * (its step is meta.globalStep, not the name's).
+ */
+export async function checkpointRecords(dir: string, label = 'checkpoint directory'): Promise<CheckpointRecord[]> {
+  const out: CheckpointRecord[] = [];
+  for (const e of await listCheckpoints(dir, label)) {
+    if (!existsSync(join(e.path, CHECKPOINT_FILES.meta))) continue;
+    try {
+      out.push({ ...e, meta: await readCheckpointMeta(e.path, e.name, { allowRenamed: true }) });
+    } catch (err) {
+      if (!(err instanceof CorruptCheckpointError)) throw err;
+      out.push({ ...e, problem: err.reason });
+    }
+  }
+  return out;
+}
+
+/** The checkpoints of run `runId` (undefined: those written before run ids), newest state first. */
+const runRecords = (records: CheckpointRecord[], runId: string | undefined): Array<CheckpointRecord & { meta: CheckpointMeta }> =>
+  records
+    .filter((r): r is CheckpointRecord & { meta: CheckpointMeta } => r.meta !== undefined && r.meta.runId === runId)
+    .sort((a, b) => b.meta.globalStep - a.meta.globalStep || b.globalStep - a.globalStep);
+
+const SPACE_ERRORS = new Set(['ENOSPC', 'EDQUOT']);
+const errnoOf = (err: unknown): string | undefined => {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+};
+export const formatBytes = (n: number): string =>
+  n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+
+/**
+ * Writes `state` as DIR/ckpt-<globalStep>, atomically, then keeps the newest `keep` checkpoints
+ * of the same run (state.runId): the one just written, then the rest by meta.json's step.
+ * Another run's checkpoints, and ones whose meta.json is unreadable, are never deleted.
+ * Disk full (ENOSPC, EDQUOT): the temporary directory is removed, the run's oldest checkpoint
+ * deleted to make room (never its newest) and the write tried again. A write that still fails is
+ * ERR_THREADFIT_IO naming the checkpoint, the cause and the last complete checkpoint.
  * Refuses (ERR_THREADFIT_NON_FINITE) a state with a non-finite weight or optimizer value, and a
  * root holding anything else (ERR_THREADFIT_INVALID_OPTION); in both cases nothing is written.
  */
-export async function writeCheckpoint(dir: string, state: CheckpointState, options: WriteCheckpointOptions = {}): Promise<CheckpointEntry> {
+export async function writeCheckpoint(dir: string, state: CheckpointState, options: WriteCheckpointOptions = {}): Promise<WrittenCheckpoint> {
   const keep = options.keep ?? 2;
   if (!Number.isInteger(keep) || keep < 1) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint keep must be a positive integer, got ${keep}`);
   checkStateFinite(state);
   const names = await foreignCheck(dir, 'checkpoint directory');
-  await mkdir(dir, { recursive: true });
-  await cleanLeftovers(dir, names);
   const name = checkpointName(state.globalStep);
+  const target = join(dir, name);
+  const files = encodeCheckpoint(state);
+  // meta.json is a few KiB; counted as 4 KiB for the space a checkpoint needs.
+  const approxBytes = Object.values(files).reduce((a, b) => a + b.byteLength, 4096);
+  // The run's other complete checkpoints: what may make room, the newest never.
+  const older = runRecords(await checkpointRecords(dir), state.runId).filter((r) => r.name !== name);
+  const madeRoom: string[] = [];
+  let bytes: number;
+  let prepared = false;
+  for (;;) {
+    try {
+      if (!prepared) {
+        await mkdir(dir, { recursive: true });
+        await cleanLeftovers(dir, names);
+        prepared = true;
+      }
+      bytes = await writeOnce(dir, name, state, files, options.afterFile);
+      break;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === undefined) throw err;
+      if (SPACE_ERRORS.has(code) && older.length > 1) {
+        const victim = older.pop()!;
+        await rm(victim.path, { recursive: true, force: true });
+        await syncDir(dir);
+        madeRoom.push(victim.name);
+        continue;
+      }
+      const last = older[0];
+      const space = SPACE_ERRORS.has(code)
+        ? ` (a checkpoint needs about ${formatBytes(approxBytes)}; the directory needs room for two: the newest is kept while the next is written)`
+        : '';
+      throw new ThreadfitError(
+        ErrorCodes.IO,
+        `cannot write checkpoint ${target}: ${(err as Error).message}${space}; ${
+          last ? `the last complete checkpoint is ${last.path} (step ${last.meta.globalStep})` : 'no complete checkpoint of this run was written before'
+        }`,
+        { cause: err },
+      );
+    }
+  }
+  // Prune: debris without meta.json (never published by us: a rename publishes complete ones),
+  // then the run's own beyond the newest `keep`, the one just written always kept.
+  for (const e of await listCheckpoints(dir))
+    if (e.name !== name && !existsSync(join(e.path, CHECKPOINT_FILES.meta))) await rm(e.path, { recursive: true, force: true });
+  const own = runRecords(await checkpointRecords(dir), state.runId).filter((r) => r.name !== name);
+  for (const stale of own.slice(keep - 1)) await rm(stale.path, { recursive: true, force: true });
+  await syncDir(dir);
+  return { name, path: target, globalStep: state.globalStep, bytes, madeRoom };
+}
+
+/** One attempt: a temporary directory, the files, fsync, the rename; the temporary directory is removed on failure. */
+async function writeOnce(
+  dir: string,
+  name: string,
+  state: CheckpointState,
+  files: Record<string, Uint8Array>,
+  afterFile: WriteCheckpointOptions['afterFile'],
+): Promise<number> {
   // mkdir, not mkdtemp: the checkpoint keeps the umask's permissions (mkdtemp makes it 0700).
   const tmp = join(dir, `.tmp-${name}-${randomBytes(4).toString('hex')}`);
   await mkdir(tmp);
   try {
-    await writeCheckpointFiles(tmp, state, options.afterFile);
+    const bytes = await writeCheckpointFiles(tmp, state, afterFile, files);
     await syncDir(tmp);
     await commitDir(tmp, join(dir, name));
+    return bytes;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  // Prune: debris without meta.json (never published by us: a rename publishes complete ones),
-  // then all but the newest `keep`, the one just written always kept.
-  const others = (await listCheckpoints(dir)).filter((e) => e.name !== name);
-  const complete = others.filter((e) => existsSync(join(e.path, CHECKPOINT_FILES.meta)));
-  for (const e of others) if (!complete.includes(e)) await rm(e.path, { recursive: true, force: true });
-  for (const stale of complete.slice(keep - 1)) await rm(stale.path, { recursive: true, force: true });
-  await syncDir(dir);
-  return { name, path: join(dir, name), globalStep: state.globalStep };
 }
 
 /** Reads one checkpoint directory, verifying its checksums (ERR_THREADFIT_CHECKSUM if corrupt). */
@@ -229,51 +343,4 @@ export async function loadLatestCheckpoint(dir: string, expect?: CheckpointExpec
   }
   if (entries.length > 0) throw new ThreadfitError(ErrorCodes.CHECKSUM, `${label} ${dir}: no valid checkpoint: ${warnings.join('; ')}`);
   return { warnings };
-}
-
-const dims = (shape: number[]): string => (shape.length === 0 ? 'a scalar' : shape.join('x'));
-
-/** Layer class and config with what may differ between runs of the same model stripped. */
-function layerSignature(topology: object): Array<{ cls: string; config: Record<string, unknown> }> {
-  const layers = ((topology as { config?: { layers?: unknown[] } }).config?.layers ?? []) as Array<{ class_name: string; config: Record<string, unknown> }>;
-  return layers.map((l) => ({
-    cls: l.class_name,
-    config: Object.fromEntries(Object.entries(l.config ?? {}).filter(([k]) => k !== 'name' && !k.endsWith('initializer') && k !== 'inbound_nodes')),
-  }));
-}
-
-/** Throws ERR_THREADFIT_INVALID_OPTION naming the first difference between a checkpoint and the expectation. */
-export function checkCompatible(ckpt: LoadedCheckpoint, expect: CheckpointExpectation): void {
-  const refuse = (what: string) => {
-    throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `checkpoint ${ckpt.name} was made for ${what}`);
-  };
-  if (expect.weights) {
-    const ours = expect.weights;
-    if (ours.length !== ckpt.weightSpecs.length) refuse(`a model with ${ckpt.weightSpecs.length} weights, this model has ${ours.length}`);
-    ckpt.weightSpecs.forEach((w, i) => {
-      if (dims(w.shape) !== dims(ours[i].shape))
-        refuse(
-          `weight ${w.name} of shape ${dims(w.shape)}, this model has ${dims(ours[i].shape)}${ours[i].name && ours[i].name !== w.name ? ` (${ours[i].name})` : ''}`,
-        );
-    });
-  }
-  if (expect.topology) {
-    const a = layerSignature(ckpt.modelTopology);
-    const b = layerSignature(expect.topology);
-    if (a.map((l) => l.cls).join() !== b.map((l) => l.cls).join())
-      refuse(`a model with layers ${a.map((l) => l.cls).join(', ')}, this model has ${b.map((l) => l.cls).join(', ')}`);
-    a.forEach((l, i) => {
-      for (const k of new Set([...Object.keys(l.config), ...Object.keys(b[i].config)])) {
-        const [x, y] = [JSON.stringify(l.config[k]), JSON.stringify(b[i].config[k])];
-        if (x !== y) refuse(`a model whose layer ${i} (${l.cls}) has ${k} ${x}, this model has ${y}`);
-      }
-    });
-  }
-  const d = expect.dataShape;
-  if (d) {
-    const c = ckpt.dataShape;
-    if (d.inputShape && dims(d.inputShape) !== dims(c.inputShape)) refuse(`data of input shape ${dims(c.inputShape)}, this data has ${dims(d.inputShape)}`);
-    if (d.classes !== undefined && d.classes !== c.classes) refuse(`data with ${c.classes} classes, this data has ${d.classes}`);
-    if (d.trainCount !== undefined && d.trainCount !== c.trainCount) refuse(`a training set of ${c.trainCount} samples, this one has ${d.trainCount}`);
-  }
 }

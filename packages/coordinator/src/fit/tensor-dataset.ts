@@ -106,3 +106,39 @@ export function shareTensorData(
   if (val) fill('val', val.data, val.start, val.end);
   return { buffer, layout, decode: { inputScale: 1, oneHot: 0 }, trainCount: range.end - range.start, testCount: val ? val.end - val.start : 0 };
 }
+
+const shapeText = (shape: ReadonlyArray<number | null>): string => `[${shape.map((d) => (d === null ? 'null' : d)).join(', ')}]`;
+
+/**
+ * Refuses x or y whose sample shape does not fit the model's inputs or outputs (`shapes`, with
+ * the batch dimension; null matches any size), before any thread starts: inside the workers the
+ * mismatch would surface as a tfjs broadcast error naming neither. `losses` (one per output)
+ * lets a sparse categorical loss take class ids ([N] or [N, 1]).
+ */
+export function checkShapes(
+  cols: Column[],
+  what: string,
+  model: { role: 'input' | 'output'; names: string[]; shapes: Array<ReadonlyArray<number | null>>; losses?: string[] },
+): void {
+  const { role } = model;
+  cols.forEach((c, i) => {
+    const name = cols.length > 1 ? `${what}[${i}]` : what;
+    const full = model.shapes[i];
+    const want = full.slice(1);
+    const loss = role === 'output' ? (model.losses?.[i] ?? model.losses?.[0]) : undefined;
+    const sparse = loss === 'sparseCategoricalCrossentropy';
+    const fits = sparse
+      ? c.sample.length === 0 || (c.sample.length === 1 && c.sample[0] === 1)
+      : c.sample.length === want.length && c.sample.every((d, k) => want[k] === null || want[k] === d);
+    if (fits) return;
+    const expected = sparse ? `class ids: [${c.count}] or [${c.count}, 1] (loss ${loss})` : shapeText([c.count, ...want]);
+    const classIds =
+      !sparse && role === 'output' && (c.sample.length === 0 || (c.sample.length === 1 && c.sample[0] === 1)) && want.length === 1 && (want[0] ?? 0) > 1;
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `${name} has shape ${shapeText([c.count, ...c.sample])} but the model's ${role} ${model.names[i]} has shape ${shapeText(full)}: expected ${expected}${
+        classIds ? `; for class ids, one-hot encode them (tf.oneHot(${name}, ${want[0]})) or compile with loss 'sparseCategoricalCrossentropy'` : ''
+      }`,
+    );
+  });
+}
