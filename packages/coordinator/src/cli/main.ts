@@ -8,7 +8,7 @@ import { runBench } from '../bench/bench.js';
 import { validateBenchOptions, validateScaleOptions } from '../bench/options.js';
 import { runScale } from '../bench/scale.js';
 import { parseFlags, usage, UsageError, type FlagSpec } from './args.js';
-import { flagsOn } from '../options/surfaces.js';
+import { flagsOn, resolveOn } from '../options/surfaces.js';
 import { runEvaluate, validateEvaluateOptions } from './evaluate.js';
 import { validateTrainOptions } from '../options/train-options.js';
 import { defaultPlotPath, epochCount, readReport, writeLearningCurves } from './plot.js';
@@ -110,7 +110,8 @@ const COMMANDS: Record<string, Command> = {
     async run(options, positionals) {
       if (positionals.length !== 1) throw new UsageError(`expected one report file, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
       const [reportFile] = positionals;
-      const out = outputPath(options.out ?? defaultPlotPath(reportFile), options.out === undefined ? 'output' : '-o');
+      const o = resolveOn('plot', options, 'flag').options;
+      const out = outputPath(o.out ?? defaultPlotPath(reportFile), o.out === undefined ? 'output' : '-o');
       await writeLearningCurves(readReport(reportFile), out);
       process.stdout.write(`Learning curves written to ${out}\n`);
       return 0;

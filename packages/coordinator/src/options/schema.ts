@@ -6,9 +6,9 @@
  * relate two options. The JSDoc of each entry is what an editor shows on TrainOptions' and
  * ParallelFitOptions' keys; `doc` is the one line of `--help` and README.
  *
- * An entry: `doc`, optional `flag` (default: the name in kebab case), `short`, `value` (the
- * placeholder of `--help`), `group` ('hosts': README's multi-host table), `note` (README only),
- * and per surface `on(kind, { default, doc, value, defaultDoc, required, cliOnly, deprecated })`.
+ * An entry: `doc`, optional `flag` (default: the name in kebab case), `value` (the placeholder of
+ * `--help`), `group` ('hosts': README's multi-host table), and per surface `on(kind, { default,
+ * doc, value, defaultDoc, required, cliOnly, deprecated, short, note })`.
  */
 import { BackendNames, type LevelWithSilent, type LogFormat } from '@threadfit/shared';
 import type * as tfTypes from '@tensorflow/tfjs';
@@ -54,6 +54,10 @@ export interface SpecExtra<In> {
   cliOnly?: true;
   /** The option's former name on this surface, still accepted (with a warning). */
   deprecated?: string;
+  /** A one-letter flag (`-o FILE`). */
+  short?: string;
+  /** README only: more than the doc line. */
+  note?: string;
 }
 
 export type Spec<In = unknown, Out = unknown> = { kind: Kind<In, Out> } & SpecExtra<In>;
@@ -66,10 +70,8 @@ export function on<In, Out, const X extends SpecExtra<In> = object>(kind: Kind<I
 export interface OptionEntry extends Partial<Record<Surface, Spec>> {
   doc: string;
   flag?: string;
-  short?: string;
   value?: string;
   group?: 'hosts';
-  note?: string;
 }
 
 /** Steps the workers run on their own per execution: the default, and the most accepted (each
@@ -170,7 +172,7 @@ export const OPTIONS = {
   dataDir: {
     doc: 'MNIST-shaped IDX files, raw or .gz',
     value: 'DIR',
-    train: on(path(), { defaultDoc: 'the bundled MNIST' }),
+    train: on(path(), { defaultDoc: 'the bundled MNIST', note: 'the four MNIST files, or any data set of that shape (e.g. Fashion-MNIST)' }),
     evaluate: on(path(), { defaultDoc: "the checkpoint's training data, else the bundled MNIST" }),
     bench: on(path(), { defaultDoc: 'the bundled MNIST' }),
     scale: on(path(), { defaultDoc: 'the bundled MNIST' }),
@@ -234,8 +236,7 @@ export const OPTIONS = {
     doc: 'where scale.csv, scale.json, throughput.svg and breakdown.svg go',
     value: 'DIR',
     scale: on(path(), { default: './threadfit-scale' }),
-    plot: on(path(), { value: 'FILE', defaultDoc: 'the report path with .svg', doc: 'where the SVG goes' }),
-    short: 'o',
+    plot: on(path(), { value: 'FILE', short: 'o', defaultDoc: 'the report path with .svg', doc: 'where the SVG goes' }),
   },
   /** Bench: write the results as JSON here. */
   json: { doc: 'write the results as JSON here', value: 'FILE', bench: on(path()) },
@@ -263,7 +264,11 @@ export const OPTIONS = {
     fit: on(int(1, 1000), { default: 2 }),
   },
   /** Continue from the newest valid checkpoint in checkpointDir (what is done is not done again). Default false. */
-  resume: { doc: 'continue from the newest valid checkpoint in --checkpoint-dir', train: on(bool(), { default: false }), fit: on(bool(), { default: false }) },
+  resume: {
+    doc: 'continue from the newest valid checkpoint in --checkpoint-dir',
+    train: on(bool(), { default: false }),
+    fit: on(bool(), { default: false, doc: 'continue from the newest valid checkpoint in checkpointDir (exact resume)' }),
+  },
   /** Reruns of failed steps (crashed or hung workers) allowed over the run. Default 3. */
   maxRestarts: {
     doc: 'reruns of failed steps (crashed or hung workers) before giving up',
@@ -298,7 +303,7 @@ export const OPTIONS = {
     doc: 'TensorFlow intra/inter-op threads per worker (--backend tensorflow)',
     value: 'N',
     train: on(int(1, 256), { default: 1 }),
-    fit: on(int(1, 256), { default: 1 }),
+    fit: on(int(1, 256), { default: 1, doc: 'TensorFlow intra/inter-op threads per worker (tensorflow backend)' }),
   },
   /**
    * 'auto' (default): a chain of Dense layers computes its gradients with the backward pass written
@@ -308,8 +313,14 @@ export const OPTIONS = {
   gradients: {
     doc: "auto|tape: auto computes a chain of Dense layers' gradients without tfjs's tape (faster); tape always uses the tape",
     value: 'HOW',
-    train: on(oneOf(['auto', 'tape']), { default: 'auto' }),
-    fit: on(oneOf(['auto', 'tape']), { default: 'auto' }),
+    train: on(oneOf(['auto', 'tape']), {
+      default: 'auto',
+      note: "the dense fast path: docs/ARCHITECTURE.md; its gradients equal the tape's to float32 rounding",
+    }),
+    fit: on(oneOf(['auto', 'tape']), {
+      default: 'auto',
+      note: "the dense fast path: docs/ARCHITECTURE.md; its gradients equal the tape's to float32 rounding",
+    }),
     bench: on(oneOf(['auto', 'tape', 'both']), { default: 'auto', doc: 'threadfit rows: auto (dense fast path), tape, or both (a row of each, same run)' }),
     scale: on(oneOf(['auto', 'tape']), { default: 'auto', doc: 'auto (dense fast path) or tape' }),
   },
@@ -325,8 +336,12 @@ export const OPTIONS = {
   stepsPerExecution: {
     doc: 'the most steps the workers run without a round trip to the coordinator (1: every step; same weights either way)',
     value: 'N',
-    note: "Keras's `steps_per_execution`. Executions end at epoch ends and where a checkpoint is due; a signal stops after the execution in flight",
-    train: on(spe(), { default: DEFAULT_STEPS_PER_EXECUTION }),
+    train: on(spe(), {
+      default: DEFAULT_STEPS_PER_EXECUTION,
+      note:
+        "Keras's `steps_per_execution`: less per-step overhead. Executions end at epoch ends, at the last partial batch and where a checkpoint is due; " +
+        'a signal stops after the execution in flight (~0.3 s for the reference run at W=2; N x the step time in general)',
+    }),
     fit: on(orWord('auto', spe()), {
       default: 'auto',
       doc: "steps the workers run between visits of the fit loop; 'auto': 32 without callbacks, else 1 (batch callbacks before the next batch, as model.fit)",
@@ -356,7 +371,7 @@ export const OPTIONS = {
     doc: 'gradient accumulation: N x batch size samples per optimizer step',
     value: 'N',
     train: on(int(1, 1024), { default: 1 }),
-    fit: on(int(1, 1024), { default: 1 }),
+    fit: on(int(1, 1024), { default: 1, doc: 'gradient accumulation: accumulate x batchSize samples per optimizer step' }),
   },
   /** Linear learning-rate warm-up over this many (possibly fractional) epochs. Default 0. */
   lrWarmupEpochs: {
@@ -374,10 +389,10 @@ export const OPTIONS = {
   },
   /** 'linear': the linear scaling rule, lr x (batchSize x accumulate) / lrBaseBatch. Default 'none'. */
   lrScale: {
-    doc: 'none|linear (lr x effective batch / lr base batch)',
+    doc: 'none|linear (lr x effective batch / --lr-base-batch)',
     value: 'RULE',
     train: on(oneOf(['none', 'linear']), { default: 'none' }),
-    fit: on(oneOf(['none', 'linear']), { default: 'none' }),
+    fit: on(oneOf(['none', 'linear']), { default: 'none', doc: 'none|linear (lr x batchSize x accumulate / lrBaseBatch)' }),
   },
   /** Reference batch of the linear scaling rule. Default 128. Needs lrScale 'linear'. */
   lrBaseBatch: {

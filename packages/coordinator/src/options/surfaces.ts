@@ -88,12 +88,12 @@ export function flagsOn(surface: Surface): FlagSpec[] {
     name: flagName(key),
     key,
     type: spec.kind.flag,
-    ...(entry.short !== undefined && { short: entry.short }),
+    ...(spec.short !== undefined && { short: spec.short }),
     value: spec.value ?? entry.value ?? 'VALUE',
     default: spec.defaultDoc ?? (spec.default === undefined || spec.kind.flag === 'boolean' ? undefined : shown(spec.default)),
     help: spec.doc ?? entry.doc,
     ...(entry.group !== undefined && { group: entry.group }),
-    ...(entry.note !== undefined && { note: entry.note }),
+    ...(spec.note !== undefined && { note: spec.note }),
     ...(spec.kind.fromText !== undefined && { fromText: spec.kind.fromText }),
   }));
 }
