@@ -4,6 +4,7 @@
  * parallelFit takes what model.fit takes.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { validateBenchOptions, validateScaleOptions, type BenchOptions } from '../src/bench/options.js';
@@ -305,6 +306,44 @@ describe('README', () => {
 });
 
 describe('types derived from the schema', () => {
+  it("an editor shows each key's JSDoc on TrainOptions and ParallelFitOptions (through the mapped types)", async () => {
+    const ts = (await import('typescript')).default;
+    const file = fileURLToPath(new URL('./jsdoc-probe.ts', import.meta.url));
+    const keys = { t: keysOn('train'), f: keysOn('fit') };
+    const text =
+      "import type { TrainOptions } from '../src/options/train-options.js';\n" +
+      "import type { ParallelFitOptions } from '../src/options/fit-options.js';\n" +
+      'declare const t: TrainOptions;\ndeclare const f: ParallelFitOptions;\n' +
+      Object.entries(keys)
+        .flatMap(([v, ks]) => ks.map((k) => `${v}.${k};\n`))
+        .join('');
+    const host: import('typescript').LanguageServiceHost = {
+      getScriptFileNames: () => [file],
+      getScriptVersion: () => '1',
+      getScriptSnapshot: (f) => ts.ScriptSnapshot.fromString(f === file ? text : readFileSync(f, 'utf8')),
+      getCurrentDirectory: () => process.cwd(),
+      getCompilationSettings: () => ({
+        module: ts.ModuleKind.NodeNext,
+        moduleResolution: ts.ModuleResolutionKind.NodeNext,
+        target: ts.ScriptTarget.ES2022,
+        strict: true,
+        skipLibCheck: true,
+        types: ['node'],
+      }),
+      getDefaultLibFileName: (o) => ts.getDefaultLibFilePath(o),
+      fileExists: (f) => f === file || ts.sys.fileExists(f),
+      readFile: (f) => (f === file ? text : ts.sys.readFile(f)),
+    };
+    const ls = ts.createLanguageService(host);
+    const undocumented = Object.entries(keys).flatMap(([v, ks]) =>
+      ks.filter((k) => {
+        const info = ls.getQuickInfoAtPosition(file, text.indexOf(`\n${v}.${k};`) + 3);
+        return ts.displayPartsToString(info?.documentation).trim() === '';
+      }),
+    );
+    expect(undocumented).toEqual([]);
+  });
+
   it('the defaults and options types follow the schema', () => {
     expectTypeOf(TRAIN_DEFAULTS.epochs).toEqualTypeOf<10>();
     expectTypeOf(FIT_DEFAULTS.epochs).toEqualTypeOf<1>();

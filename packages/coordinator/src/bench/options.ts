@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { ErrorCodes, ThreadfitError, type BackendName } from '@threadfit/shared';
 import { where, type OptionSource } from '../options/kinds.js';
+import { MAX_BENCH_BATCH } from '../options/spec.js';
 import { defaultsOn, labelOf, resolveOn, type OptionsOn, type ResolvedOn } from '../options/surfaces.js';
 
 export type BenchOptions = OptionsOn<'bench'>;
@@ -37,7 +38,6 @@ export type ResolvedScaleOptions = ResolvedWork & Omit<ResolvedOn<'scale'>, keyo
 export const BENCH_DEFAULTS = defaultsOn('bench');
 export const SCALE_DEFAULTS = defaultsOn('scale');
 
-const MAX_BATCH = 1 << 16;
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 export function validateBenchOptions(input: BenchOptions = {}, source: OptionSource = 'options'): ResolvedBenchOptions {
@@ -61,10 +61,10 @@ export function validateScaleOptions(input: ScaleOptions = {}, source: OptionSou
     );
   }
   const maxW = workers[workers.length - 1];
-  if (o.weakBatchSize * maxW > MAX_BATCH) {
+  if (o.weakBatchSize * maxW > MAX_BENCH_BATCH) {
     throw new ThreadfitError(
       ErrorCodes.INVALID_OPTION,
-      `weak scaling at ${maxW} workers x ${o.weakBatchSize} is a global batch of ${o.weakBatchSize * maxW}, above ${MAX_BATCH}`,
+      `weak scaling at ${maxW} workers x ${o.weakBatchSize} is a global batch of ${o.weakBatchSize * maxW}, above ${MAX_BENCH_BATCH}`,
     );
   }
   return { ...o, workers };
