@@ -26,6 +26,13 @@ describe('threadfit train: bad input exits 2 with the usage and the bad value', 
     [['--micro-batches', '4'], /--micro-batches has no effect without --deterministic/],
     [['--data-dir', '/nonexistent/dir'], /--data-dir \/nonexistent\/dir: no such directory/],
     [['--report', '/nonexistent/dir/r.json'], /--report \/nonexistent\/dir\/r.json: directory \/nonexistent\/dir does not exist/],
+    // Issue 17: what used to pass silently.
+    [['--workers', ' 2'], /flag --workers must be an integer in 1\.\.\d+ written in plain decimal digits, got " 2"/],
+    [['--epochs', '1e0'], /flag --epochs must be an integer in 1\.\.\d+ written in plain decimal digits, got "1e0"/],
+    [['junk'], /unexpected argument 'junk': threadfit train takes flags only/],
+    [['--inject-fault', 'crash@step=1,rank=99', '--workers', '2'], /flag --inject-fault rank=99 names no worker: there are 2 workers \(ranks 0\.\.1\)/],
+    // A flag given twice keeps its last value: the second --epochs is the one refused.
+    [['--epochs', '1', '--epochs', '0'], /flag --epochs must be an integer in 1\.\.\d+, got 0/],
   ])('%j', async (args, message) => {
     const r = await runCli(['train', ...args]);
     expect(r.code).toBe(2);
@@ -76,6 +83,22 @@ describe('threadfit train: bad input exits 2 with the usage and the bad value', 
     expect(loop.stderr).toMatch(/train-images-idx3-ubyte: is a symbolic link loop \(ELOOP/);
   });
 
+  it('a batch larger than the training set: exit 2 naming both numbers, before any thread starts', async () => {
+    const dir = join(tmp.dir, 'small');
+    mkdirSync(dir);
+    writeSyntheticIdxSet(dir, { train: 50, test: 10 });
+    const r = await runCli(['train', '--data-dir', dir, '--batch-size', '64', '--log-format', 'json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--batch-size 64 is larger than the training set \(50 samples\): pass --batch-size 50 or less/);
+    expect(r.stderr).not.toMatch(/global batch/);
+  });
+
+  it.each(['evaluate', 'bench', 'scale'])('threadfit %s junk exits 2 naming the argument', async (command) => {
+    const r = await runCli([command, 'junk']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`unexpected argument 'junk': threadfit ${command} takes flags only`));
+  });
+
   it('an unknown command exits 2', async () => {
     const r = await runCli(['trian']);
     expect(r.code).toBe(2);
@@ -103,6 +126,7 @@ describe('help', () => {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toMatch(/--epochs N\s+passes over the training set \(default: 10\)/);
+    expect(r.stdout).toContain('A flag given twice keeps its last value.');
   });
 
   it('threadfit --help lists the commands', async () => {

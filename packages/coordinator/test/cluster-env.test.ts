@@ -68,7 +68,7 @@ describe('multi-host option checks', () => {
     expect(() => validateTrainOptions({ ...hosts, deterministic: true }, 'flag')).toThrow(/--deterministic is not supported across hosts/);
     expect(() => validateTrainOptions({ ...hosts, workers: '1:2' }, 'flag')).toThrow(/elastic workers\) is not supported across hosts/);
     expect(() => validateTrainOptions({ ...hosts, batchSize: 3 }, 'flag')).toThrow(/--batch-size 3 is smaller than 2 hosts x 2 workers/);
-    expect(() => validateTrainOptions({ commTimeout: 1000 }, 'flag')).toThrow(/need several hosts/);
+    expect(() => validateTrainOptions({ commTimeoutMs: 1000 }, 'flag')).toThrow(/need several hosts/);
     expect(validateTrainOptions(hosts, 'flag').cluster).toMatchObject({ worldSize: 2, launchRank: 0 });
   });
 

@@ -1,23 +1,14 @@
 /**
- * Flag parsing shared by every command: node's parseArgs (strict: unknown flags are errors),
- * then numbers converted strictly so that `--batch-size abc` reaches the validator as "abc"
- * and is reported with the flag's name.
+ * Flag parsing shared by every command: node's parseArgs (strict: unknown flags are errors; a
+ * flag given twice keeps its last value), then each flag's text turned into the option value by
+ * its kind (options/kinds.ts), so that `--batch-size abc` reaches the validator as "abc" and is
+ * reported with the flag's name. The flag tables come from the schema (flagsOn).
  */
 import { parseArgs } from 'node:util';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import type { FlagSpec } from '../options/surfaces.js';
 
-export interface FlagSpec {
-  name: string;
-  type: 'string' | 'boolean';
-  /** Option key it maps to (camelCase), default: the flag name in camelCase. */
-  key?: string;
-  /** One-letter alias, e.g. 'o' for `-o FILE`. */
-  short?: string;
-  numeric?: boolean;
-  value?: string;
-  default?: string;
-  help: string;
-}
+export type { FlagSpec };
 
 export class UsageError extends ThreadfitError {
   constructor(message: string) {
@@ -25,9 +16,6 @@ export class UsageError extends ThreadfitError {
     this.name = 'UsageError';
   }
 }
-
-const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Parses argv against the flag specs into an options object keyed by option names. */
 export function parseFlags(argv: string[], flags: FlagSpec[]): { options: Record<string, unknown>; help: boolean; positionals: string[] } {
@@ -57,8 +45,7 @@ export function parseFlags(argv: string[], flags: FlagSpec[]): { options: Record
   for (const f of flags) {
     const v = (parsed.values as Record<string, unknown>)[f.name];
     if (v === undefined) continue;
-    const key = f.key ?? camel(f.name);
-    options[key] = f.numeric && typeof v === 'string' && NUMBER.test(v.trim()) ? Number(v) : v;
+    options[f.key] = f.fromText !== undefined && typeof v === 'string' ? f.fromText(v, { name: `--${f.name}`, source: 'flag' }) : v;
   }
   return { options, help: (parsed.values as Record<string, unknown>).help === true, positionals: parsed.positionals };
 }
@@ -71,5 +58,5 @@ export function usage(command: string, summary: string, flags: FlagSpec[], args?
     return `${left.padEnd(28)} ${f.help}${def}`;
   });
   rows.push(`${'  -h, --help'.padEnd(28)} show this help`);
-  return `Usage: threadfit ${command}${args ? ` ${args}` : ''} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n`;
+  return `Usage: threadfit ${command}${args ? ` ${args}` : ''} [options]\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n\nA flag given twice keeps its last value.\n`;
 }

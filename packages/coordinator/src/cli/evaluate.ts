@@ -7,51 +7,22 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type * as tfTypes from '@tensorflow/tfjs';
-import {
-  BackendNames,
-  ErrorCodes,
-  ThreadfitError,
-  invalidOption,
-  type BackendName,
-  type LevelWithSilent,
-  type LogFormat,
-  type Logger,
-} from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, type Logger } from '@threadfit/shared';
 import { resolveBackend } from '../engine/backend-choice.js';
 import { CHECKPOINT_FILES, checkCompatible, loadCheckpoint, loadLatestCheckpoint, type LoadedCheckpoint } from '../checkpoint/store.js';
 import { shareImageDataset } from '../data/dataset.js';
 import { loadImageDataset } from '../data/mnist.js';
 import { modelSpecOf, weightsSha256 } from '../engine/model-spec.js';
-import { checkEnum, checkKnownKeys, resolveWorkers, type OptionSource } from '../options/train-options.js';
+import type { OptionSource } from '../options/kinds.js';
+import { resolveOn, type OptionsOn, type ResolvedOn } from '../options/surfaces.js';
 import { writeJsonAtomic } from './report.js';
 import { checkWritableFile, coordinatorTf } from './train.js';
 import { Trainer, type TrainerConfig } from '../engine/trainer.js';
 import { VERSION } from '../version.js';
 
-export interface EvaluateOptions {
-  /** A checkpoint root (its newest valid checkpoint is used) or one ckpt-* directory. Required. */
-  checkpoint?: string;
-  /** MNIST-shaped IDX files. Default: the checkpoint's own config.dataDir, else the bundled MNIST. */
-  dataDir?: string;
-  /** Default 'auto'. */
-  backend?: BackendName | 'auto';
-  /** Default 'auto' = all cores. */
-  workers?: number | 'auto';
-  /** Write the JSON report here. */
-  report?: string;
-  logLevel?: LevelWithSilent;
-  logFormat?: LogFormat;
-}
-
-export interface ResolvedEvaluateOptions {
-  checkpoint: string;
-  dataDir?: string;
-  backend: BackendName | 'auto';
-  workers: number;
-  report?: string;
-  logLevel: LevelWithSilent;
-  logFormat: LogFormat;
-}
+/** `threadfit evaluate`'s options (schema.ts): checkpoint (required), dataDir, backend, workers, report, logLevel, logFormat. */
+export type EvaluateOptions = OptionsOn<'evaluate'>;
+export type ResolvedEvaluateOptions = ResolvedOn<'evaluate'>;
 
 export interface EvaluateReport {
   threadfit: string;
@@ -62,32 +33,8 @@ export interface EvaluateReport {
   weightsSha256: string;
 }
 
-const EVALUATE_KEYS = ['checkpoint', 'dataDir', 'backend', 'workers', 'report', 'logLevel', 'logFormat'] as const;
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 export function validateEvaluateOptions(input: EvaluateOptions, source: OptionSource = 'options'): ResolvedEvaluateOptions {
-  checkKnownKeys(input, EVALUATE_KEYS);
-  const path = (name: string, v: unknown, required: boolean): string | undefined => {
-    if (v === undefined && !required) return undefined;
-    if (typeof v !== 'string' || v.length === 0) {
-      throw invalidOption(
-        source === 'flag' ? `--${name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}` : name,
-        v,
-        required ? 'a checkpoint directory (required)' : 'a non-empty path',
-        source === 'flag' ? 'flag' : 'options',
-      );
-    }
-    return v;
-  };
-  return {
-    checkpoint: path('checkpoint', input.checkpoint, true)!,
-    dataDir: path('dataDir', input.dataDir, false),
-    backend: checkEnum('backend', input.backend ?? 'auto', ['auto', ...BackendNames], source),
-    workers: resolveWorkers(input.workers ?? 'auto', source),
-    report: path('report', input.report, false),
-    logLevel: checkEnum('logLevel', input.logLevel ?? 'info', LOG_LEVELS, source),
-    logFormat: checkEnum('logFormat', input.logFormat ?? 'pretty', ['pretty', 'json'] as const, source),
-  };
+  return resolveOn('evaluate', input, source).options;
 }
 
 /** A root (newest valid, with fallback) or one checkpoint directory; bad values are exit-2 errors naming --checkpoint. */

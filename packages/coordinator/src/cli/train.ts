@@ -17,7 +17,7 @@ import { runFitLoop, type FitLoopOptions, type FitPosition } from '../fit/fit-lo
 import { isConstant, lrAt, peakLr, type LrScheduleOptions } from '../fit/lr-schedule.js';
 import { loadImageDataset } from '../data/mnist.js';
 import { modelSpecOf, weightsSha256 } from '../engine/model-spec.js';
-import type { ResolvedTrainOptions } from '../options/train-options.js';
+import { checkBatchFitsData, type ResolvedTrainOptions } from '../options/train-options.js';
 import { ProgressReporter } from '../fit/progress.js';
 import { LogReporter } from '../fit/log-reporter.js';
 import { epochsOf, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
@@ -68,6 +68,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   const t0 = performance.now();
   const data = loadImageDataset(o.dataDir);
   const shared = shareImageDataset(data);
+  checkBatchFitsData(o, shared.trainCount);
   const inputSize = data.train.rows * data.train.cols;
   log.info(
     { dataset: data.name, train: data.train.count, test: data.test.count, ms: Math.round(performance.now() - t0) },
@@ -103,7 +104,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
               ...o,
               shuffle: true,
               optimizer,
-              lr: { scale: o.lrScale, baseBatch: o.lrBaseBatch, warmupEpochs: o.lrWarmup, decay: o.lrDecay, epochs: o.epochs },
+              lr: { scale: o.lrScale, baseBatch: o.lrBaseBatch, warmupEpochs: o.lrWarmupEpochs, decay: o.lrDecay, epochs: o.epochs },
             }),
           },
           o.keepCheckpoints,
@@ -156,7 +157,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     seed: o.seed,
     maxRestarts: o.maxRestarts,
     maxSkippedSteps: o.maxSkippedSteps,
-    stepTimeoutMs: o.stepTimeout,
+    stepTimeoutMs: o.stepTimeoutMs,
     injectFault: o.injectFault,
     logger,
     accumulate: o.accumulate,
@@ -194,12 +195,12 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       scale: o.lrScale,
       baseBatch: o.lrBaseBatch,
       batch: stepBatch,
-      warmupEpochs: o.lrWarmup,
+      warmupEpochs: o.lrWarmupEpochs,
       decay: o.lrDecay,
       epochs: o.epochs,
       stepsPerEpoch: steps,
     };
-    if (!isConstant(schedule)) log.info({ peakLr: peakLr(schedule), warmupEpochs: o.lrWarmup, decay: o.lrDecay.kind }, 'learning-rate schedule');
+    if (!isConstant(schedule)) log.info({ peakLr: peakLr(schedule), warmupEpochs: o.lrWarmupEpochs, decay: o.lrDecay.kind }, 'learning-rate schedule');
     const callbacks = o.quiet ? [] : [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: steps, out: io.out })];
     const merged = (fitHistory: Record<string, number[]>) =>
       Object.fromEntries([...new Set([...Object.keys(prior), ...Object.keys(fitHistory)])].map((k) => [k, [...(prior[k] ?? []), ...(fitHistory[k] ?? [])]]));
@@ -339,7 +340,7 @@ async function joinHosts(
   const settings = {
     ...run.config,
     accumulate: o.accumulate,
-    lr: [o.lrScale, o.lrBaseBatch, o.lrWarmup, o.lrDecay],
+    lr: [o.lrScale, o.lrBaseBatch, o.lrWarmupEpochs, o.lrDecay],
     trainCount: run.trainCount,
     paramCount: run.paramCount,
     optimizer: run.optimizer,
