@@ -140,7 +140,7 @@ export const RUN_OPTIONS = {
     ),
   },
   /** Refuse NaN/Infinity in x and y before training. Default false. */
-  checkNumerics: { doc: 'refuse NaN/Infinity in x and y before training', fit: on(bool(), { default: false }) },
+  checkNumerics: { doc: 'refuse NaN/Infinity in x and y (and validationData) before training', fit: on(bool(), { default: false }) },
   /** Write the JSON report here. */
   report: { doc: 'write the JSON report here', value: 'FILE', train: on(path()), evaluate: on(path()) },
   /** `threadfit train`: draw the learning curves to this SVG (CLI only). */

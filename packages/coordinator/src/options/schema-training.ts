@@ -19,21 +19,21 @@ export const TRAINING_OPTIONS = {
   },
   /** Checkpoint every N steps, or 'epoch' (default): at every epoch end. Needs checkpointDir. */
   checkpointEvery: {
-    doc: 'checkpoint every N steps, or at every epoch end',
+    doc: 'checkpoint every N steps, or at every epoch end; the final state is always checkpointed',
     value: 'N|epoch',
     train: on(orWord('epoch', int(1)), { default: 'epoch' }),
     fit: on(orWord('epoch', int(1)), { default: 'epoch' }),
   },
   /** How many of the newest checkpoints to keep. Default 2. Needs checkpointDir. */
   keepCheckpoints: {
-    doc: 'how many of the newest checkpoints to keep',
+    doc: "how many of this run's newest checkpoints to keep (another run's are never deleted)",
     value: 'K',
     train: on(int(1, 1000), { default: 2 }),
     fit: on(int(1, 1000), { default: 2 }),
   },
   /** Continue from the newest valid checkpoint in checkpointDir (what is done is not done again). Default false. */
   resume: {
-    doc: 'continue from the newest valid checkpoint in --checkpoint-dir',
+    doc: "continue the run in --checkpoint-dir from its newest valid checkpoint; without it, a directory holding another run's checkpoints is refused",
     train: on(bool(), { default: false }),
     fit: on(bool(), { default: false, doc: 'continue from the newest valid checkpoint in checkpointDir (exact resume)' }),
   },
