@@ -9,6 +9,7 @@ import type * as tfTypes from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, type BackendName } from '@threadfit/shared';
 import { installWasmMatMulFix } from './matmul-fix.js';
 import { registerChainedOps } from './chained-ops.js';
+import { installWasmGradientKernels } from './wasm-grad-kernels.js';
 
 export interface BackendSetup {
   backend: BackendName;
@@ -35,6 +36,8 @@ export async function setupBackend(opts: BackendSetup): Promise<typeof tf> {
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       installWasmMatMulFix(tf);
+      // Conv2DBackpropFilter, the depthwise gradients, UnsortedSegmentSum (wasm-grad-kernels.ts).
+      installWasmGradientKernels(tf);
       // The wasm backend is single-threaded in Node anyway; say so explicitly so that W workers
       // map onto W cores without oversubscription.
       wasm.setThreadsCount?.(1);
