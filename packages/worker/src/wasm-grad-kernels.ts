@@ -12,6 +12,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import { conv2DBackpropFilterKernel, depthwiseBackpropFilterKernel, depthwiseBackpropInputKernel } from './conv-grad-kernels.js';
 import { inScope, type TensorInfo } from './wasm-kernel-scope.js';
+import { maxPoolGradKernel } from './max-pool-grad.js';
 
 type Tf = typeof tfTypes;
 
@@ -55,8 +56,12 @@ function gradientKernels(tf: Tf): Record<string, tfTypes.KernelFunc> {
     DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilterKernel(tf),
     DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInputKernel(tf),
     UnsortedSegmentSum: unsortedSegmentSumKernel(tf),
+    MaxPoolGrad: maxPoolGradKernel(tf),
   };
 }
+
+/** Kernels the wasm backend has but gets wrong: replaced (max-pool-grad.ts). */
+const REPLACED = new Set(['MaxPoolGrad']);
 
 /** The kernel names installWasmGradientKernels provides. */
 export const WASM_GRADIENT_KERNELS: readonly string[] = [
@@ -64,6 +69,7 @@ export const WASM_GRADIENT_KERNELS: readonly string[] = [
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
   'UnsortedSegmentSum',
+  'MaxPoolGrad',
 ];
 
 /** True when threadfit's kernel `name` is the one registered for wasm. */
@@ -72,14 +78,21 @@ export function isWasmGradientKernelInstalled(tf: Tf, name: string): boolean {
   return k?.[OURS] === true;
 }
 
-/** Registers each missing kernel for 'wasm'; returns the names it registered. Idempotent. */
+/**
+ * Registers each missing kernel for 'wasm' (and replaces the stock MaxPoolGrad); returns the
+ * names it registered. Idempotent.
+ */
 export function installWasmGradientKernels(tf: Tf): string[] {
   if (tf.getKernel('BatchMatMul', 'wasm') === undefined) {
     throw new Error("installWasmGradientKernels: no 'wasm' kernels registered; import '@tensorflow/tfjs-backend-wasm' first");
   }
   const registered: string[] = [];
   for (const [kernelName, kernelFunc] of Object.entries(gradientKernels(tf))) {
-    if (tf.getKernel(kernelName, 'wasm') !== undefined) continue;
+    if (isWasmGradientKernelInstalled(tf, kernelName)) continue;
+    if (tf.getKernel(kernelName, 'wasm') !== undefined) {
+      if (!REPLACED.has(kernelName)) continue;
+      tf.unregisterKernel(kernelName, 'wasm');
+    }
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc, [OURS]: true } as tfTypes.KernelConfig);
     registered.push(kernelName);
   }
