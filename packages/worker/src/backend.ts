@@ -8,6 +8,8 @@ import * as layers from '@tensorflow/tfjs-layers';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, type BackendName } from '@threadfit/shared';
 import { installWasmMatMulFix } from './matmul-fix.js';
+import { registerChainedOps } from './chained-ops.js';
+import { installWasmGradientKernels } from './wasm-grad-kernels.js';
 
 export interface BackendSetup {
   backend: BackendName;
@@ -24,6 +26,9 @@ let active: BackendName | undefined;
  * RSS per worker for nothing. The object has the union's shape for the parts a worker touches.
  */
 const tf = { ...core, ...layers } as unknown as typeof tfTypes;
+// Without the union, tensors lack the chained methods (t.flatten(), t.add(b)) that tfjs-layers
+// and custom layers call: define them once, for every backend (chained-ops.ts).
+registerChainedOps(tf);
 
 export async function setupBackend(opts: BackendSetup): Promise<typeof tf> {
   if (active === opts.backend) return tf;
@@ -31,6 +36,8 @@ export async function setupBackend(opts: BackendSetup): Promise<typeof tf> {
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       installWasmMatMulFix(tf);
+      // Conv2DBackpropFilter, the depthwise gradients, UnsortedSegmentSum (wasm-grad-kernels.ts).
+      installWasmGradientKernels(tf);
       // The wasm backend is single-threaded in Node anyway; say so explicitly so that W workers
       // map onto W cores without oversubscription.
       wasm.setThreadsCount?.(1);

@@ -1,0 +1,148 @@
+/**
+ * The convolution gradients tfjs-backend-wasm lacks, composed from its own fast kernels
+ * (XNNPACK matmul and depthwise convolution, Transpose, StridedSlice, PadV2), NHWC only:
+ *
+ * - Conv2DBackpropFilter: dW[kh,kw] = tap(kh,kw)·dy, one untransposed matmul [Ci,K]·[K,Co] per
+ *   filter tap (K = N·Ho·Wo), where tap(kh,kw) is the strided window of the padded input seen by
+ *   that tap, taken from a channel-first copy of x made once. Per tap, not one im2col matrix: the
+ *   temporary stays one tap big (an im2col of a 64x24x24x32 input would be 42 MB of wasm heap,
+ *   which never shrinks), and XNNPACK packs dy once (it caches the packed operand by tensor id).
+ * - DepthwiseConv2dNativeBackpropFilter: the same taps, a batched matmul per tap over the channels
+ *   ([Ci,1,K]·[Ci,K,M]).
+ * - DepthwiseConv2dNativeBackpropInput: a depthwise convolution of dy (dilated by the stride,
+ *   padded by filter-1-pad) with the spatially flipped filter, then a sum over the multiplier.
+ */
+import type * as tfTypes from '@tensorflow/tfjs';
+import { inScope, type KernelScope, type TensorInfo } from './wasm-kernel-scope.js';
+
+type Tf = typeof tfTypes;
+type Conv2DInfo = tfTypes.backend_util.Conv2DInfo;
+
+function refuseChannelsFirst(kernel: string, dataFormat: unknown): void {
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') {
+    throw new Error(
+      `threadfit's wasm ${kernel} supports dataFormat 'NHWC' only, got '${String(dataFormat)}' (tfjs-layers' channelsFirst layers transpose to NHWC themselves)`,
+    );
+  }
+}
+
+/** x [N,H,W,C], padded as the convolution pads it, then channel-first: [C,N,Hp,Wp]. */
+function paddedChannelFirst(s: KernelScope, x: TensorInfo, info: Conv2DInfo): TensorInfo {
+  const { top, bottom, left, right } = info.padInfo;
+  const padded = s.padOrCrop(x, [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ]);
+  return s.run('Transpose', { x: padded }, { perm: [3, 0, 1, 2] });
+}
+
+/** The window of the padded channel-first input that filter tap (kh, kw) multiplies: [C, N·Ho·Wo]. */
+function tap(s: KernelScope, xcf: TensorInfo, info: Conv2DInfo, kh: number, kw: number): TensorInfo {
+  const [c, n] = xcf.shape;
+  const h0 = kh * info.dilationHeight;
+  const w0 = kw * info.dilationWidth;
+  const t = s.run(
+    'StridedSlice',
+    { x: xcf },
+    {
+      begin: [0, 0, h0, w0],
+      end: [c, n, h0 + (info.outHeight - 1) * info.strideHeight + 1, w0 + (info.outWidth - 1) * info.strideWidth + 1],
+      strides: [1, 1, info.strideHeight, info.strideWidth],
+      beginMask: 0,
+      endMask: 0,
+      ellipsisMask: 0,
+      newAxisMask: 0,
+      shrinkAxisMask: 0,
+    },
+  );
+  return s.view(t, [c, n * info.outHeight * info.outWidth]);
+}
+
+export function conv2DBackpropFilterKernel(tf: Tf): tfTypes.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as tfTypes.Conv2DBackpropFilterAttrs;
+    refuseChannelsFirst('Conv2DBackpropFilter', dataFormat);
+    const info = tf.backend_util.computeConv2DInfo(x.shape as never, filterShape, strides, 1, pad, dimRoundingMode);
+    return inScope(tf, backend, (s) => {
+      const xcf = paddedChannelFirst(s, x, info);
+      const dy2 = s.view(dy, [dy.shape[0] * info.outHeight * info.outWidth, info.outChannels]);
+      const taps: TensorInfo[] = [];
+      for (let kh = 0; kh < info.filterHeight; kh++) {
+        for (let kw = 0; kw < info.filterWidth; kw++) {
+          taps.push(s.run('BatchMatMul', { a: tap(s, xcf, info, kh, kw), b: dy2 }, { transposeA: false, transposeB: false }));
+        }
+      }
+      // [fh·fw·Ci, Co] in tap order is [fh, fw, Ci, Co].
+      const out = s.run('Concat', taps, { axis: 0 });
+      return s.view(out, [...filterShape]);
+    });
+  };
+}
+
+export function depthwiseBackpropFilterKernel(tf: Tf): tfTypes.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, dilations, pad, dimRoundingMode, filterShape } = attrs as unknown as tfTypes.DepthwiseConv2dNativeBackpropFilterAttrs;
+    const info = tf.backend_util.computeConv2DInfo(x.shape as never, filterShape, strides, dilations, pad, dimRoundingMode, true);
+    const [, , ci, mult] = filterShape;
+    return inScope(tf, backend, (s) => {
+      const xcf = paddedChannelFirst(s, x, info);
+      const k = dy.shape[0] * info.outHeight * info.outWidth;
+      // dy [K, Ci·M] as [Ci, K, M]: one matmul per channel and tap.
+      const dyc = s.run('Transpose', { x: s.view(dy, [k, ci, mult]) }, { perm: [1, 0, 2] });
+      const taps: TensorInfo[] = [];
+      for (let kh = 0; kh < info.filterHeight; kh++) {
+        for (let kw = 0; kw < info.filterWidth; kw++) {
+          const t = s.view(tap(s, xcf, info, kh, kw), [ci, 1, k]);
+          taps.push(s.run('BatchMatMul', { a: t, b: dyc }, { transposeA: false, transposeB: false }));
+        }
+      }
+      const out = s.run('Concat', taps, { axis: 0 });
+      return s.view(out, [...filterShape]);
+    });
+  };
+}
+
+export function depthwiseBackpropInputKernel(tf: Tf): tfTypes.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, dilations, pad, dimRoundingMode, inputShape } = attrs as unknown as tfTypes.DepthwiseConv2dNativeBackpropInputAttrs;
+    const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as never, strides, dilations, pad, dimRoundingMode, true);
+    const [n, h, w, ci] = inputShape;
+    const [fh, fw, , mult] = filter.shape;
+    const channels = ci * mult;
+    const { strideHeight: sh, strideWidth: sw } = info;
+    return inScope(tf, backend, (s) => {
+      // Dilate dy by the stride: [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C] (zeros between rows).
+      let d = dy;
+      if (sh > 1 || sw > 1) {
+        const spread = s.run('PadV2', { x: s.view(dy, [n, info.outHeight, 1, info.outWidth, 1, channels]) }, {
+          paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]],
+          constantValue: 0,
+        }); // prettier-ignore
+        d = s.view(spread, [n, info.outHeight * sh, info.outWidth * sw, channels]);
+      }
+      // Pad to H + effective filter - 1 rows, effective filter - 1 - top of them before: a valid
+      // convolution with the flipped filter then gives dx (negative amounts crop).
+      const before = [info.effectiveFilterHeight - 1 - info.padInfo.top, info.effectiveFilterWidth - 1 - info.padInfo.left];
+      const after = [h + info.effectiveFilterHeight - 1 - before[0] - d.shape[1], w + info.effectiveFilterWidth - 1 - before[1] - d.shape[2]];
+      const padded = s.padOrCrop(d, [
+        [0, 0],
+        [before[0], after[0]],
+        [before[1], after[1]],
+        [0, 0],
+      ]);
+      const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
+      const conv = s.run(
+        'DepthwiseConv2dNative',
+        { x: padded, filter: s.view(flipped, [fh, fw, channels, 1]) },
+        { strides: [1, 1], dilations: [info.dilationHeight, info.dilationWidth], pad: 'valid', dataFormat: 'NHWC' },
+      );
+      if (mult === 1) return conv;
+      return s.run('Sum', { x: s.view(conv, [n, h, w, ci, mult]) }, { axis: [4], keepDims: false });
+    });
+  };
+}
