@@ -43,3 +43,14 @@ export { runEvaluate, validateEvaluateOptions, resolveCheckpoint, type EvaluateO
 export { parallelFit, type ParallelFitOptions } from './fit/parallel-fit.js';
 export { FIT_DEFAULTS } from './options/fit-options.js';
 export type { TensorInput, ShapedArray } from './fit/tensor-dataset.js';
+export {
+  buildZooModel,
+  buildSeededZooModel,
+  zooData,
+  ZOO_MODELS,
+  ZOO_TRAINING,
+  type ZooModelName,
+  type ZooSize,
+  type ZooData,
+  type ZooTraining,
+} from './zoo/index.js';

@@ -1,6 +1,7 @@
 export { installWasmMatMulFix, isWasmMatMulFixInstalled, registerTransposedOperand, unregisterTransposedOperand } from './matmul-fix.js';
 export { installWasmGradientKernels, isWasmGradientKernelInstalled, WASM_GRADIENT_KERNELS } from './wasm-grad-kernels.js';
 export { registerChainedOps } from './chained-ops.js';
+export { withSeededMathRandom } from './seeded-random.js';
 export { TransposedWeights, TRANSPOSE_MIN_ELEMENTS } from './transposed-weights.js';
 export { HeapTranspose } from './heap-transpose.js';
 export { setupBackend, type BackendSetup } from './backend.js';
