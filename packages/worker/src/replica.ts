@@ -10,6 +10,7 @@ import { TransposedWeights } from './transposed-weights.js';
 import { DenseChain, planDenseChain } from './dense-chain.js';
 import { RowGatherer } from './gather.js';
 import { TapeLoss } from './tape.js';
+import { withZeroInitializers } from './topology.js';
 import type { GradRequest, GradResult } from './step-parts.js';
 
 type Tf = typeof tfTypes;
@@ -84,7 +85,7 @@ export class Replica {
   static async create(tf: Tf, init: WorkerInit): Promise<Replica> {
     let model: tfTypes.LayersModel;
     try {
-      model = await tf.models.modelFromJSON({ modelTopology: init.model.topology } as tfTypes.io.ModelJSON);
+      model = await tf.models.modelFromJSON({ modelTopology: withZeroInitializers(init.model.topology) } as tfTypes.io.ModelJSON);
     } catch (err) {
       const msg = (err as Error).message;
       if (!/Unknown (layer|loss|metric|regularizer|initializer|constraint|activation)|not registered|Unknown/i.test(msg)) throw err;

@@ -20,13 +20,39 @@ export function resolveBackend(requested: BackendName | 'auto'): BackendName {
  * TensorFlow sizes its thread pools from the PROCESS environment, read once when the first thread
  * loads tfjs-node (setting it inside a worker has no effect): W workers x 1 intra-op thread map
  * onto W cores without oversubscription (measured: 21.5k samples/s pinned vs 17.3k default).
- * oneDNN's matmul is off by default too: on the dense fast path's ~20 ops per step, Eigen's was
- * faster (tensorflow W=2: 24.5k against 22.0k samples/s, mean of 3 alternating pairs; the tape's
- * ~107 ops per step hid the difference). A value the user set explicitly wins.
+ *
+ * oneDNN (TF_ENABLE_ONEDNN_OPTS), also read once per process, depends on the model:
+ * - off for a model of plain matmuls (Dense chains, the seed): on the dense fast path's ~20 ops
+ *   per step Eigen's matmul was faster (tensorflow W=2: 24.5k against 22.0k samples/s, mean of 3
+ *   alternating pairs);
+ * - on for anything else (conv, recurrent, embedding layers), where its kernels win by far:
+ *   mnist-node's CNN at W=2, batch 128: 1,298 samples/s with oneDNN against 969 without
+ *   (and stock tfjs-node model.fit, which has it on, 1,089; one run of each on 2 cores).
+ * A value the user set explicitly wins, and the first trainer of a process decides for the rest.
  */
-export function pinTensorflowThreads(threads: number): void {
+export function pinTensorflowThreads(threads: number, oneDnn = false): void {
   process.env.TF_NUM_INTRAOP_THREADS ??= String(threads);
   process.env.TF_NUM_INTEROP_THREADS ??= String(threads);
-  process.env.TF_ENABLE_ONEDNN_OPTS ??= '0';
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= oneDnn ? '1' : '0';
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+}
+
+/** Layers whose work is a matmul or nothing: a model of only these is a 'plain matmul' model. */
+const MATMUL_ONLY_LAYERS = new Set(['InputLayer', 'Dense', 'Flatten', 'Dropout', 'Activation', 'Reshape']);
+
+/** Whether a model (its Layers topology, as model.toJSON gives it) has layers oneDNN speeds up. */
+export function wantsOneDnn(topology: object): boolean {
+  const layers: Array<{ class_name?: string; config?: { layers?: unknown } }> = [];
+  const walk = (t: unknown) => {
+    const config = (t as { config?: { layers?: unknown } } | undefined)?.config;
+    const list = Array.isArray(config) ? config : Array.isArray(config?.layers) ? config.layers : [];
+    for (const l of list as Array<{ class_name?: string; config?: { layers?: unknown } }>) {
+      layers.push(l);
+      if (l.class_name === 'Sequential' || l.class_name === 'Model' || l.class_name === 'Functional') walk(l);
+    }
+  };
+  walk((topology as { model_config?: unknown }).model_config ?? topology);
+  return layers.some(
+    (l) => l.class_name !== 'Sequential' && l.class_name !== 'Model' && l.class_name !== 'Functional' && !MATMUL_ONLY_LAYERS.has(l.class_name ?? ''),
+  );
 }

@@ -23,7 +23,7 @@ import { planStep, type StepPlan } from './step-plan.js';
 import { runExecution, type ExecutionOutcome, type StepStats } from './step.js';
 import { Supervisor } from './supervisor.js';
 import { committedWeights, createTrainingState } from './state.js';
-import { pinTensorflowThreads } from './backend-choice.js';
+import { pinTensorflowThreads, wantsOneDnn } from './backend-choice.js';
 import { HostSync } from '../cluster/host-sync.js';
 import { commModuleUrl } from '../cluster/comm.js';
 
@@ -89,7 +89,7 @@ export class Trainer {
       workerSetup: cfg.workerSetup,
       commModule: cfg.cluster === undefined ? undefined : commModuleUrl.href,
     };
-    if (cfg.backend === 'tensorflow') pinTensorflowThreads(cfg.threadsPerWorker ?? 1);
+    if (cfg.backend === 'tensorflow') pinTensorflowThreads(cfg.threadsPerWorker ?? 1, wantsOneDnn(cfg.model.topology));
     const poolLog = (cfg.logger ?? silentLogger).child({ component: 'pool' });
     const pool = new WorkerPool(init, cfg.workers, (err) => poolLog.warn({ cause: (err as Error)?.message }, 'a worker failed outside a task'));
     try {
