@@ -7,6 +7,7 @@ import { serializeError } from '@threadfit/shared';
 import { ChildMessageTypes, RunKinds, type ChildMessage, type RunConfig } from './protocol.js';
 import { runStockFit } from './stock-fit.js';
 import { runThreadfit } from './threadfit-run.js';
+import { runZoo } from './zoo-run.js';
 
 function send(message: ChildMessage): Promise<void> {
   return new Promise((resolve) => process.send!(message, () => resolve()));
@@ -15,7 +16,12 @@ function send(message: ChildMessage): Promise<void> {
 async function measure(cfg: RunConfig): Promise<void> {
   const progress = (text: string) => void send({ type: ChildMessageTypes.PROGRESS, text });
   try {
-    const measurement = cfg.kind === RunKinds.STOCK ? await runStockFit(cfg, progress) : await runThreadfit(cfg, progress);
+    const measurement =
+      cfg.kind === RunKinds.STOCK
+        ? await runStockFit(cfg, progress)
+        : cfg.kind === RunKinds.ZOO
+          ? await runZoo(cfg, progress)
+          : await runThreadfit(cfg, progress);
     await send({ type: ChildMessageTypes.RESULT, measurement });
   } catch (err) {
     await send({ type: ChildMessageTypes.ERROR, error: serializeError(err) });

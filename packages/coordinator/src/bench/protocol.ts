@@ -4,6 +4,7 @@
  */
 import type { BackendName, SerializedError } from '@threadfit/shared';
 import type { StepMs } from '../engine/trainer.js';
+import type { ZooModelName } from '../zoo/models.js';
 
 /** The work of one configuration, the same for every kind of run. */
 export interface Workload {
@@ -20,7 +21,7 @@ export interface Workload {
   dataDir?: string;
 }
 
-export const RunKinds = { STOCK: 'stock', THREADFIT: 'threadfit' } as const;
+export const RunKinds = { STOCK: 'stock', THREADFIT: 'threadfit', ZOO: 'zoo' } as const;
 
 /** Stock `model.fit` in the child's main thread, with or without the wasm BatchMatMul fix. */
 export interface StockRun extends Workload {
@@ -38,7 +39,25 @@ export interface ThreadfitRun extends Workload {
   stepsPerExecution: number;
 }
 
-export type RunConfig = StockRun | ThreadfitRun;
+/**
+ * A zoo model (`bench --model NAME`): 'stock' model.fit as tfjs sets the backend up, 'stock-fixed'
+ * with threadfit's exported wasm kernels installed, or parallelFit at `workers`; each repeat one
+ * whole call from a fresh model, `epochs` passes over `samples` samples.
+ */
+export interface ZooRun {
+  kind: typeof RunKinds.ZOO;
+  model: ZooModelName;
+  mode: 'stock' | 'stock-fixed' | 'threadfit';
+  backend: BackendName;
+  workers: number;
+  batchSize: number;
+  epochs: number;
+  samples: number;
+  repeats: number;
+  seed: number;
+}
+
+export type RunConfig = StockRun | ThreadfitRun | ZooRun;
 
 /** What one configuration measured: medians over the repeats, warm-up excluded. */
 export interface Measurement {
@@ -51,6 +70,10 @@ export interface Measurement {
   repeatSamplesPerSec: number[];
   /** threadfit: how the replicas computed gradients ('dense' or 'tape (why)'). */
   gradPath?: string;
+  /** Zoo runs: median wall time of the whole fit call, ms (parallelFit: worker start-up included). */
+  totalMs?: number;
+  /** Zoo runs: median time from the call to onTrainBegin, ms (0 for stock fit). */
+  startupMs?: number;
   /** threadfit: the steps per execution the trainer used (it caps the asked-for value). */
   stepsPerExecution?: number;
 }

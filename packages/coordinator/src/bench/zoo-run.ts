@@ -1,0 +1,81 @@
+/**
+ * One configuration of `threadfit bench --model NAME` (a zoo model, zoo/): stock `model.fit` in
+ * this thread, or parallelFit in worker threads, on the model's data, timed as a user sees it.
+ * Each repeat is one whole call from a fresh model: the call's wall time (worker start-up
+ * included), its start-up (parallelFit: from the call to onTrainBegin, when the workers are up;
+ * stock fit has none to speak of) and the training rate after it. Runs in a child process
+ * (child.ts), so the backend set-up and the peak RSS are this configuration's alone.
+ */
+import type * as tfTypes from '@tensorflow/tfjs';
+import type { BackendName } from '@threadfit/shared';
+import { installWasmGradientKernels, installWasmMatMulFix, setupBackend } from '@threadfit/worker';
+import { coordinatorTf } from '../cli/train.js';
+import { parallelFit } from '../fit/parallel-fit.js';
+import { buildSeededZooModel, zooData } from '../zoo/index.js';
+import { median, peakRssMb } from './measure.js';
+import type { Measurement, ZooRun } from './protocol.js';
+
+type Tf = typeof tfTypes;
+
+/** What a single-thread user runs: the backend as tfjs sets it up, plus (stock-fixed) threadfit's exported wasm kernels. */
+async function stockTf(backend: BackendName, fixed: boolean): Promise<Tf> {
+  const tf = await import('@tensorflow/tfjs');
+  tf.env().set('PROD', true);
+  if (backend === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    if (fixed) {
+      installWasmMatMulFix(tf);
+      installWasmGradientKernels(tf);
+    }
+    await tf.setBackend('wasm');
+  } else if (backend === 'tensorflow') {
+    await setupBackend({ backend });
+  } else {
+    await tf.setBackend(backend);
+  }
+  await tf.ready();
+  return tf;
+}
+
+export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Promise<Measurement> {
+  const threadfit = cfg.mode === 'threadfit';
+  const tf = threadfit ? await coordinatorTf() : await stockTf(cfg.backend, cfg.mode === 'stock-fixed');
+  const { x, y } = zooData(tf, cfg.model, cfg.samples, 'full', cfg.seed);
+  const totals: number[] = [];
+  const startups: number[] = [];
+  const rates: number[] = [];
+  const samples = cfg.samples * cfg.epochs;
+  try {
+    for (let r = 0; r < cfg.repeats; r++) {
+      const model = buildSeededZooModel(tf, cfg.model, cfg.seed);
+      let began = 0;
+      let ended = 0;
+      const timing = { onTrainBegin: async () => void (began = performance.now()), onTrainEnd: async () => void (ended = performance.now()) };
+      const args = { epochs: cfg.epochs, batchSize: cfg.batchSize, verbose: 0 as const, callbacks: [timing] };
+      const t0 = performance.now();
+      if (threadfit) {
+        // Callbacks make parallelFit's 'auto' run one step per round trip (model.fit's batch
+        // callbacks); these two are train-level only, so executions are asked for explicitly.
+        await parallelFit(model, x, y, { ...args, workers: cfg.workers, backend: cfg.backend, seed: cfg.seed, stepsPerExecution: 32 });
+      } else {
+        await model.fit(x, y, args);
+      }
+      const t1 = performance.now();
+      model.dispose();
+      totals.push(t1 - t0);
+      startups.push(threadfit ? began - t0 : 0);
+      rates.push(samples / ((ended - began) / 1000));
+      progress(`repeat ${r + 1}/${cfg.repeats}: ${((t1 - t0) / 1000).toFixed(2)} s (start-up ${((began - t0) / 1000).toFixed(2)} s)`);
+    }
+  } finally {
+    tf.dispose([...(Array.isArray(x) ? x : [x]), ...(Array.isArray(y) ? y : [y])]);
+  }
+  return {
+    samplesPerSec: median(rates),
+    stepMs: null,
+    peakRssMb: peakRssMb(),
+    repeatSamplesPerSec: rates,
+    totalMs: median(totals),
+    startupMs: median(startups),
+  };
+}
