@@ -15,6 +15,7 @@ import type { ResolvedBenchOptions, ResolvedWork } from './options.js';
 import { RunKinds, type Measurement, type RunConfig, type Workload } from './protocol.js';
 import { measureInChild } from './runner.js';
 import { fixed, formatTable, int, round, type Column } from './table.js';
+import { runZooBench, type ZooBenchReport } from './zoo-bench.js';
 
 export type BenchName = 'tfjs-fit' | 'tfjs-fit-fixed' | 'threadfit';
 
@@ -109,7 +110,8 @@ export function label(name: string, workers: number, batchSize: number, backend:
   return `${name} (${backend}, ${workers} ${name === 'threadfit' ? 'worker' : 'thread'}${workers === 1 ? '' : 's'}, global batch ${batchSize}${grads}${exec})`;
 }
 
-export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<BenchReport> {
+export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<BenchReport | ZooBenchReport> {
+  if (o.model !== 'seed') return runZooBench({ ...o, model: o.model }, io);
   if (o.json !== undefined) checkWritableFile(o.json, '--json');
   checkBackendAvailable(o);
   const machine = machineInfo();

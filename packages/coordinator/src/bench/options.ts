@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { ErrorCodes, ThreadfitError, type BackendName } from '@threadfit/shared';
 import { where, type OptionSource } from '../options/kinds.js';
 import { MAX_BENCH_BATCH } from '../options/spec.js';
+import type { ZooModelName } from '../zoo/models.js';
 import { defaultsOn, labelOf, resolveOn, type OptionsOn, type ResolvedOn } from '../options/surfaces.js';
 
 export type BenchOptions = OptionsOn<'bench'>;
@@ -31,6 +32,10 @@ export type ResolvedBenchOptions = ResolvedWork & {
   gradients: GradientsMode[];
   stepsPerExecution: number[];
   batchSize: number;
+  /** Whether --batch-size was given (a zoo model otherwise uses its example's batch size). */
+  batchSizeGiven: boolean;
+  model: 'seed' | ZooModelName;
+  samples?: number;
   json?: string;
 };
 export type ResolvedScaleOptions = ResolvedWork & Omit<ResolvedOn<'scale'>, keyof ResolvedWork>;
@@ -42,8 +47,16 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1
 
 export function validateBenchOptions(input: BenchOptions = {}, source: OptionSource = 'options'): ResolvedBenchOptions {
   const { backend: backends, gradients, workers, ...o } = resolveOn('bench', input, source).options;
+  if (o.model === 'seed' && o.samples !== undefined) {
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `${where(labelOf('samples', source))} is for --model NAME (a tfjs-examples model); the seed bench uses the whole MNIST`,
+    );
+  }
   return {
     ...o,
+    // A zoo model trains at its example's own batch size unless one is given.
+    batchSizeGiven: input.batchSize !== undefined,
     backend: backends[0],
     backends,
     workers: workers ?? range(availableParallelism()),

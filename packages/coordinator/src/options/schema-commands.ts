@@ -3,6 +3,7 @@
  * multi-host run (checked by cluster/env.ts), and the logs (see schema.ts).
  */
 import type { LevelWithSilent, LogFormat } from '@threadfit/shared';
+import { ZOO_MODELS } from '../zoo/models.js';
 import { int, intList, oneOf, text } from './kinds.js';
 import { MAX_BENCH_BATCH, on, type OptionEntry } from './spec.js';
 
@@ -26,6 +27,14 @@ export const COMMAND_OPTIONS = {
     bench: on(int(1, 1000), { default: 3 }),
     scale: on(int(1, 1000), { default: 3 }),
   },
+  /** Bench: which model: 'seed' (the seed MLP, step-level breakdown) or a zoo model of tfjs-examples (whole fit calls). Default 'seed'. */
+  model: {
+    doc: `seed, or a tfjs-examples model: ${ZOO_MODELS.join('|')} (stock model.fit vs parallelFit, whole calls)`,
+    value: 'NAME',
+    bench: on(oneOf(['seed', ...ZOO_MODELS] as const), { default: 'seed' }),
+  },
+  /** Bench --model (not seed): samples per epoch. Default per model (README's bench table). */
+  samples: { doc: 'with --model (not seed): samples per epoch', value: 'N', bench: on(int(1, 10_000_000), { defaultDoc: 'per model' }) },
   /** Scale: global batch sizes of the strong-scaling series. Default [128, 1024]. */
   strongBatchSizes: { doc: 'global batch sizes of the strong-scaling series', value: 'LIST', scale: on(intList(1, MAX_BENCH_BATCH), { default: [128, 1024] }) },
   /** Scale: per-worker batch of the weak-scaling series. Default 64. */

@@ -27,19 +27,69 @@ export interface ZooTraining {
   samples: number;
   /** Where the figures come from, for --help and the bench heading. */
   note: string;
+  /** `threadfit bench --model`'s default work: the example's own where a run takes under a minute on 2 cores. */
+  bench: { samples: number; epochs: number };
 }
 
 export const ZOO_TRAINING: Record<ZooModelName, ZooTraining> = {
-  'mnist-cnn': { batchSize: 128, epochs: 20, samples: 60_000, note: 'mnist-node main.js: --batch_size 128, --epochs 20 on the 60k training images' },
-  'mnist-transfer': { batchSize: 128, epochs: 10, samples: 1024, note: 'mnist-transfer-cnn: batch 128, 10 epochs on 1,024 images of digits 5-9' },
-  'sentiment-lstm': { batchSize: 128, epochs: 10, samples: 25_000, note: 'sentiment train.js: batch 128, 10 epochs on 25k reviews' },
-  'sentiment-cnn': { batchSize: 128, epochs: 10, samples: 25_000, note: 'sentiment train.js: batch 128, 10 epochs on 25k reviews' },
-  'jena-gru': { batchSize: 128, epochs: 20, samples: 64_000, note: 'jena-weather: batch 128, 500 batches per epoch, 20 epochs' },
-  'jena-simple-rnn': { batchSize: 128, epochs: 20, samples: 64_000, note: 'jena-weather: batch 128, 500 batches per epoch, 20 epochs' },
-  'addition-rnn': { batchSize: 128, epochs: 100, samples: 4500, note: 'addition-rnn: batch 128, 100 iterations of one epoch on 4,500 sums' },
-  functional: { batchSize: 128, epochs: 10, samples: 60_000, note: 'threadfit: batch 128 on the 60k MNIST training images' },
-  abalone: { batchSize: 500, epochs: 100, samples: 3500, note: 'abalone-node: batch 500, 100 epochs on 3,500 rows' },
-  iris: { batchSize: 32, epochs: 40, samples: 126, note: 'iris: batch 32 (tfjs default), 40 epochs on 126 rows' },
+  'mnist-cnn': {
+    batchSize: 128,
+    epochs: 20,
+    samples: 60_000,
+    note: 'mnist-node main.js: --batch_size 128, --epochs 20 on the 60k training images',
+    bench: { samples: 2560, epochs: 1 },
+  },
+  'mnist-transfer': {
+    batchSize: 128,
+    epochs: 10,
+    samples: 1024,
+    note: 'mnist-transfer-cnn: batch 128, 10 epochs on 1,024 images of digits 5-9',
+    bench: { samples: 1024, epochs: 10 },
+  },
+  'sentiment-lstm': {
+    batchSize: 128,
+    epochs: 10,
+    samples: 25_000,
+    note: 'sentiment train.js: batch 128, 10 epochs on 25k reviews',
+    bench: { samples: 2560, epochs: 1 },
+  },
+  'sentiment-cnn': {
+    batchSize: 128,
+    epochs: 10,
+    samples: 25_000,
+    note: 'sentiment train.js: batch 128, 10 epochs on 25k reviews',
+    bench: { samples: 2560, epochs: 1 },
+  },
+  'jena-gru': {
+    batchSize: 128,
+    epochs: 20,
+    samples: 64_000,
+    note: 'jena-weather: batch 128, 500 batches per epoch, 20 epochs',
+    bench: { samples: 1280, epochs: 1 },
+  },
+  'jena-simple-rnn': {
+    batchSize: 128,
+    epochs: 20,
+    samples: 64_000,
+    note: 'jena-weather: batch 128, 500 batches per epoch, 20 epochs',
+    bench: { samples: 2560, epochs: 1 },
+  },
+  'addition-rnn': {
+    batchSize: 128,
+    epochs: 100,
+    samples: 4500,
+    note: 'addition-rnn: batch 128, 100 iterations of one epoch on 4,500 sums',
+    bench: { samples: 4500, epochs: 5 },
+  },
+  functional: {
+    batchSize: 128,
+    epochs: 10,
+    samples: 60_000,
+    note: 'threadfit: batch 128 on the 60k MNIST training images',
+    bench: { samples: 5120, epochs: 1 },
+  },
+  abalone: { batchSize: 500, epochs: 100, samples: 3500, note: 'abalone-node: batch 500, 100 epochs on 3,500 rows', bench: { samples: 3500, epochs: 100 } },
+  iris: { batchSize: 32, epochs: 40, samples: 126, note: 'iris: batch 32 (tfjs default), 40 epochs on 126 rows', bench: { samples: 126, epochs: 40 } },
 };
 
 let mnist: ImageDataset | undefined;

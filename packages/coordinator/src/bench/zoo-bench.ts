@@ -1,0 +1,138 @@
+/**
+ * `threadfit bench --model NAME`: a model of tfjs-examples (zoo/) as its user would train it, in
+ * one run on one machine: per backend, stock `model.fit` in one thread (on wasm also with
+ * threadfit's exported kernels, without which conv nets and embeddings cannot train there), then
+ * parallelFit at each worker count. Each configuration runs in its own child process (runner.ts);
+ * each repeat is one whole call from a fresh model. Reported apart: the call's wall time (worker
+ * start-up included, what a user waits for), the start-up, and the training rate after it.
+ */
+import { writeJsonAtomic } from '../cli/report.js';
+import { checkWritableFile } from '../cli/train.js';
+import { ZOO_TRAINING } from '../zoo/data.js';
+import type { ZooModelName } from '../zoo/models.js';
+import { checkBackendAvailable, type CommandIO } from './bench.js';
+import { describeMachine, machineInfo, type MachineInfo } from './machine.js';
+import type { ResolvedBenchOptions } from './options.js';
+import { RunKinds, type ZooRun } from './protocol.js';
+import { measureInChild } from './runner.js';
+import { fixed, formatTable, int, round, type Column } from './table.js';
+
+export interface ZooBenchResult {
+  model: ZooModelName;
+  /** 'tfjs-fit', 'tfjs-fit-fixed' (wasm, with installWasmMatMulFix + installWasmGradientKernels) or 'parallelFit'. */
+  name: 'tfjs-fit' | 'tfjs-fit-fixed' | 'parallelFit';
+  backend: string;
+  workers: number;
+  batchSize: number;
+  epochs: number;
+  samples: number;
+  /** Median wall time of the whole call, s; null when the configuration failed. */
+  totalSeconds: number | null;
+  /** Median start-up (parallelFit: the call to onTrainBegin), s. */
+  startupSeconds: number | null;
+  /** Training samples/s after start-up (onTrainBegin to onTrainEnd). */
+  samplesPerSec: number | null;
+  peakRssMb: number | null;
+  /** Why the configuration failed (stock fit on wasm without the kernels, for conv nets). */
+  error?: string;
+}
+
+export interface ZooBenchReport {
+  machine: MachineInfo;
+  model: ZooModelName;
+  results: ZooBenchResult[];
+}
+
+function plan(o: ResolvedBenchOptions & { model: ZooModelName }): ZooRun[] {
+  const t = ZOO_TRAINING[o.model];
+  const work = {
+    kind: RunKinds.ZOO,
+    model: o.model,
+    batchSize: o.batchSizeGiven ? o.batchSize : t.batchSize,
+    epochs: o.epochs ?? t.bench.epochs,
+    samples: o.samples ?? t.bench.samples,
+    repeats: o.repeats,
+    seed: o.seed,
+  };
+  const runs: ZooRun[] = [];
+  for (const backend of o.backends) {
+    runs.push({ ...work, backend, mode: 'stock', workers: 1 });
+    if (backend === 'wasm') runs.push({ ...work, backend, mode: 'stock-fixed', workers: 1 });
+    for (const workers of o.workers) runs.push({ ...work, backend, mode: 'threadfit', workers });
+  }
+  return runs;
+}
+
+const nameOf = (r: ZooRun): ZooBenchResult['name'] => (r.mode === 'threadfit' ? 'parallelFit' : r.mode === 'stock' ? 'tfjs-fit' : 'tfjs-fit-fixed');
+
+export async function runZooBench(o: ResolvedBenchOptions & { model: ZooModelName }, io: CommandIO): Promise<ZooBenchReport> {
+  if (o.json !== undefined) checkWritableFile(o.json, '--json');
+  checkBackendAvailable(o);
+  const machine = machineInfo();
+  const runs = plan(o);
+  const w = runs[0];
+  io.err.write(
+    `threadfit bench --model ${o.model}: ${runs.length} configurations on ${describeMachine(machine)}; ${o.repeats} repeat${o.repeats === 1 ? '' : 's'} of ${w.epochs} epoch${w.epochs === 1 ? '' : 's'} x ${w.samples} samples, batch ${w.batchSize}\n`,
+  );
+  const results: ZooBenchResult[] = [];
+  for (const [i, run] of runs.entries()) {
+    const tag = `[bench ${i + 1}/${runs.length}] ${nameOf(run)} (${run.backend}, ${run.workers} ${run.mode === 'threadfit' ? 'worker' : 'thread'}${run.workers === 1 ? '' : 's'})`;
+    io.err.write(`${tag}: starting\n`);
+    const base = {
+      model: o.model,
+      name: nameOf(run),
+      backend: run.backend,
+      workers: run.workers,
+      batchSize: run.batchSize,
+      epochs: run.epochs,
+      samples: run.samples,
+    };
+    try {
+      const m = await measureInChild(run, (text) => io.err.write(`${tag}: ${text}\n`));
+      results.push({
+        ...base,
+        totalSeconds: round(m.totalMs! / 1000, 3),
+        startupSeconds: round(m.startupMs! / 1000, 3),
+        samplesPerSec: Math.round(m.samplesPerSec),
+        peakRssMb: round(m.peakRssMb, 1),
+      });
+      io.err.write(`${tag}: ${fixed(m.totalMs! / 1000, 2)} s, ${int(m.samplesPerSec)} samples/s after start-up\n`);
+    } catch (err) {
+      // Stock fit on wasm cannot train a conv net (no Conv2DBackpropFilter there): a row that says so.
+      const error = (err as Error).message.split('\n')[0];
+      results.push({ ...base, totalSeconds: null, startupSeconds: null, samplesPerSec: null, peakRssMb: null, error });
+      io.err.write(`${tag}: failed: ${error}\n`);
+    }
+  }
+  const report: ZooBenchReport = { machine, model: o.model, results };
+  io.out.write(formatZooBench(report));
+  if (o.json !== undefined) {
+    writeJsonAtomic(o.json, report);
+    io.out.write(`Results written to ${o.json}\n`);
+  }
+  return report;
+}
+
+export function formatZooBench(report: ZooBenchReport): string {
+  const { results } = report;
+  // Each row against stock model.fit on its own backend: the whole call, and the rate after start-up.
+  const stock = (r: ZooBenchResult) => results.find((s) => s.name === 'tfjs-fit' && s.backend === r.backend && s.totalSeconds !== null);
+  const columns: Column<ZooBenchResult>[] = [
+    { header: 'name', cell: (r) => r.name },
+    { header: 'backend', cell: (r) => r.backend },
+    { header: 'workers', cell: (r) => String(r.workers), right: true },
+    { header: 'total s', cell: (r) => fixed(r.totalSeconds, 2), right: true },
+    { header: 'start-up s', cell: (r) => (r.name === 'parallelFit' ? fixed(r.startupSeconds, 2) : '-'), right: true },
+    { header: 'samples/s', cell: (r) => int(r.samplesPerSec), right: true },
+    { header: 'x fit (total)', cell: (r) => (stock(r) && r.totalSeconds ? fixed(stock(r)!.totalSeconds! / r.totalSeconds, 2) : '-'), right: true },
+    { header: 'x fit (rate)', cell: (r) => (stock(r) && r.samplesPerSec ? fixed(r.samplesPerSec / stock(r)!.samplesPerSec!, 2) : '-'), right: true },
+    { header: 'peak RSS MB', cell: (r) => int(r.peakRssMb), right: true },
+  ];
+  const first = results[0];
+  const head =
+    `threadfit bench --model ${report.model}: ${ZOO_TRAINING[report.model].note}\n` +
+    `this run: ${first.epochs} epoch${first.epochs === 1 ? '' : 's'} x ${first.samples} samples, batch ${first.batchSize}, ${describeMachine(report.machine)}\n` +
+    `total: the whole call (parallelFit: worker start-up included); samples/s: after start-up; x fit: against tfjs-fit on the same backend\n\n`;
+  const failed = results.filter((r) => r.error !== undefined).map((r) => `${r.name} (${r.backend}) failed: ${r.error}`);
+  return head + formatTable(results, columns) + (failed.length > 0 ? `\n${failed.join('\n')}\n` : '');
+}
