@@ -439,3 +439,69 @@ describe('reliability options', () => {
     await expect(parallelFit(mlp(6), x, y, { resume: true })).rejects.toThrow(/options\.resume needs options\.checkpointDir/);
   });
 });
+
+describe("model.fit's classWeight and yieldEvery", () => {
+  it('classWeight: the same History and weights as model.fit (W=1), for one-hot and for class-id targets', async () => {
+    await tf.setBackend('cpu');
+    const { x, y } = data(96);
+    const classWeight = { 0: 1, 1: 4, 2: 0.5 };
+    const args = { epochs: 2, batchSize: 16, shuffle: false, verbose: 0 as const, classWeight };
+    const a = mlp(8);
+    const b = mlp(8);
+    const ha = await a.fit(x, y, args);
+    const hb = await parallelFit(b, x, y, { ...args, workers: 1, backend: 'cpu' });
+    for (const k of Object.keys(ha.history)) {
+      ha.history[k].forEach((v, e) => expect(Math.abs((hb.history[k][e] as number) - (v as number))).toBeLessThanOrEqual(1e-4 * Math.abs(v as number) + 1e-7));
+    }
+    expect(maxRel(a.getWeights(), b.getWeights())).toBeLessThanOrEqual(1e-4);
+    // Weighted differs from unweighted: the option reached the workers' loss.
+    const c = mlp(8);
+    const hc = await parallelFit(c, x, y, { ...args, classWeight: undefined, workers: 1, backend: 'cpu' });
+    expect(Math.abs((hc.history.loss[0] as number) - (hb.history.loss[0] as number))).toBeGreaterThan(1e-3);
+    // Class ids with a sparse loss, at W=2, on wasm (the tape in real workers).
+    const ids = tf.argMax(y, 1).toFloat();
+    const sparse = (seed: number) => {
+      const m = mlp(seed);
+      m.compile({ loss: 'sparseCategoricalCrossentropy', optimizer: tf.train.adam(0.01), metrics: ['accuracy'] });
+      return m;
+    };
+    const d = sparse(9);
+    const e = sparse(9);
+    const hd = await d.fit(x, ids, args);
+    const he = await parallelFit(e, x, ids, { ...args, workers: 2, backend: 'wasm' });
+    expect(Math.abs((he.history.loss[1] as number) - (hd.history.loss[1] as number))).toBeLessThanOrEqual(1e-4 * (hd.history.loss[1] as number));
+    tf.dispose(ids);
+  });
+
+  it('classWeight: a class of the training data without a weight, or a wrong shape, is refused before any thread starts', async () => {
+    const { x, y } = data(64);
+    await expect(parallelFit(mlp(1), x, y, { classWeight: { 0: 1, 1: 2 } })).rejects.toThrow(
+      /options\.classWeight must give every class in the training data a weight \(as model\.fit\): class 2 occurs in y \(sample \d+\) but has none/,
+    );
+    await expect(parallelFit(mlp(1), x, y, { classWeight: [{ 0: 1 }, { 0: 1 }] })).rejects.toThrow(/array of 2 but the model has 1 output/);
+    await expect(parallelFit(mlp(1), x, y, { classWeight: { 0: 1, 1: 1, 2: Number.NaN } })).rejects.toThrow(/gives class 2 the weight NaN/);
+    await expect(parallelFit(mlp(1), x, y, { classWeight: 'heavy' as never })).rejects.toThrow(/classWeight/);
+  });
+
+  it("yieldEvery: callbacks' onYield runs where model.fit runs it; a bad value is named", async () => {
+    await tf.setBackend('cpu');
+    const { x, y } = data(64);
+    const record = async (run: (cb: tf.CustomCallbackArgs) => Promise<unknown>) => {
+      const yields: Array<[number, number]> = [];
+      // A clock that moves 10 ms per reading, so that the debounce does not depend on real time.
+      let now = 0;
+      await run({ onYield: async (epoch, batch) => void yields.push([epoch, batch]), nowFunc: () => (now += 10) });
+      return yields;
+    };
+    // A number: onYield at most every that many ms, after a batch.
+    const args = { epochs: 2, batchSize: 16, verbose: 0 as const, yieldEvery: 5 };
+    const stock = await record((cb) => mlp(2).fit(x, y, { ...args, callbacks: cb }));
+    const ours = await record((cb) => parallelFit(mlp(2), x, y, { ...args, workers: 1, callbacks: cb }));
+    expect(stock).toHaveLength(8);
+    expect(ours).toEqual(stock);
+    // 'never' with an onYield callback is tfjs's own error.
+    await expect(record((cb) => parallelFit(mlp(2), x, y, { ...args, yieldEvery: 'never', callbacks: cb }))).rejects.toThrow(/yieldEvery is `never`/);
+    await expect(parallelFit(mlp(2), x, y, { yieldEvery: 'often' as never })).rejects.toThrow(/options\.yieldEvery/);
+    await expect(parallelFit(mlp(2), x, y, { sampleWeight: tf.ones([64]) } as never)).rejects.toThrow(/options\.sampleWeight .*does not implement it/);
+  });
+});

@@ -100,6 +100,8 @@ const BAD: Array<[Surface, string, unknown, string]> = [
   ['fit', 'lrBaseBatch', 0, 'options.lrBaseBatch must be an integer in 1..16777216, got 0'],
   ['fit', 'lrDecay', 'step:0:2', 'options.lrDecay must be none, cosine[:MIN_LR] or step:EVERY_EPOCHS:GAMMA (0 < GAMMA <= 1), got "step:0:2"'],
   ['fit', 'workersForEpoch', 3, 'options.workersForEpoch must be a function, got 3'],
+  ['fit', 'classWeight', 2, 'options.classWeight must be an object of class index -> weight (or one per output), got 2'],
+  ['fit', 'yieldEvery', 'often', `options.yieldEvery must be 'auto', 'batch', 'epoch', 'never' or a number of ms, got "often"`],
 
   ['bench', 'workers', '0', `options.workers must be a comma-separated list of integers in 1..${MW}, got "0"`],
   ['bench', 'epochs', 1001, 'options.epochs must be an integer in 1..1000, got 1001'],
@@ -113,6 +115,8 @@ const BAD: Array<[Surface, string, unknown, string]> = [
   ['bench', 'warmup', -1, 'options.warmup must be an integer in 0..1000000, got -1'],
   ['bench', 'steps', 0, 'options.steps must be an integer in 1..1000000, got 0'],
   ['bench', 'repeats', 0, 'options.repeats must be an integer in 1..1000, got 0'],
+  ['bench', 'model', 'resnet', 'options.model must be one of seed, mnist-cnn,'],
+  ['bench', 'samples', 0, 'options.samples must be an integer in 1..10000000, got 0'],
 
   ['scale', 'workers', '1,1e0', `options.workers must be a comma-separated list of integers in 1..${MW}, got "1,1e0"`],
   ['scale', 'epochs', 0, 'options.epochs must be an integer in 1..1000, got 0'],

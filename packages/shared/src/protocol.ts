@@ -68,6 +68,11 @@ export interface WorkerInit {
   seed: number;
   /** Module (path or URL) every worker imports before building its replica (custom layers). */
   workerSetup?: string;
+  /**
+   * model.fit's classWeight, per output (null: unweighted): entry c weighs the training loss of a
+   * sample of class c (its one-hot argmax, or its class id). Any entry takes the tape.
+   */
+  classWeights?: Array<number[] | null>;
   /** Multi-host: the URL of @threadfit/comm-gloo's entry, imported by a worker at its first comm task. */
   commModule?: string;
 }

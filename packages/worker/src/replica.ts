@@ -48,7 +48,7 @@ export class Replica {
     this.#tf = tf;
     this.#init = init;
     this.#model = model;
-    this.#tape = new TapeLoss(tf, model, init.seed);
+    this.#tape = new TapeLoss(tf, model, init.seed, init.classWeights);
     this.#views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
     this.#vars = model.trainableWeights.map((w) => w.read() as tfTypes.Variable);
     // Layer-aware, as the coordinator's modelSpecOf: a frozen layer (trainable: false) keeps its
@@ -64,7 +64,11 @@ export class Replica {
     const target = init.datasetLayout.splits.train?.targets[0];
     const targetWidth = init.decode.oneHot > 0 ? init.decode.oneHot : (target?.sampleSize ?? 0);
     const planned =
-      init.denseFastPath === false ? { reason: 'asked for' } : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars, targetWidth);
+      init.denseFastPath === false
+        ? { reason: 'asked for' }
+        : init.classWeights?.some((w) => w !== null)
+          ? { reason: 'classWeight' }
+          : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars, targetWidth);
     this.#chain = 'plan' in planned ? new DenseChain(tf, planned.plan, this.#vars) : undefined;
     this.gradPath = 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined);

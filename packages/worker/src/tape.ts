@@ -25,12 +25,16 @@ export interface TapeGrads {
 
 export class TapeLoss {
   readonly #internals: CompiledModelInternals;
+  /** model.fit's classWeight per output, as tensors of one weight per class (undefined: none). */
+  readonly #classWeights: Array<tfTypes.Tensor1D | undefined>;
 
   constructor(
     private readonly tf: Tf,
     private readonly model: tfTypes.LayersModel,
     private readonly seed: number,
+    classWeights?: Array<number[] | null>,
   ) {
+    this.#classWeights = (classWeights ?? []).map((w) => (w === null ? undefined : tf.keep(tf.tensor1d(w, 'float32'))));
     // A Sequential compiles (and keeps loss functions in) its inner functional model.
     const inner = (model as unknown as { model?: unknown }).model;
     this.#internals = (inner ?? model) as CompiledModelInternals;
@@ -53,7 +57,7 @@ export class TapeLoss {
           return this.totalLoss(ys, outputs, true);
         }, vars),
       );
-      const metricSums = this.metricSums(ys, outputs, n);
+      const metricSums = this.metricSums(ys, outputs, n, true);
       const lossSum = (result.value.dataSync()[0] as number) * n;
       const grads = vars.map((v) => result!.grads[v.name]);
       ok = true;
@@ -70,7 +74,7 @@ export class TapeLoss {
     return tf.tidy(() => {
       let total: tfTypes.Tensor | undefined;
       this.#internals.lossFunctions.forEach((fn, i) => {
-        const l = training ? fn(ys[i], outputs[i]) : tf.mean(fn(ys[i], outputs[i]));
+        const l = training ? this.weighted(fn(ys[i], outputs[i]), ys[i], i) : tf.mean(fn(ys[i], outputs[i]));
         total = total === undefined ? l : tf.add(total, l);
       });
       let mean = tf.mean(total!) as tfTypes.Scalar;
@@ -79,10 +83,30 @@ export class TapeLoss {
     });
   }
 
-  /** Per metric of model.metricsNames (after 'loss'): mean x count, to be summed across ranks. */
-  metricSums(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], n: number): number[] {
+  /**
+   * A per-sample loss times its sample's class weight, as tfjs-layers' computeWeightedLoss does
+   * in model.fit (training only): the class of a sample is the argmax of a one-hot target, or the
+   * target itself for class ids ([n] or [n, 1]), as its standardizeWeights reads it.
+   */
+  weighted(loss: tfTypes.Tensor, y: tfTypes.Tensor, output: number): tfTypes.Tensor {
+    const table = this.#classWeights[output];
+    if (table === undefined) return loss;
     const tf = this.tf;
-    const means = tf.tidy(() => this.#internals.metricsTensors.map(([fn, o]) => tf.mean(fn(ys[o], outputs[o]))));
+    const classes = y.rank === 2 && y.shape[1]! > 1 ? tf.argMax(y, 1) : tf.cast(tf.reshape(y, [y.shape[0]]), 'int32');
+    return tf.mul(loss, tf.gather(table, classes));
+  }
+
+  /**
+   * Per metric of model.metricsNames (after 'loss'): mean x count, to be summed across ranks. A
+   * multi-output model's per-output loss entries are class-weighted in training, as model.fit's.
+   */
+  metricSums(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], n: number, training = false): number[] {
+    const tf = this.tf;
+    // As tfjs-layers' train function: a multi-output model's first metrics are its per-output losses.
+    const perOutputLoss = (i: number) => training && outputs.length > 1 && i < outputs.length;
+    const means = tf.tidy(() =>
+      this.#internals.metricsTensors.map(([fn, o], i) => tf.mean(perOutputLoss(i) ? this.weighted(fn(ys[o], outputs[o]), ys[o], o) : fn(ys[o], outputs[o]))),
+    );
     // Read outside tidy: tidy walks a returned typed array (8x slower, DESIGN.md).
     const sums = means.map((m) => (m.dataSync()[0] as number) * n);
     tf.dispose(means);

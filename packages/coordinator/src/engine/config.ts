@@ -21,6 +21,8 @@ export interface TrainerConfig {
   seed?: number;
   /** Module every worker imports before building its replica (custom layers). */
   workerSetup?: string;
+  /** model.fit's classWeight, standardized per output (WorkerInit.classWeights). */
+  classWeights?: Array<number[] | null>;
   /** Reruns of failed steps allowed over the run (default 3). */
   maxRestarts?: number;
   /** Non-finite steps allowed in a row before training stops (default 5). */

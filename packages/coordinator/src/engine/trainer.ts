@@ -87,6 +87,7 @@ export class Trainer {
       logLevel: cfg.logLevel ?? 'info',
       seed: cfg.seed ?? 0,
       workerSetup: cfg.workerSetup,
+      classWeights: cfg.classWeights,
       commModule: cfg.cluster === undefined ? undefined : commModuleUrl.href,
     };
     if (cfg.backend === 'tensorflow') pinTensorflowThreads(cfg.threadsPerWorker ?? 1, wantsOneDnn(cfg.model.topology));

@@ -15,6 +15,7 @@ import { runFitLoop, type FitCallbacks, type FitPosition } from './fit-loop.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { modelSpecOf } from '../engine/model-spec.js';
 import { ProgressReporter } from './progress.js';
+import { classWeightTables } from './class-weight.js';
 import { checkFinite, checkShapes, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
 import { Trainer } from '../engine/trainer.js';
 
@@ -39,13 +40,13 @@ function trainingFlagsOf(model: tf.LayersModel): TrainingFlags[] {
 /** What model.fit's callbacks see through `this.model`; a callback instance has setModel. */
 type AnyCallback = tf.Callback | tf.CustomCallback;
 
-function standardizeCallbacks(input: CallbackInput | undefined): AnyCallback[] {
+function standardizeCallbacks(input: CallbackInput | undefined, yieldEvery: tf.ModelFitArgs['yieldEvery']): AnyCallback[] {
   if (input === undefined || input === null) return [];
   const list = (Array.isArray(input) ? input : [input]) as Array<tf.CustomCallbackArgs | tf.Callback>;
   return list.map((c, i) => {
     if (typeof c !== 'object' || c === null)
       throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `options.callbacks[${i}] must be a tf.Callback or an object of onEpochEnd/onBatchEnd/... functions`);
-    return typeof (c as tf.Callback).setModel === 'function' ? (c as tf.Callback) : new tf.CustomCallback(c as tf.CustomCallbackArgs);
+    return typeof (c as tf.Callback).setModel === 'function' ? (c as tf.Callback) : new tf.CustomCallback(c as tf.CustomCallbackArgs, yieldEvery);
   });
 }
 
@@ -109,7 +110,8 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const shapes = spec.weights.map((w) => w.shape);
   const initialWeights = model.getWeights().map((t) => t.dataSync() as Float32Array);
   const metricNames = (model.metricsNames ?? ['loss']).slice(1);
-  const callbacks = standardizeCallbacks(o.callbacks);
+  const callbacks = standardizeCallbacks(o.callbacks, o.yieldEvery);
+  const classWeights = classWeightTables(o.classWeight, outputs.names, ys, dataset.trainCount);
   const history = new tf.History();
   const list = new tf.CallbackList([...callbacks, history]);
   const stepBatch = o.batchSize * o.accumulate;
@@ -182,6 +184,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       optimizer,
       seed: o.seed,
       workerSetup: o.workerSetup,
+      classWeights,
       threadsPerWorker: o.threadsPerWorker,
       gradients: o.gradients,
       stepsPerExecution,

@@ -126,6 +126,35 @@ export const RUN_OPTIONS = {
     doc: 'tf.Callback instances or { onEpochEnd, onBatchEnd, ... } objects, as model.fit',
     fit: on(custom<CallbackInput>('tf.Callback instances or objects of callback functions', (v) => v as CallbackInput)),
   },
+  /**
+   * As model.fit: weights of the training loss per class (one-hot argmax or class id), `{ 0: 1, 1: 5 }`
+   * for one output, else an array with one per output or an object keyed by output name. Every class
+   * in the training data needs one. Validation losses are unweighted, as in model.fit.
+   */
+  classWeight: {
+    doc: 'as model.fit: weights of the training loss per class ({ 0: 1, 1: 5 }; per output for several)',
+    fit: on(
+      custom<NonNullable<tfTypes.ModelFitArgs['classWeight']>>('an object of class index -> weight (or one per output)', (v, l, e) => {
+        if (v === null || typeof v !== 'object') throw refuse(l, v, e);
+        return v as NonNullable<tfTypes.ModelFitArgs['classWeight']>;
+      }),
+    ),
+  },
+  /**
+   * As model.fit: how often the main thread yields to the event loop and calls the callbacks'
+   * onYield: 'auto' (every 125 ms), 'batch', 'epoch', 'never', or a number of ms. The training
+   * itself runs in the workers, so the main thread is free between executions anyway. Default 'auto'.
+   */
+  yieldEvery: {
+    doc: "as model.fit: when callbacks' onYield runs: auto|batch|epoch|never or ms",
+    fit: on(
+      custom<NonNullable<tfTypes.ModelFitArgs['yieldEvery']>>("'auto', 'batch', 'epoch', 'never' or a number of ms", (v, l, e) => {
+        if (v === 'auto' || v === 'batch' || v === 'epoch' || v === 'never' || (typeof v === 'number' && Number.isFinite(v) && v >= 0)) return v;
+        throw refuse(l, v, e);
+      }),
+      { default: 'auto' },
+    ),
+  },
   /** 1: the CLI's progress bar on stdout; 0: silent. Default 1. */
   verbose: { doc: "1: the CLI's progress bar on stdout; 0: silent", fit: on(oneOf([0, 1], '0 or 1'), { default: 1 }) },
   /** Module every worker imports before building its replica, where custom classes register (a path or URL; relative to the working directory). */

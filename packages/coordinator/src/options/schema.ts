@@ -21,11 +21,11 @@ export type { CallbackInput } from './schema-run.js';
 
 /** model.fit arguments parallelFit refuses, and why (each names the reason in its message). */
 export const REFUSED_FIT_ARGS = {
-  classWeight: "not applied by the workers' loss yet; weight the loss in a custom loss function instead",
-  sampleWeight: "not applied by the workers' loss yet; weight the loss in a custom loss function instead",
-  stepsPerEpoch: 'an epoch is one pass over x (tfjs uses it for datasets: model.fitDataset)',
-  validationSteps: 'validation covers the whole validation set (tfjs uses it for datasets: model.fitDataset)',
-  yieldEvery: "the workers train; the main thread's event loop is free between executions",
+  sampleWeight:
+    "tfjs's own model.fit does not implement it (tfjs-layers 4.22 throws 'sample weight is not supported yet'); use classWeight, or weight the loss in a custom loss",
+  stepsPerEpoch:
+    "an epoch is one pass over x; tfjs's model.fit on tensors does not implement it either (it throws 'stepsPerEpoch mode is not implemented yet')",
+  validationSteps: "validation covers the whole validation set; tfjs's model.fit takes it only with stepsPerEpoch, which it does not implement",
 } as const;
 
 /** The order here is the order of `--help` and of README's tables. */
