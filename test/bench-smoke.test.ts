@@ -271,6 +271,8 @@ describe('bench and scale: bad input exits 2 before any measurement', () => {
     [['scale', '--steps-per-execution', '2000'], /flag --steps-per-execution must be an integer in 1\.\.1024, got 2000/],
     [['bench', '--json', '/nonexistent/dir/b.json'], /--json \/nonexistent\/dir\/b.json: directory \/nonexistent\/dir does not exist/],
     [['scale', '--workers', '2,3'], /flag --workers must include 1/],
+    [['bench', '--model', 'resnet'], /flag --model must be one of seed, mnist-cnn, .*got "resnet"/],
+    [['bench', '--samples', '64'], /flag --samples is for --model NAME/],
     [['scale', '--strong-batch-sizes', '128,x'], /flag --strong-batch-sizes must be a comma-separated list of integers/],
   ])('%j', async (args, message) => {
     const r = await runCli(args);
@@ -278,5 +280,61 @@ describe('bench and scale: bad input exits 2 before any measurement', () => {
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toContain(`Usage: threadfit ${args[0]}`);
     expect(r.stderr).not.toContain('starting');
+  });
+});
+
+describe('threadfit bench --model (a tfjs-examples model: stock model.fit against parallelFit)', () => {
+  let run: CliResult;
+  const json = join(tmp.dir, 'zoo.json');
+  beforeAll(async () => {
+    run = await runCli([
+      'bench',
+      '--model',
+      'jena-simple-rnn',
+      '--samples',
+      '64',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '32',
+      '--repeats',
+      '1',
+      '--backend',
+      'wasm',
+      '--workers',
+      '1,2',
+      '--json',
+      json,
+    ]);
+  }, 180_000);
+
+  it('prints a row per configuration (stock fit, with the kernels, parallelFit at each W) and the ratios', () => {
+    expect(run.code, run.stderr).toBe(0);
+    const rows = run.stdout.split('\n').filter((l) => /^(tfjs-fit|parallelFit)/.test(l));
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'tfjs-fit wasm 1',
+      'tfjs-fit-fixed wasm 1',
+      'parallelFit wasm 1',
+      'parallelFit wasm 2',
+    ]);
+    expect(run.stdout).toMatch(/x fit \(total\)/);
+    expect(run.stderr).toMatch(/\[bench 4\/4\] parallelFit \(wasm, 2 workers\): .* samples\/s after start-up/);
+  });
+
+  it('writes the JSON with the documented keys, start-up apart from the rest', () => {
+    const report = JSON.parse(readFileSync(json, 'utf8'));
+    expect(Object.keys(report).sort()).toEqual(['machine', 'model', 'results']);
+    expect(report.model).toBe('jena-simple-rnn');
+    for (const r of report.results) {
+      expect(Object.keys(r).sort()).toEqual(
+        ['backend', 'batchSize', 'epochs', 'model', 'name', 'peakRssMb', 'samples', 'samplesPerSec', 'startupSeconds', 'totalSeconds', 'workers'].sort(),
+      );
+      expect(isRate(r.samplesPerSec) && isRate(r.totalSeconds)).toBe(true);
+      expect([r.samples, r.epochs, r.batchSize]).toEqual([64, 1, 32]);
+      // Stock fit has no start-up of its own; parallelFit's is part of its total.
+      if (r.name === 'parallelFit') expect(r.startupSeconds).toBeGreaterThan(0);
+      else expect(r.startupSeconds).toBe(0);
+      expect(r.startupSeconds).toBeLessThan(r.totalSeconds);
+    }
   });
 });
