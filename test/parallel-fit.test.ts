@@ -312,6 +312,22 @@ describe('models beyond the MLP', () => {
 });
 
 describe('bad input fails fast, naming the problem', () => {
+  it.each(['wasm', 'cpu'] as const)('on %s, a layer no backend can differentiate is named, with the op', async (backend) => {
+    const m = tf.sequential({
+      layers: [
+        tf.layers.dense({ units: 4, inputShape: [10], name: 'hidden' }),
+        tf.layers.thresholdedReLU({ name: 'gate' }),
+        tf.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
+    m.compile({ loss: 'categoricalCrossentropy', optimizer: 'sgd' });
+    const { x, y } = data(32);
+    const err = (await parallelFit(m, x, y, { workers: 1, backend, verbose: 0 }).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/layer 'gate' \(ThresholdedReLU\) uses the op 'Greater', which tfjs cannot differentiate on any backend/);
+    expect(err.code).toBe('ERR_THREADFIT_UNSUPPORTED');
+  });
+
   let x: tf.Tensor;
   let y: tf.Tensor;
   beforeAll(() => ({ x, y } = data(32)));

@@ -237,21 +237,73 @@ export class Replica {
       }, this.#vars);
       tf.dispose([value, ...Object.values(grads)]);
     } catch (err) {
+      const noGradient = /gradient function not found for (\w+)/.exec((err as Error).message);
+      if (noGradient !== null) {
+        // tfjs registers no gradient for the op: no backend can train through it.
+        const layer = this.#layerNeeding(new RegExp(`gradient function not found for ${noGradient[1]}\\b`));
+        throw new ThreadfitError(
+          ErrorCodes.UNSUPPORTED,
+          `${layer === undefined ? 'the model' : `layer '${layer.name}' (${layer.getClassName()})`} uses the op '${noGradient[1]}', which tfjs cannot differentiate on any backend (no gradient is registered for it), so no backend can train through it; replace the layer (model.fit fails the same way)`,
+          { cause: err },
+        );
+      }
       const m = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((err as Error).message);
       if (m === null) throw err;
       // Workers load only the backend they run (backend.ts): the cpu backend's kernel registry is
       // loaded here, on this error path, to say whether it has the kernel.
       await import('@tensorflow/tfjs-backend-cpu');
       const others = ['cpu', 'wasm', 'tensorflow'].filter((b) => b !== m[2] && (tf.getKernel(m[1], b) !== undefined || b === 'tensorflow'));
+      const layer = this.#layerNeeding(new RegExp(`Kernel '${m[1]}' not registered`));
       throw new ThreadfitError(
         ErrorCodes.UNSUPPORTED,
-        `the model needs the tfjs kernel '${m[1]}', which backend '${m[2]}' does not have (training this model differentiates an op it cannot run); use backend ${others.map((b) => `'${b}'`).join(' or ')}`,
+        `${layer === undefined ? 'the model' : `layer '${layer.name}' (${layer.getClassName()})`} needs the tfjs kernel '${m[1]}', which backend '${m[2]}' does not have (training this model differentiates an op it cannot run); use backend ${others.map((b) => `'${b}'`).join(' or ')}`,
         { cause: err },
       );
     } finally {
       tf.dispose([...xs, ...ys]);
       this.#loadedStep = -1; // the probe's training-mode pass moved the moving statistics
     }
+  }
+
+  /**
+   * On the probe's error path only: the first layer whose own forward and backward pass (on
+   * inputs of its input shapes, batch 2) fails with an error matching `needs`, so the error can
+   * name it.
+   */
+  #layerNeeding(needs: RegExp): tfTypes.layers.Layer | undefined {
+    const tf = this.#tf;
+    for (const layer of this.#model.layers) {
+      let symbolic: tfTypes.SymbolicTensor[];
+      try {
+        symbolic = ([] as tfTypes.SymbolicTensor[]).concat(layer.input);
+      } catch {
+        continue; // a layer used at several nodes has no single input: skip it
+      }
+      const inputs = symbolic.map((t) =>
+        t.dtype === 'int32'
+          ? tf.zeros(
+              t.shape.map((d) => d ?? 2),
+              'int32',
+            )
+          : tf.onesLike(tf.zeros(t.shape.map((d) => d ?? 2))),
+      );
+      try {
+        const floats = inputs.filter((t) => t.dtype === 'float32');
+        const vars = layer.trainableWeights.map((w) => w.read() as tfTypes.Variable);
+        const loss = () => {
+          const out = layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
+          return tf.addN(([] as tfTypes.Tensor[]).concat(out).map((o) => tf.sum(tf.cast(o, 'float32')))) as tfTypes.Scalar;
+        };
+        const r = vars.length > 0 ? tf.variableGrads(loss, vars) : undefined;
+        const g = floats.length > 0 ? tf.grads((...xs: tfTypes.Tensor[]) => (void xs, loss()))(floats) : [];
+        tf.dispose([...(r ? [r.value, ...Object.values(r.grads)] : []), ...g]);
+      } catch (err) {
+        if (needs.test((err as Error).message)) return layer;
+      } finally {
+        tf.dispose(inputs);
+      }
+    }
+    return undefined;
   }
 
   /** Loss and metric sums over rows [start, end) of a split, in inference mode. */
