@@ -521,3 +521,38 @@ describe("model.fit's classWeight and yieldEvery", () => {
     await expect(parallelFit(mlp(2), x, y, { sampleWeight: tf.ones([64]) } as never)).rejects.toThrow(/options\.sampleWeight .*does not implement it/);
   });
 });
+
+describe('the optimizer state between calls, as model.fit keeps it', () => {
+  it.each(['adam', 'rmsprop', 'sgd'] as const)(
+    '%s: two calls of one epoch equal model.fit called twice (W=1), and model.optimizer holds the state',
+    async (kind) => {
+      await tf.setBackend('cpu');
+      const { x, y } = data(64);
+      const make = () => mlp(12, kind === 'adam' ? tf.train.adam(0.01) : kind === 'rmsprop' ? tf.train.rmsprop(0.01, 0.9, 0.5) : tf.train.sgd(0.1));
+      const args = { epochs: 1, batchSize: 16, shuffle: false, verbose: 0 as const };
+      const stock = make();
+      const ours = make();
+      const want: number[] = [];
+      const got: number[] = [];
+      for (let call = 0; call < 2; call++) {
+        want.push((await stock.fit(x, y, args)).history.loss[0] as number);
+        got.push((await parallelFit(ours, x, y, { ...args, workers: 1, backend: 'cpu' })).history.loss[0] as number);
+      }
+      got.forEach((l, i) => expect(Math.abs(l - want[i])).toBeLessThanOrEqual(1e-4 * want[i]));
+      expect(maxRel(stock.getWeights(), ours.getWeights())).toBeLessThanOrEqual(1e-4);
+      expect(ours.optimizer.iterations).toBe(stock.optimizer.iterations);
+      const [a, b] = [await stock.optimizer.getWeights(), await ours.optimizer.getWeights()];
+      if (kind === 'sgd') return expect(b).toHaveLength(1);
+      // The same names but for the layers' own (dense_Dense1 there, dense_Dense3 here).
+      const unlayered = (names: Array<{ name: string }>) => names.map((w) => w.name.replace(/^[^/]+\//, ''));
+      expect(unlayered(b)).toEqual(unlayered(a));
+      expect(b[1].name).toBe(`${ours.trainableWeights[0].originalName}/${kind === 'adam' ? 'm' : 'rms'}`);
+      expect(
+        maxRel(
+          a.map((w) => w.tensor),
+          b.map((w) => w.tensor),
+        ),
+      ).toBeLessThanOrEqual(1e-4);
+    },
+  );
+});

@@ -37,7 +37,12 @@ export function readOptimizerSlots(views: StateViews, spec: ModelSpec, slotNames
  * (which put the checkpoint's weights in) and before any task: replicas cache weights by
  * (step, buffer), and no task may be running.
  */
-export function restoreOptimizerState(views: StateViews, spec: ModelSpec, optimizer: CheckpointState['optimizer'], slotNames: readonly string[]): void {
+export function restoreOptimizerState(
+  views: StateViews,
+  spec: ModelSpec,
+  optimizer: Pick<CheckpointState['optimizer'], 'step' | 'slots'>,
+  slotNames: readonly string[],
+): void {
   const trainable = trainableOf(spec);
   const from = views.committed;
   slotNames.forEach((name, slot) => {

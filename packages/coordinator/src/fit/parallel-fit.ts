@@ -5,7 +5,7 @@
  * weights at every epoch end and at the end. Semantics follow tfjs-layers' fitLoop.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stepsPerEpoch } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stateSlotsOf, stepsPerEpoch } from '@threadfit/shared';
 import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
 import { FIT_LABELS, RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
 import { resolveBackend } from '../engine/backend-choice.js';
@@ -16,6 +16,7 @@ import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { modelSpecOf } from '../engine/model-spec.js';
 import { ProgressReporter } from './progress.js';
 import { classWeightTables } from './class-weight.js';
+import { optimizerStateOf, restoreOptimizerState, writeOptimizerState } from './optimizer-carry.js';
 import { checkFinite, checkShapes, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
 import { Trainer } from '../engine/trainer.js';
 
@@ -172,6 +173,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     const position: FitPosition = resumed
       ? { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }
       : { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
+    const carried = resumed ? undefined : await optimizerStateOf(model, spec, optimizer);
     trainer = await Trainer.create({
       workers: o.workers,
       backend: resolveBackend(o.backend),
@@ -195,6 +197,8 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     });
     const t = trainer;
     if (resumed) ckpts!.restore(t, resumed);
+    // Else, as model.fit: the state earlier fit calls left in model.optimizer (optimizer-carry.ts).
+    else if (carried !== undefined) restoreOptimizerState(t.views, spec, carried, stateSlotsOf(optimizer));
     const syncModel = () => {
       const tensors = tensorsOf(t.committedWeights(), shapes);
       model.setWeights(tensors);
@@ -229,6 +233,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     });
     // The final committed state is always checkpointed (early stopping, or steps N does not divide).
     await ckpts?.writeFinal(t, position, history.history as Record<string, number[]>);
+    await writeOptimizerState(model, t, spec, optimizer);
     return history;
   } finally {
     for (const f of reentry) f.isTraining = false;
