@@ -2,8 +2,8 @@
  * `threadfit bench --model NAME`: a model of tfjs-examples (zoo/) as its user would train it, in
  * one run on one machine: per backend, stock `model.fit` in one thread (on wasm also with
  * threadfit's exported kernels, without which conv nets and embeddings cannot train there), then
- * parallelFit at each worker count. Each configuration runs in its own child process (runner.ts);
- * each repeat is one whole call from a fresh model. Reported apart: the call's wall time (worker
+ * parallelFit at each worker count. Each repeat is one whole call from a fresh model in a fresh
+ * child process (runner.ts), as a user's first call: medians over the repeats. Reported apart: the call's wall time (worker
  * start-up included, what a user waits for), the start-up, and the training rate after it.
  */
 import { writeJsonAtomic } from '../cli/report.js';
@@ -13,7 +13,8 @@ import type { ZooModelName } from '../zoo/models.js';
 import { checkBackendAvailable, type CommandIO } from './bench.js';
 import { describeMachine, machineInfo, type MachineInfo } from './machine.js';
 import type { ResolvedBenchOptions } from './options.js';
-import { RunKinds, type ZooRun } from './protocol.js';
+import { median } from './measure.js';
+import { RunKinds, type Measurement, type ZooRun } from './protocol.js';
 import { measureInChild } from './runner.js';
 import { fixed, formatTable, int, round, type Column } from './table.js';
 
@@ -88,15 +89,24 @@ export async function runZooBench(o: ResolvedBenchOptions & { model: ZooModelNam
       samples: run.samples,
     };
     try {
-      const m = await measureInChild(run, (text) => io.err.write(`${tag}: ${text}\n`));
+      // One child process per repeat: each call is a user's first in a fresh process (stock fit's
+      // first call pays its own warm-up, as parallelFit's workers pay theirs), not a warm rerun.
+      const repeats: Measurement[] = [];
+      for (let r = 0; r < run.repeats; r++) {
+        repeats.push(
+          await measureInChild({ ...run, repeats: 1 }, (text) => io.err.write(`${tag}: ${text.replace(/^repeat 1\/1/, `repeat ${r + 1}/${run.repeats}`)}\n`)),
+        );
+      }
+      const totalMs = median(repeats.map((m) => m.totalMs!));
+      const rate = median(repeats.map((m) => m.samplesPerSec));
       results.push({
         ...base,
-        totalSeconds: round(m.totalMs! / 1000, 3),
-        startupSeconds: round(m.startupMs! / 1000, 3),
-        samplesPerSec: Math.round(m.samplesPerSec),
-        peakRssMb: round(m.peakRssMb, 1),
+        totalSeconds: round(totalMs / 1000, 3),
+        startupSeconds: round(median(repeats.map((m) => m.startupMs!)) / 1000, 3),
+        samplesPerSec: Math.round(rate),
+        peakRssMb: round(Math.max(...repeats.map((m) => m.peakRssMb)), 1),
       });
-      io.err.write(`${tag}: ${fixed(m.totalMs! / 1000, 2)} s, ${int(m.samplesPerSec)} samples/s after start-up\n`);
+      io.err.write(`${tag}: ${fixed(totalMs / 1000, 2)} s, ${int(rate)} samples/s after start-up\n`);
     } catch (err) {
       // Stock fit on wasm cannot train a conv net (no Conv2DBackpropFilter there): a row that says so.
       const error = (err as Error).message.split('\n')[0];

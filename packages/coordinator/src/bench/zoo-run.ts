@@ -1,7 +1,7 @@
 /**
  * One configuration of `threadfit bench --model NAME` (a zoo model, zoo/): stock `model.fit` in
  * this thread, or parallelFit in worker threads, on the model's data, timed as a user sees it.
- * Each repeat is one whole call from a fresh model: the call's wall time (worker start-up
+ * Each repeat is one whole call from a fresh model (zoo-bench.ts runs each in a fresh process): the call's wall time (worker start-up
  * included), its start-up (parallelFit: from the call to onTrainBegin, when the workers are up;
  * stock fit has none to speak of) and the training rate after it. Runs in a child process
  * (child.ts), so the backend set-up and the peak RSS are this configuration's alone.
