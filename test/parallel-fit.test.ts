@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parallelFit } from '@threadfit/coordinator';
+import { parallelFit, releaseWarmWorkers, warmTakeovers } from '@threadfit/coordinator';
 import { installWasmMatMulFix } from '@threadfit/worker';
 
 const N = 320; // 20 steps of 16
@@ -555,4 +555,73 @@ describe('the optimizer state between calls, as model.fit keeps it', () => {
       ).toBeLessThanOrEqual(1e-4);
     },
   );
+});
+
+describe('warm workers between calls (a loop of parallelFit calls, as of model.fit)', () => {
+  const bits = (m: tf.LayersModel) => Buffer.concat(m.getWeights().map((w) => Buffer.from((w.dataSync() as Float32Array).buffer)));
+
+  it('the next call on the same model takes the workers over, with the bits of fresh workers each call', async () => {
+    await releaseWarmWorkers();
+    const { x, y } = data(96);
+    const args = { epochs: 1, batchSize: 16, verbose: 0 as const, workers: 2, backend: 'wasm' as const };
+    const warm = mlp(21);
+    const fresh = mlp(21);
+    const losses: number[][] = [[], []];
+    const before = warmTakeovers();
+    for (let call = 0; call < 3; call++) losses[0].push((await parallelFit(warm, x, y, args)).history.loss[0] as number);
+    expect(warmTakeovers() - before).toBe(2);
+    expect(await releaseWarmWorkers()).toBe(1);
+    for (let call = 0; call < 3; call++) {
+      losses[1].push((await parallelFit(fresh, x, y, args)).history.loss[0] as number);
+      await releaseWarmWorkers();
+    }
+    expect(warmTakeovers() - before).toBe(2);
+    expect(losses[0]).toEqual(losses[1]);
+    expect(Buffer.compare(bits(warm), bits(fresh))).toBe(0);
+  });
+
+  it('weights changed between calls, other data or other options: fresh workers, the right result', async () => {
+    const { x, y } = data(64);
+    const args = { epochs: 1, batchSize: 16, verbose: 0 as const, workers: 2, backend: 'wasm' as const };
+    const a = mlp(22);
+    const b = mlp(22);
+    await parallelFit(a, x, y, args);
+    await parallelFit(b, x, y, args);
+    await releaseWarmWorkers();
+    // The user moves a's weights between calls; b gets the same move with no warm workers.
+    const moved = (m: tf.LayersModel) => m.setWeights(m.getWeights().map((w) => w.mul(0.5)));
+    moved(a);
+    moved(b);
+    const before = warmTakeovers();
+    await parallelFit(a, x, y, args);
+    await parallelFit(b, x, y, args);
+    expect(warmTakeovers()).toBe(before);
+    expect(Buffer.compare(bits(a), bits(b))).toBe(0);
+    // Other data (a new tensor), other options: not taken over either.
+    const x2 = x.mul(1);
+    await parallelFit(a, x2, y, { ...args, batchSize: 32 });
+    await releaseWarmWorkers();
+    await parallelFit(b, x2, y, { ...args, batchSize: 32 });
+    expect(warmTakeovers()).toBe(before);
+    expect(Buffer.compare(bits(a), bits(b))).toBe(0);
+    await releaseWarmWorkers();
+  });
+
+  it('idle workers do not keep the process alive', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const script = `
+      import * as tf from '@tensorflow/tfjs';
+      import { parallelFit, WARM_IDLE_MS } from '@threadfit/coordinator';
+      await tf.setBackend('cpu');
+      const m = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3], activation: 'softmax' })] });
+      m.compile({ loss: 'categoricalCrossentropy', optimizer: 'adam' });
+      await parallelFit(m, tf.ones([8, 3]), tf.oneHot(tf.zeros([8], 'int32'), 2), { verbose: 0, workers: 2, backend: 'wasm' });
+      console.log(JSON.stringify({ done: Date.now(), idle: WARM_IDLE_MS }));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const exited = Date.now();
+    expect(r.status, r.stderr).toBe(0);
+    const { done, idle } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { done: number; idle: number };
+    // The child ended long before its idle trainer's timer (WARM_IDLE_MS) would have closed it.
+    expect(exited - done).toBeLessThan(idle / 2);
+  });
 });

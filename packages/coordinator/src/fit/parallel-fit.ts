@@ -17,6 +17,8 @@ import { modelSpecOf } from '../engine/model-spec.js';
 import { ProgressReporter } from './progress.js';
 import { classWeightTables } from './class-weight.js';
 import { optimizerStateOf, restoreOptimizerState, writeOptimizerState } from './optimizer-carry.js';
+import { keepWarm, takeWarm, type WarmKey } from './warm-workers.js';
+import type { SharedDataset } from '../data/dataset.js';
 import { checkFinite, checkShapes, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
 import { Trainer } from '../engine/trainer.js';
 
@@ -69,7 +71,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const optimizer = optimizerSpecOf(model.optimizer);
   refuseUntrainable(optimizer);
 
-  // Data: validated and copied into shared memory once, before any thread starts.
+  // Data: validated before any thread starts (copied into shared memory below).
   const xs = columns(x, 'x', model.inputs.length);
   const ys = columns(y, 'y', model.outputs.length);
   const n = xs[0].count;
@@ -105,20 +107,48 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   } else if (splitAt < n) {
     val = { data: { x: xs, y: ys }, start: splitAt, end: n };
   }
-  const dataset = shareTensorData({ x: xs, y: ys }, { start: 0, end: splitAt }, val);
   const doValidation = val !== undefined && val.end > val.start;
 
   const shapes = spec.weights.map((w) => w.shape);
   const initialWeights = model.getWeights().map((t) => t.dataSync() as Float32Array);
   const metricNames = (model.metricsNames ?? ['loss']).slice(1);
   const callbacks = standardizeCallbacks(o.callbacks, o.yieldEvery);
-  const classWeights = classWeightTables(o.classWeight, outputs.names, ys, dataset.trainCount);
+  const classWeights = classWeightTables(o.classWeight, outputs.names, ys, splitAt);
   const history = new tf.History();
   const list = new tf.CallbackList([...callbacks, history]);
   const stepBatch = o.batchSize * o.accumulate;
   // Batch callbacks see every batch before the next one runs unless the caller chose otherwise.
   const stepsPerExecution = o.stepsPerExecution === 'auto' ? (callbacks.length === 0 ? DEFAULT_STEPS_PER_EXECUTION : 1) : o.stepsPerExecution;
-  const steps = stepsPerEpoch(dataset.trainCount, stepBatch);
+  // What the workers are built from, but the weights and the data (warm-workers.ts keys on it).
+  const trainerConfig = {
+    workers: o.workers,
+    backend: resolveBackend(o.backend),
+    model: spec,
+    maxBatch: stepBatch,
+    accumulate: o.accumulate,
+    microBatches: o.deterministic ? o.microBatches : undefined,
+    optimizer,
+    seed: o.seed,
+    workerSetup: o.workerSetup,
+    classWeights,
+    threadsPerWorker: o.threadsPerWorker,
+    gradients: o.gradients,
+    stepsPerExecution,
+    maxRestarts: o.maxRestarts,
+    maxSkippedSteps: o.maxSkippedSteps,
+    stepTimeoutMs: o.stepTimeoutMs,
+  };
+  // Warm workers of the last call on this model are taken over when nothing they were built from
+  // changed; never with checkpoints, injected faults or elastic resizes, nor for typed-array data.
+  const inputTensors = [x, y, ...(o.validationData ?? [])].flat();
+  const warmKey: WarmKey = { config: JSON.stringify({ ...trainerConfig, validationSplit: o.validationSplit }), tensors: inputTensors };
+  const reusable =
+    o.checkpointDir === undefined &&
+    o.injectFault === undefined &&
+    o.workersForEpoch === undefined &&
+    inputTensors.every((t) => t instanceof tf.Tensor && !(t instanceof tf.Variable));
+  const trainCount = splitAt;
+  const steps = stepsPerEpoch(trainCount, stepBatch);
   const schedule: LrScheduleOptions = {
     base: optimizer.learningRate,
     scale: o.lrScale,
@@ -133,7 +163,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   list.setParams({
     epochs: o.epochs,
     initialEpoch: o.initialEpoch,
-    samples: dataset.trainCount,
+    samples: trainCount,
     steps,
     batchSize: o.batchSize,
     verbose: o.verbose,
@@ -144,7 +174,14 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   for (const f of reentry) f.isTraining = true;
   flags.stopTraining = false;
   let trainer: Trainer | undefined;
+  let dataset: SharedDataset | undefined;
+  let keep = false;
   try {
+    // After the re-entry flags are set (model.fit must see them before this call first awaits).
+    const warm = reusable ? await takeWarm(model, warmKey, initialWeights, (model.optimizer as tf.Optimizer | undefined)?.iterations ?? 0) : undefined;
+    trainer = warm?.trainer;
+    // Data: copied into shared memory once, unless warm workers hold it already.
+    dataset = warm?.dataset ?? shareTensorData({ x: xs, y: ys }, { start: 0, end: splitAt }, val);
     // Checkpoints: checked before any thread starts; on resume, the newest valid one of this
     // model and data shape gives the weights, the optimizer state and the position.
     const ckpts =
@@ -157,7 +194,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
               optimizer,
               weightSpecs: checkpointWeightSpecs(model),
               seed: o.seed,
-              dataShape: { inputShape: xs[0].sample, classes: ys[0].sample[ys[0].sample.length - 1] ?? 1, trainCount: dataset.trainCount },
+              dataShape: { inputShape: xs[0].sample, classes: ys[0].sample[ys[0].sample.length - 1] ?? 1, trainCount },
               config: { epochs: o.epochs, batchSize: o.batchSize, seed: o.seed, workers: o.workers },
               trajectory: trajectoryOf({
                 ...o,
@@ -173,31 +210,12 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     const position: FitPosition = resumed
       ? { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep }
       : { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
-    const carried = resumed ? undefined : await optimizerStateOf(model, spec, optimizer);
-    trainer = await Trainer.create({
-      workers: o.workers,
-      backend: resolveBackend(o.backend),
-      model: spec,
-      initialWeights: resumed?.weights ?? initialWeights,
-      dataset,
-      maxBatch: stepBatch,
-      accumulate: o.accumulate,
-      microBatches: o.deterministic ? o.microBatches : undefined,
-      optimizer,
-      seed: o.seed,
-      workerSetup: o.workerSetup,
-      classWeights,
-      threadsPerWorker: o.threadsPerWorker,
-      gradients: o.gradients,
-      stepsPerExecution,
-      maxRestarts: o.maxRestarts,
-      maxSkippedSteps: o.maxSkippedSteps,
-      stepTimeoutMs: o.stepTimeoutMs,
-      injectFault: o.injectFault,
-    });
+    const carried = resumed || warm ? undefined : await optimizerStateOf(model, spec, optimizer);
+    trainer ??= await Trainer.create({ ...trainerConfig, initialWeights: resumed?.weights ?? initialWeights, dataset, injectFault: o.injectFault });
     const t = trainer;
     if (resumed) ckpts!.restore(t, resumed);
-    // Else, as model.fit: the state earlier fit calls left in model.optimizer (optimizer-carry.ts).
+    // Else, as model.fit: the state earlier fit calls left in model.optimizer (optimizer-carry.ts);
+    // warm workers hold it already.
     else if (carried !== undefined) restoreOptimizerState(t.views, spec, carried, stateSlotsOf(optimizer));
     const syncModel = () => {
       const tensors = tensorsOf(t.committedWeights(), shapes);
@@ -217,7 +235,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
       learningRateAt: isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
       workersForEpoch: o.workersForEpoch,
       seed: o.seed,
-      trainCount: dataset.trainCount,
+      trainCount,
       metricNames,
       validationSplit: doValidation ? 'val' : undefined,
       callbacks: [modelSync, ...progress, list as unknown as FitCallbacks],
@@ -234,9 +252,13 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     // The final committed state is always checkpointed (early stopping, or steps N does not divide).
     await ckpts?.writeFinal(t, position, history.history as Record<string, number[]>);
     await writeOptimizerState(model, t, spec, optimizer);
+    keep = reusable;
     return history;
   } finally {
     for (const f of reentry) f.isTraining = false;
-    await trainer?.close();
+    if (trainer !== undefined) {
+      if (keep) keepWarm(model, trainer, dataset!, warmKey);
+      else await trainer.close();
+    }
   }
 }
