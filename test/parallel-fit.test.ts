@@ -539,6 +539,11 @@ describe('the optimizer state between calls, as model.fit keeps it', () => {
         got.push((await parallelFit(ours, x, y, { ...args, workers: 1, backend: 'cpu' })).history.loss[0] as number);
       }
       got.forEach((l, i) => expect(Math.abs(l - want[i])).toBeLessThanOrEqual(1e-4 * want[i]));
+      // Handing the state back leaks nothing: a third call leaves as many tensors as the second.
+      const tensors = tf.memory().numTensors;
+      await parallelFit(ours, x, y, { ...args, workers: 1, backend: 'cpu' });
+      expect(tf.memory().numTensors).toBe(tensors);
+      await stock.fit(x, y, args);
       expect(maxRel(stock.getWeights(), ours.getWeights())).toBeLessThanOrEqual(1e-4);
       expect(ours.optimizer.iterations).toBe(stock.optimizer.iterations);
       const [a, b] = [await stock.optimizer.getWeights(), await ours.optimizer.getWeights()];

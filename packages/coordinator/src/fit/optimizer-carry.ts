@@ -25,6 +25,7 @@ export async function optimizerStateOf(
   if (opt === undefined || !carries(optimizer) || opt.iterations === 0) return undefined;
   const named = await opt.getWeights();
   const step = (await named[0].tensor.data())[0];
+  named[0].tensor.dispose(); // a scalar made for the call; the rest are the optimizer's own variables
   const trainable = spec.weights.filter((w) => w.trainable).length;
   const names = stateSlotsOf(optimizer);
   if (named.length !== 1 + names.length * trainable) return undefined; // not this model's state (another model's optimizer object)
@@ -46,10 +47,13 @@ export async function writeOptimizerState(model: tf.LayersModel, trainer: Traine
   for (const slot of slots) {
     slot.values.forEach((v, i) => tensors.push({ name: `${names[i]}/${slot.name}`, tensor: tf.tensor(v, model.trainableWeights[i].shape as number[]) }));
   }
+  // setWeights makes new variables without disposing the ones it replaces (tfjs 4.22): dispose
+  // them here, or each call would leak a copy of the state.
+  const replaced = opt.iterations > 0 ? await opt.getWeights() : [];
   try {
     await opt.setWeights(tensors);
   } finally {
-    tf.dispose(tensors.map((t) => t.tensor));
+    tf.dispose([...tensors, ...replaced].map((t) => t.tensor));
   }
 }
 
