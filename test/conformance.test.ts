@@ -17,6 +17,7 @@ import { buildSeededZooModel, coordinatorTf, parallelFit, zooData, ZOO_MODELS, t
 import { installWasmGradientKernels, installWasmMatMulFix } from '@threadfit/worker';
 import { Rng, deriveSeed } from '@threadfit/shared';
 import { ensureTensorflow } from './tensorflow-setup.js';
+import { maxRel } from './helpers.js';
 
 const SEED = 42;
 const BACKENDS = ['wasm', 'tensorflow'] as const;
@@ -44,23 +45,6 @@ function seededMasks(): tf.CustomCallbackArgs {
       Math.random = original;
     },
   };
-}
-
-/** max over weights of max|a - b| / max|a|. */
-function maxRel(a: tf.Tensor[], b: tf.Tensor[]): number {
-  let worst = 0;
-  a.forEach((t, i) => {
-    const x = t.dataSync();
-    const y = b[i].dataSync();
-    let diff = 0;
-    let scale = 1e-12;
-    for (let k = 0; k < x.length; k++) {
-      diff = Math.max(diff, Math.abs(x[k] - y[k]));
-      scale = Math.max(scale, Math.abs(x[k]));
-    }
-    worst = Math.max(worst, diff / scale);
-  });
-  return worst;
 }
 
 const cases = BACKENDS.flatMap((backend) => ZOO_MODELS.map((name) => ({ backend, name })));

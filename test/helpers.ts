@@ -94,3 +94,20 @@ export function mountTmpfs(bytes: number, prefix = 'threadfit-tmpfs-'): { dir: s
     },
   };
 }
+
+/** The largest relative difference between two lists of tensors: max over i of max|a_i - b_i| / max|a_i|. */
+export function maxRel(a: Array<{ dataSync(): ArrayLike<number> }>, b: Array<{ dataSync(): ArrayLike<number> }>): number {
+  let worst = 0;
+  a.forEach((t, i) => {
+    const x = t.dataSync();
+    const y = b[i].dataSync();
+    let diff = 0;
+    let scale = 1e-12;
+    for (let k = 0; k < x.length; k++) {
+      diff = Math.max(diff, Math.abs(x[k] - y[k]));
+      scale = Math.max(scale, Math.abs(x[k]));
+    }
+    worst = Math.max(worst, diff / scale);
+  });
+  return worst;
+}

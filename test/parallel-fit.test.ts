@@ -7,6 +7,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parallelFit, releaseWarmWorkers, warmTakeovers } from '@threadfit/coordinator';
 import { installWasmMatMulFix } from '@threadfit/worker';
+import { maxRel } from './helpers.js';
 
 const N = 320; // 20 steps of 16
 
@@ -40,22 +41,6 @@ function mlp(seed: number, optimizer: tf.Optimizer | string = tf.train.adam(0.01
   const m = tf.sequential({ layers });
   m.compile({ loss: 'categoricalCrossentropy', optimizer, metrics: ['accuracy'] });
   return m;
-}
-
-function maxRel(a: tf.Tensor[], b: tf.Tensor[]): number {
-  let worst = 0;
-  a.forEach((t, i) => {
-    const x = t.dataSync();
-    const y = b[i].dataSync();
-    let diff = 0;
-    let scale = 1e-12;
-    for (let k = 0; k < x.length; k++) {
-      diff = Math.max(diff, Math.abs(x[k] - y[k]));
-      scale = Math.max(scale, Math.abs(x[k]));
-    }
-    worst = Math.max(worst, diff / scale);
-  });
-  return worst;
 }
 
 describe('parallelFit = model.fit (W=1, shuffle off, same initial weights)', () => {
