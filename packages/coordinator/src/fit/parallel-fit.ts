@@ -252,7 +252,9 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     // The final committed state is always checkpointed (early stopping, or steps N does not divide).
     await ckpts?.writeFinal(t, position, history.history as Record<string, number[]>);
     await writeOptimizerState(model, t, spec, optimizer);
-    keep = reusable;
+    // A trainer that replaced a worker or reran a step starts the next call afresh (maxRestarts
+    // counts per call).
+    keep = reusable && t.restarts === 0;
     return history;
   } finally {
     for (const f of reentry) f.isTraining = false;
