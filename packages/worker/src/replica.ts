@@ -279,14 +279,10 @@ export class Replica {
       } catch {
         continue; // a layer used at several nodes has no single input: skip it
       }
-      const inputs = symbolic.map((t) =>
-        t.dtype === 'int32'
-          ? tf.zeros(
-              t.shape.map((d) => d ?? 2),
-              'int32',
-            )
-          : tf.onesLike(tf.zeros(t.shape.map((d) => d ?? 2))),
-      );
+      const inputs = symbolic.map((t) => {
+        const shape = t.shape.map((d) => d ?? 2);
+        return t.dtype === 'int32' ? tf.zeros(shape, 'int32') : tf.ones(shape);
+      });
       try {
         const floats = inputs.filter((t) => t.dtype === 'float32');
         const vars = layer.trainableWeights.map((w) => w.read() as tfTypes.Variable);
