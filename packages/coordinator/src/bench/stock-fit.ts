@@ -5,7 +5,7 @@
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, permutation, type BackendName } from '@threadfit/shared';
-import { installWasmMatMulFix, setupBackend } from '@threadfit/worker';
+import { installWasmGradientKernels, installWasmMatMulFix, setupBackend } from '@threadfit/worker';
 import { loadImageDataset, type ImageDataset } from '../data/mnist.js';
 import { buildSeedModel } from '../data/seed-model.js';
 import { median, peakRssMb } from './measure.js';
@@ -13,11 +13,15 @@ import type { Measurement, StockRun } from './protocol.js';
 
 type Tf = typeof tfTypes;
 
-/** Stock set-up: only what a user would write, plus (when asked) threadfit's exported kernel fix. */
-async function stockBackend(tf: Tf, backend: BackendName, matMulFix: boolean): Promise<void> {
+/**
+ * Stock set-up: only what a user would write, plus (when asked) threadfit's exported wasm fixes:
+ * the BatchMatMul fix and, for models beyond an MLP, the gradient kernels wasm lacks.
+ */
+export async function stockBackend(tf: Tf, backend: BackendName, matMulFix: boolean, gradientKernels = false): Promise<void> {
   if (backend === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
     if (matMulFix) installWasmMatMulFix(tf);
+    if (gradientKernels) installWasmGradientKernels(tf);
     if (!(await tf.setBackend('wasm'))) throw new ThreadfitError(ErrorCodes.BACKEND, "tfjs backend 'wasm' failed to initialise");
     await tf.ready();
     return;

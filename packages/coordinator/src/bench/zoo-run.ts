@@ -8,11 +8,11 @@
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import type { BackendName } from '@threadfit/shared';
-import { installWasmGradientKernels, installWasmMatMulFix, setupBackend } from '@threadfit/worker';
 import { coordinatorTf } from '../cli/train.js';
 import { parallelFit } from '../fit/parallel-fit.js';
 import { buildSeededZooModel, zooData } from '../zoo/index.js';
 import { median, peakRssMb } from './measure.js';
+import { stockBackend } from './stock-fit.js';
 import type { Measurement, ZooRun } from './protocol.js';
 
 type Tf = typeof tfTypes;
@@ -21,19 +21,7 @@ type Tf = typeof tfTypes;
 async function stockTf(backend: BackendName, fixed: boolean): Promise<Tf> {
   const tf = await import('@tensorflow/tfjs');
   tf.env().set('PROD', true);
-  if (backend === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
-    if (fixed) {
-      installWasmMatMulFix(tf);
-      installWasmGradientKernels(tf);
-    }
-    await tf.setBackend('wasm');
-  } else if (backend === 'tensorflow') {
-    await setupBackend({ backend });
-  } else {
-    await tf.setBackend(backend);
-  }
-  await tf.ready();
+  await stockBackend(tf, backend, fixed, fixed);
   return tf;
 }
 
