@@ -1,15 +1,17 @@
 /**
  * One configuration of `threadfit bench --model NAME` (a zoo model, zoo/): stock `model.fit` in
  * this thread, or parallelFit in worker threads, on the model's data, timed as a user sees it.
- * Each repeat is one whole call from a fresh model (zoo-bench.ts runs each in a fresh process): the call's wall time (worker start-up
- * included), its start-up (parallelFit: from the call to onTrainBegin, when the workers are up;
- * stock fit has none to speak of) and the training rate after it. Runs in a child process
- * (child.ts), so the backend set-up and the peak RSS are this configuration's alone.
+ * Each repeat is one whole call from a fresh model (zoo-bench.ts runs each in a fresh process):
+ * the call's wall time (worker start-up included), its start-up (parallelFit: from the call to
+ * onTrainBegin, when the workers are up; stock fit has none to speak of) and the training rate
+ * after it. Runs in a child process (child.ts), so the backend set-up and the peak RSS are this
+ * configuration's alone.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
 import type { BackendName } from '@threadfit/shared';
 import { coordinatorTf } from '../cli/train.js';
 import { parallelFit } from '../fit/parallel-fit.js';
+import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
 import { buildSeededZooModel, zooData } from '../zoo/index.js';
 import { median, peakRssMb } from './measure.js';
 import { stockBackend } from './stock-fit.js';
@@ -44,7 +46,7 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
       if (threadfit) {
         // Callbacks make parallelFit's 'auto' run one step per round trip (model.fit's batch
         // callbacks); these two are train-level only, so executions are asked for explicitly.
-        await parallelFit(model, x, y, { ...args, workers: cfg.workers, backend: cfg.backend, seed: cfg.seed, stepsPerExecution: 32 });
+        await parallelFit(model, x, y, { ...args, workers: cfg.workers, backend: cfg.backend, seed: cfg.seed, stepsPerExecution: DEFAULT_STEPS_PER_EXECUTION });
       } else {
         await model.fit(x, y, args);
       }
