@@ -7,10 +7,10 @@
  * trainable weight ('m' of all weights, then 'v' of all weights), as threadfit's slots are named.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Control, stateSlotsOf, type ModelSpec, type OptimizerSpec } from '@threadfit/shared';
+import { stateSlotsOf, type ModelSpec, type OptimizerSpec } from '@threadfit/shared';
 import type { Trainer } from '../engine/trainer.js';
 import type { OptimizerSlot } from '../checkpoint/format.js';
-import { readOptimizerSlots, restoreOptimizerState } from '../checkpoint/optimizer-state.js';
+import { readOptimizerSlots } from '../checkpoint/optimizer-state.js';
 
 /** tfjs 4.22's Adamax has no getWeights/setWeights: its state cannot be carried across calls. */
 const carries = (spec: OptimizerSpec): boolean => spec.kind !== 'adamax';
@@ -42,8 +42,7 @@ export async function writeOptimizerState(model: tf.LayersModel, trainer: Traine
   if (opt === undefined || !carries(optimizer)) return;
   const names = model.trainableWeights.map((w) => w.originalName);
   const slots = readOptimizerSlots(trainer.views, spec, stateSlotsOf(optimizer));
-  const step = Atomics.load(trainer.views.control, Control.STEP);
-  const tensors: Array<{ name: string; tensor: tf.Tensor }> = [{ name: 'iter', tensor: tf.scalar(step, 'int32') }];
+  const tensors: Array<{ name: string; tensor: tf.Tensor }> = [{ name: 'iter', tensor: tf.scalar(trainer.step, 'int32') }];
   for (const slot of slots) {
     slot.values.forEach((v, i) => tensors.push({ name: `${names[i]}/${slot.name}`, tensor: tf.tensor(v, model.trainableWeights[i].shape as number[]) }));
   }
@@ -56,5 +55,3 @@ export async function writeOptimizerState(model: tf.LayersModel, trainer: Traine
     tf.dispose([...tensors, ...replaced].map((t) => t.tensor));
   }
 }
-
-export { restoreOptimizerState };

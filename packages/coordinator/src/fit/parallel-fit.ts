@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, optimizerSpecOf, refuseUntrainable, silentLogger, stateSlotsOf, stepsPerEpoch } from '@threadfit/shared';
-import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
+import { checkpointWeightSpecs, restoreOptimizerState } from '../checkpoint/optimizer-state.js';
 import { FIT_LABELS, RunCheckpoints, trajectoryOf } from '../checkpoint/policy.js';
 import { resolveBackend } from '../engine/backend-choice.js';
 import { validateFitOptions, type CallbackInput, type ParallelFitOptions } from '../options/fit-options.js';
@@ -16,7 +16,7 @@ import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { modelSpecOf } from '../engine/model-spec.js';
 import { ProgressReporter } from './progress.js';
 import { classWeightTables } from './class-weight.js';
-import { optimizerStateOf, restoreOptimizerState, writeOptimizerState } from './optimizer-carry.js';
+import { optimizerStateOf, writeOptimizerState } from './optimizer-carry.js';
 import { keepWarm, takeWarm, type WarmKey } from './warm-workers.js';
 import type { SharedDataset } from '../data/dataset.js';
 import { checkFinite, checkShapes, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
