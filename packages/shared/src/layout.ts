@@ -30,7 +30,10 @@
  * multiple of 4 floats (f32x4) and of a 64-byte cache line.
  *
  * The data set lives in a plain SharedArrayBuffer (`datasetLayout`), loaded once; workers gather
- * rows from it by index.
+ * rows from it by index. A streamed data set (parallelFitDataset) lives in a ring of batch slots
+ * instead (`batchRingLayout`): its 'train' split holds K slots of B rows, slot k being rows
+ * [kB, kB + B); the coordinator writes each batch the dataset yields into the next free slot and
+ * the step gathers that slot's rows, so a rerun after a fault reads the same batch.
  */
 
 export const PAGE_BYTES = 65536;
@@ -372,4 +375,34 @@ export function tensorView(buffer: SharedArrayBuffer | ArrayBuffer, r: TensorReg
     case 'float32':
       return new Float32Array(buffer, r.byteOffset, r.length);
   }
+}
+
+/** The shape of a ring of batch slots (`batchRingLayout`). */
+export interface BatchRingSpec {
+  /** Slots in the ring (K): a batch in flight, the ones fetched ahead of it. */
+  slots: number;
+  /** Rows per slot (B): the largest batch a step takes. */
+  slotRows: number;
+  inputs: TensorSpec[];
+  targets: TensorSpec[];
+  /** A validation ring of this many rows ('val'), for a validation dataset; or a whole split. */
+  val?: { rows: number; inputs: TensorSpec[]; targets: TensorSpec[] };
+}
+
+export interface BatchRingLayout extends DatasetLayout {
+  slots: number;
+  slotRows: number;
+}
+
+/** The data set layout of a ring of batch slots: split 'train' = K x B rows, optional 'val'. */
+export function batchRingLayout(r: BatchRingSpec): BatchRingLayout {
+  if (!(r.slots >= 1 && r.slotRows >= 1)) throw new RangeError(`batchRingLayout: slots and slotRows must be >= 1, got ${r.slots} and ${r.slotRows}`);
+  const splits: Record<string, SplitSpec> = { train: { count: r.slots * r.slotRows, inputs: r.inputs, targets: r.targets } };
+  if (r.val) splits.val = { count: r.val.rows, inputs: r.val.inputs, targets: r.val.targets };
+  return { ...datasetLayout(splits), slots: r.slots, slotRows: r.slotRows };
+}
+
+/** The first row of ring slot `slot` (rows [slotStart, slotStart + slotRows) are the slot). */
+export function ringSlotStart(layout: BatchRingLayout, slot: number): number {
+  return slot * layout.slotRows;
 }

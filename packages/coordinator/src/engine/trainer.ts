@@ -229,11 +229,12 @@ export class Trainer {
   }
 
   /**
-   * Loss and metrics over a whole split with the committed weights, split across the workers.
+   * Loss and metrics over a whole split (or its first `rows` rows: a validation ring) with the
+   * committed weights, split across the workers.
    * Read-only, so safe to repeat: a failed or hung evaluation runs again, within maxRestarts.
    */
-  async evaluate(split = 'test'): Promise<EvalStats> {
-    const count = this.#cfg.dataset.layout.splits[split]?.count ?? 0;
+  async evaluate(split = 'test', rows?: number): Promise<EvalStats> {
+    const count = Math.min(rows ?? Infinity, this.#cfg.dataset.layout.splits[split]?.count ?? 0);
     return evaluateSplit(this.#pool, this.#supervisor, { split, count, step: this.step, from: this.views.committed, maxBatch: this.#cfg.maxBatch });
   }
 

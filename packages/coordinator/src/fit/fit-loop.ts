@@ -3,8 +3,9 @@
  * keys, `shouldStop()` checked after every batch, sample-weighted epoch means (tfjs's BaseLogger),
  * validation after every epoch, History filled once per epoch.
  */
-import { ErrorCodes, ThreadfitError, epochPermutation, stepsPerEpoch } from '@threadfit/shared';
-import type { StepStats, Trainer } from '../engine/trainer.js';
+import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import type { EvalStats, StepStats, Trainer } from '../engine/trainer.js';
+import { PermutationBatches, type BatchSource } from './batch-source.js';
 
 export type Logs = Record<string, number>;
 
@@ -17,17 +18,26 @@ export interface FitCallbacks {
   onBatchEnd?(batch: number, logs?: Logs): void | Promise<void>;
 }
 
-export interface FitLoopOptions {
-  epochs: number;
-  initialEpoch: number;
+/** Batches of rows of the train split in memory: `batchSize` at a time, shuffled per epoch or not. */
+export interface PermutationInput {
   batchSize: number;
   shuffle: boolean;
   seed: number;
   trainCount: number;
+}
+
+/** The loop's data: rows of the train split in memory, or any BatchSource (a dataset's ring of slots). */
+export type FitLoopOptions = FitLoopCommon & (PermutationInput | { source: BatchSource });
+
+export interface FitLoopCommon {
+  epochs: number;
+  initialEpoch: number;
   /** History keys of the metrics after 'loss', e.g. ['acc'] (model.metricsNames minus 'loss'). */
   metricNames: string[];
   /** Split to validate on after each epoch ('test' in the CLI), or none. */
   validationSplit?: string;
+  /** How to validate after each epoch when not a split (a validation dataset); wins over validationSplit. */
+  validate?(): Promise<EvalStats>;
   callbacks: FitCallbacks[];
   shouldStop(): boolean;
   /**
@@ -102,11 +112,11 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
   };
   const result: FitResult = { epoch: [], history, epochs: [] };
-  const order = new Int32Array(o.trainCount);
-  const steps = stepsPerEpoch(o.trainCount, o.batchSize);
+  const source: BatchSource = 'source' in o ? o.source : new PermutationBatches(o.trainCount, o.batchSize, o.shuffle, o.seed);
+  const steps = source.stepsPerEpoch;
   const pos: FitPosition = o.position ?? { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
   let initialEpoch = o.initialEpoch;
-  if (pos.stepInEpoch >= steps) {
+  if (steps !== undefined && pos.stepInEpoch >= steps) {
     // Resumed from a state taken after an epoch's last step but before its end was recorded.
     initialEpoch = pos.epoch = pos.epoch + 1;
     pos.stepInEpoch = 0;
@@ -115,8 +125,8 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
   applyWorkersForEpoch(trainer, o, initialEpoch);
   for (let epoch = initialEpoch; epoch < o.epochs; epoch++) {
     await each(o.callbacks, (cb) => cb.onEpochBegin?.(epoch, {}));
-    if (o.shuffle) epochPermutation(o.trainCount, o.seed, epoch, order);
-    else for (let i = 0; i < o.trainCount; i++) order[i] = i;
+    const firstBatch = epoch === initialEpoch ? pos.stepInEpoch : 0;
+    await source.beginEpoch(epoch, firstBatch);
     const t0 = performance.now();
     let seen = 0;
     let lossSum = 0;
@@ -125,15 +135,21 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     const ms: StepStats['ms'] = { grad: 0, update: 0, coord: 0, data: 0 };
     let commMs = 0;
     let done = 0;
-    const firstBatch = epoch === initialEpoch ? pos.stepInEpoch : 0;
     const perExecution = Math.max(1, Math.min(o.stepsPerExecution ?? 1, trainer.stepsPerExecution));
-    const rowsOf = (b: number) => order.subarray(b * o.batchSize, Math.min(o.trainCount, (b + 1) * o.batchSize));
     let batch = firstBatch;
-    while (batch < steps) {
-      // An execution: consecutive batches of one size, ending where a checkpoint is due.
-      let k = 1;
-      while (k < perExecution && batch + k < steps && rowsOf(batch + k).length === rowsOf(batch).length && !o.afterStepDue?.(pos.globalStep + k)) k++;
-      const batches = Array.from({ length: k }, (_, i) => rowsOf(batch + i));
+    let completed = false;
+    for (;;) {
+      // An execution: consecutive batches of one size (the source's cut), ending where a checkpoint is due.
+      let most = 1;
+      while (most < perExecution && !o.afterStepDue?.(pos.globalStep + most)) most++;
+      const batches = await source.take(most);
+      const k = batches.length;
+      if (k === 0) {
+        completed = true;
+        break;
+      }
+      // Waiting for the data (a dataset's iterator) counts as the steps' data time.
+      const waitPerStep = source.waitMs / k;
       const rates = o.learningRateAt === undefined ? undefined : batches.map((_, i) => o.learningRateAt!(pos.globalStep + i));
       // model.fit hands onBatchBegin an empty logs object (it fills batch/size afterwards).
       if (k === 1) await each(o.callbacks, (cb) => cb.onBatchBegin?.(batch, {}));
@@ -152,6 +168,7 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
           lossSum += s.lossSum;
           metricSums = metricSums.map((m, i) => m + (s.metricSums[i] ?? 0));
           for (const key of ['grad', 'update', 'coord', 'data'] as const) ms[key] += s.ms[key];
+          ms.data += waitPerStep;
           commMs += s.ms.comm ?? 0;
         },
       });
@@ -163,16 +180,19 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
         await each(o.callbacks, (cb) => cb.onBatchEnd?.(first + i, batchLogs));
       }
       // A step that ended the epoch is recorded by afterEpoch, once validation is done.
-      if (batch < steps) await o.afterStep?.(pos);
+      if (steps === undefined || batch < steps) await o.afterStep?.(pos);
       if (o.shouldStop()) break;
+      if (steps !== undefined && batch >= steps) {
+        completed = true;
+        break;
+      }
     }
-    const completed = pos.stepInEpoch === steps;
     const seconds = (performance.now() - t0) / 1000;
     // Key order as model.fit's History: validation first (tfjs's fitLoop writes them into the
     // epoch logs before its BaseLogger adds the training means).
     const logs: Logs = {};
-    if (o.validationSplit !== undefined) {
-      const v = await trainer.evaluate(o.validationSplit);
+    if (o.validate !== undefined || o.validationSplit !== undefined) {
+      const v = o.validate !== undefined ? await o.validate() : await trainer.evaluate(o.validationSplit);
       logs.val_loss = v.loss;
       o.metricNames.forEach((name, i) => (logs[`val_${name}`] = v.metrics[i]));
     }
@@ -207,7 +227,7 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
       pos.stepInEpoch = 0;
       await o.afterEpoch?.(pos);
     }
-    if (o.shouldStop()) break;
+    if (o.shouldStop() || source.exhausted === true) break;
   }
   await each(o.callbacks, (cb) => cb.onTrainEnd?.({}));
   return result;

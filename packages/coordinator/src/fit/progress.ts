@@ -8,7 +8,8 @@ import type { FitCallbacks, Logs } from './fit-loop.js';
 
 export interface ProgressOptions {
   epochs: number;
-  stepsPerEpoch: number;
+  /** Unknown (a dataset of unknown size): the live line counts batches, with no bar or ETA. */
+  stepsPerEpoch: number | undefined;
   out: Writable & { isTTY?: boolean; columns?: number };
   /** Live bar on (default: when `out` is a terminal). */
   live?: boolean;
@@ -58,17 +59,22 @@ export class ProgressReporter implements FitCallbacks {
     const elapsed = (now - this.#epochStart) / 1000;
     const done = batch + 1;
     const total = this.#o.stepsPerEpoch;
+    const metrics = Object.entries(this.#sums)
+      .map(([k, v]) => `${k} ${fmt(v / this.#seen)}`)
+      .join('  ');
+    let line =
+      total === undefined ? `${this.#prefix()} batch ${done}  ${rate(this.#seen / elapsed)} samples/s  ${metrics}` : this.#bar(done, total, elapsed, metrics);
+    const cols = this.#o.out.columns ?? 120;
+    if (line.length > cols - 1) line = line.slice(0, cols - 1);
+    this.#o.out.write(`\r\x1b[2K${line}`);
+  }
+
+  #bar(done: number, total: number, elapsed: number, metrics: string): string {
     const width = 24;
     const filled = Math.round((done / total) * width);
     const bar = '='.repeat(Math.max(0, filled - 1)) + (filled > 0 ? (done === total ? '=' : '>') : '') + ' '.repeat(width - filled);
     const eta = (elapsed / done) * (total - done);
-    const metrics = Object.entries(this.#sums)
-      .map(([k, v]) => `${k} ${fmt(v / this.#seen)}`)
-      .join('  ');
-    let line = `${this.#prefix()} [${bar}] ${String(done).padStart(String(total).length)}/${total}  ${rate(this.#seen / elapsed)} samples/s  ETA ${duration(eta)}  ${metrics}`;
-    const cols = this.#o.out.columns ?? 120;
-    if (line.length > cols - 1) line = line.slice(0, cols - 1);
-    this.#o.out.write(`\r\x1b[2K${line}`);
+    return `${this.#prefix()} [${bar}] ${String(done).padStart(String(total).length)}/${total}  ${rate(this.#seen / elapsed)} samples/s  ETA ${duration(eta)}  ${metrics}`;
   }
 
   onEpochEnd(_epoch: number, logs: Logs = {}): void {
