@@ -41,6 +41,7 @@ export {
 } from './checkpoint/index.js';
 export { runEvaluate, validateEvaluateOptions, resolveCheckpoint, type EvaluateOptions, type EvaluateReport } from './cli/evaluate.js';
 export { parallelFit, type ParallelFitOptions } from './fit/parallel-fit.js';
+export { parallelFitDataset, RING_BYTES, type ParallelFitDatasetOptions, type DatasetLike } from './fit/parallel-fit-dataset.js';
 export { releaseWarmWorkers, warmTakeovers, WARM_IDLE_MS } from './fit/warm-workers.js';
 export { FIT_DEFAULTS } from './options/fit-options.js';
 export type { TensorInput, ShapedArray } from './fit/tensor-dataset.js';

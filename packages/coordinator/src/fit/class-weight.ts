@@ -65,7 +65,11 @@ function classesOf(y: TargetColumn, count: number, what: string): Int32Array {
   return out;
 }
 
-/** One dense weight table per output (null: unweighted), or undefined when no class is weighted. */
+/**
+ * One dense weight table per output (null: unweighted), or undefined when no class is weighted.
+ * Every class among the first `trainCount` targets must have a weight (a dataset's batches are
+ * checked one by one as they arrive: `checkClassesWeighted`).
+ */
 export function classWeightTables(input: ClassWeightInput, outputNames: string[], ys: TargetColumn[], trainCount: number): Array<number[] | null> | undefined {
   if (input === undefined || input === null) return undefined;
   const tables = perOutput(input, outputNames).map((weights, o) => {
@@ -83,14 +87,30 @@ export function classWeightTables(input: ClassWeightInput, outputNames: string[]
     for (let i = 0; i < classes.length; i++) width = Math.max(width, classes[i] + 1);
     const table = new Array<number>(width).fill(0);
     for (const [k, w] of Object.entries(weights)) table[Number(k)] = w;
+    return table;
+  });
+  checkClassesWeighted(input, outputNames, ys, trainCount, (o) => (ys.length > 1 ? `y[${o}]` : 'y'));
+  return tables.some((t) => t !== null) ? tables : undefined;
+}
+
+/** Refuses targets (the first `count` samples of `ys`) of a class that has no weight (tfjs's rule). */
+export function checkClassesWeighted(
+  input: ClassWeightInput,
+  outputNames: string[],
+  ys: TargetColumn[],
+  count: number,
+  what: (output: number) => string,
+): void {
+  if (input === undefined || input === null) return;
+  perOutput(input, outputNames).forEach((weights, o) => {
+    if (weights === null || weights === undefined) return;
+    const classes = classesOf(ys[o], count, what(o));
     for (let i = 0; i < classes.length; i++) {
       if ((weights as ClassWeight)[classes[i]] === undefined) {
         throw invalid(
-          `options.classWeight must give every class in the training data a weight (as model.fit): class ${classes[i]} occurs in ${what} (sample ${i}) but has none`,
+          `options.classWeight must give every class in the training data a weight (as model.fit): class ${classes[i]} occurs in ${what(o)} (sample ${i}) but has none`,
         );
       }
     }
-    return table;
   });
-  return tables.some((t) => t !== null) ? tables : undefined;
 }

@@ -223,7 +223,7 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     // at train end (before the user's callbacks run, so that one restoring weights wins).
     const modelSync: FitCallbacks = { onEpochEnd: () => syncModel(), onTrainEnd: () => syncModel() };
     const progress: FitCallbacks[] =
-      o.verbose === 1 ? [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: plan.source.stepsPerEpoch, out: process.stdout })] : [];
+      o.verbose === 1 ? [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: plan.params.steps ?? undefined, out: process.stdout })] : [];
     const v = plan.validation;
     await runFitLoop(t, {
       epochs: o.epochs,

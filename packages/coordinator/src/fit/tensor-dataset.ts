@@ -3,7 +3,7 @@
  * copied ONCE into one SharedArrayBuffer as float32, split into 'train' and optionally 'val'.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
-import { datasetLayout, tensorView, ErrorCodes, ThreadfitError, type SplitSpec } from '@threadfit/shared';
+import { datasetLayout, tensorView, ErrorCodes, ThreadfitError, type SplitLayout, type SplitSpec } from '@threadfit/shared';
 import type { SharedDataset } from '../data/dataset.js';
 
 /** A typed array with its shape, first dimension = samples. */
@@ -14,14 +14,14 @@ export interface ShapedArray {
 export type TensorLike = tfTypes.Tensor | ShapedArray;
 export type TensorInput = TensorLike | TensorLike[];
 
-interface Column {
+export interface Column {
   values: ArrayLike<number>;
   /** Shape of one sample. */
   sample: number[];
   count: number;
 }
 
-function isTensor(t: unknown): t is tfTypes.Tensor {
+export function isTensor(t: unknown): t is tfTypes.Tensor {
   return typeof t === 'object' && t !== null && typeof (t as tfTypes.Tensor).dataSync === 'function' && Array.isArray((t as tfTypes.Tensor).shape);
 }
 
@@ -76,34 +76,39 @@ export interface TensorData {
   y: Column[];
 }
 
+/** The split spec of columns: float32, each column's sample shape. */
+export function splitSpecOf(d: TensorData, count: number): SplitSpec {
+  return {
+    count,
+    inputs: d.x.map((c) => ({ dtype: 'float32' as const, shape: c.sample })),
+    targets: d.y.map((c) => ({ dtype: 'float32' as const, shape: c.sample })),
+  };
+}
+
+/** Copies rows [start, end) of `d` into split `s` of `buffer`, from its row 0. */
+export function fillSplit(buffer: SharedArrayBuffer, s: SplitLayout, d: TensorData, start: number, end: number): void {
+  [...d.x, ...d.y].forEach((c, i) => {
+    const region = i < d.x.length ? s.inputs[i] : s.targets[i - d.x.length];
+    const per = region.sampleSize;
+    const dst = tensorView(buffer, region);
+    const src = c.values;
+    if (ArrayBuffer.isView(src)) dst.set((src as Float32Array).subarray(start * per, end * per));
+    else for (let k = start * per; k < end * per; k++) dst[k - start * per] = src[k];
+  });
+}
+
 /** Copies train (rows [start, end) of `train`) and optional validation data into shared memory. */
 export function shareTensorData(
   train: TensorData,
   range: { start: number; end: number },
   val?: { data: TensorData; start: number; end: number },
 ): SharedDataset {
-  const spec = (d: TensorData, count: number): SplitSpec => ({
-    count,
-    inputs: d.x.map((c) => ({ dtype: 'float32' as const, shape: c.sample })),
-    targets: d.y.map((c) => ({ dtype: 'float32' as const, shape: c.sample })),
-  });
-  const splits: Record<string, SplitSpec> = { train: spec(train, range.end - range.start) };
-  if (val) splits.val = spec(val.data, val.end - val.start);
+  const splits: Record<string, SplitSpec> = { train: splitSpecOf(train, range.end - range.start) };
+  if (val) splits.val = splitSpecOf(val.data, val.end - val.start);
   const layout = datasetLayout(splits);
   const buffer = new SharedArrayBuffer(layout.bytes);
-  const fill = (name: string, d: TensorData, start: number, end: number) => {
-    const s = layout.splits[name];
-    [...d.x, ...d.y].forEach((c, i) => {
-      const region = i < d.x.length ? s.inputs[i] : s.targets[i - d.x.length];
-      const per = region.sampleSize;
-      const dst = tensorView(buffer, region);
-      const src = c.values;
-      if (ArrayBuffer.isView(src)) dst.set((src as Float32Array).subarray(start * per, end * per));
-      else for (let k = start * per; k < end * per; k++) dst[k - start * per] = src[k];
-    });
-  };
-  fill('train', train, range.start, range.end);
-  if (val) fill('val', val.data, val.start, val.end);
+  fillSplit(buffer, layout.splits.train, train, range.start, range.end);
+  if (val) fillSplit(buffer, layout.splits.val, val.data, val.start, val.end);
   return { buffer, layout, decode: { inputScale: 1, oneHot: 0 }, trainCount: range.end - range.start, testCount: val ? val.end - val.start : 0 };
 }
 
