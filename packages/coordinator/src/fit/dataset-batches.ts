@@ -272,8 +272,7 @@ export class DatasetBatches implements BatchSource {
           `resuming: the dataset ran out after ${i} of the ${n} batches of epoch ${epoch + 1} trained before the checkpoint; it is not the dataset of that run`,
         );
       }
-      if ('peeked' in r) dispose(r.value);
-      else disposeElement(r.value);
+      disposeElement(r.value);
     }
   }
 
