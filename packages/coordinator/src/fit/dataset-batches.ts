@@ -292,7 +292,7 @@ export class DatasetBatches implements BatchSource {
           const r = await this.#next();
           if (this.#closed) {
             if (!r.done) 'peeked' in r ? dispose(r.value) : disposeElement(r.value);
-            break;
+            if (!r.done) disposeElement(r.value);
           }
           if (r.done) {
             if (bpe !== undefined) {
