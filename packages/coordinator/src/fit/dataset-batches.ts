@@ -291,8 +291,8 @@ export class DatasetBatches implements BatchSource {
         try {
           const r = await this.#next();
           if (this.#closed) {
-            if (!r.done) 'peeked' in r ? dispose(r.value) : disposeElement(r.value);
             if (!r.done) disposeElement(r.value);
+            break;
           }
           if (r.done) {
             if (bpe !== undefined) {
