@@ -273,6 +273,7 @@ export class DatasetBatches implements BatchSource {
         );
       }
       disposeElement(r.value);
+      this.#read++;
     }
   }
 

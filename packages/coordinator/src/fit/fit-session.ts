@@ -148,6 +148,8 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
   const reentry = trainingFlagsOf(model);
   const doValidation = plan.validation !== undefined;
   list.setModel(model as never);
+  // As model.fit and fitDataset: the run's History is model.history from the start.
+  (model as unknown as { history: tf.History }).history = history;
   // As tfjs: samples, steps and batchSize are null where the data does not say (fitDataset).
   list.setParams({
     epochs: o.epochs,
