@@ -13,6 +13,7 @@ import { runEvaluate, validateEvaluateOptions } from './evaluate.js';
 import { validateTrainOptions } from '../options/train-options.js';
 import { defaultPlotPath, epochCount, readReport, writeLearningCurves } from './plot.js';
 import { checkWritableFile, runTraining } from './train.js';
+import { runModelTraining } from './train-model.js';
 import { hostTable } from './report.js';
 import { SIGNAL_EXIT_CODES } from './signals.js';
 import { VERSION } from '../version.js';
@@ -48,19 +49,26 @@ function defaultLogFormat(): LogFormat {
 
 const COMMANDS: Record<string, Command> = {
   train: {
-    summary: 'Train the seed MLP (Dense 512 relu -> Dense 10 softmax, Adam) on MNIST across worker threads,\nvalidating on the test set after every epoch.',
+    summary:
+      'Train the seed MLP (Dense 512 relu -> Dense 10 softmax, Adam) on MNIST across worker threads,\nvalidating on the test set after every epoch; or, with --model FILE, your own tfjs Layers model on\nIDX (--data-dir) or CSV (--data) data.',
     flags: TRAIN_FLAGS,
     async run({ plot, ...options }) {
       const o = validateTrainOptions({ logFormat: defaultLogFormat(), ...options }, 'flag');
       // Checked before training, as --report is: a bad path must not cost a whole run.
       const plotFile = plot === undefined ? undefined : outputPath(plot, '--plot');
       const logger = createLogger({ level: o.logLevel as LevelWithSilent, format: o.logFormat });
-      const { report, interrupted, checkpoint } = await runTraining(o, { logger, out: process.stdout });
+      const run = o.model === undefined ? runTraining : runModelTraining;
+      const { report, interrupted, checkpoint } = await run(o, { logger, out: process.stdout });
       const plotted = plotFile !== undefined && epochCount(report.history) > 0;
       if (plotted) await writeLearningCurves(report, plotFile);
       else if (plotFile !== undefined) process.stderr.write(`threadfit train: no epoch finished, so no learning curves were written to ${plotFile}\n`);
       if (!o.quiet) {
-        process.stdout.write(`Test: loss ${report.test.loss.toFixed(4)} - acc ${report.test.acc.toFixed(4)}\n`);
+        if (o.model === undefined) process.stdout.write(`Test: loss ${report.test.loss.toFixed(4)} - acc ${report.test.acc.toFixed(4)}\n`);
+        else if (Number.isFinite(report.test.loss))
+          process.stdout.write(
+            `Validation: loss ${report.test.loss.toFixed(4)}${Number.isFinite(report.test.acc) ? ` - acc ${report.test.acc.toFixed(4)}` : ''}\n`,
+          );
+        if (o.saveModel !== undefined) process.stdout.write(`Model saved to ${o.saveModel}/model.json\n`);
         if (o.report) process.stdout.write(`Report written to ${o.report}\n`);
         if (plotted) process.stdout.write(`Learning curves written to ${plotFile}\n`);
         const hosts = report.epochs.at(-1)?.hosts;

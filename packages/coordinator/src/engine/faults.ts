@@ -27,6 +27,11 @@ export function parseFault(text: unknown, where = 'flag --inject-fault'): FaultS
   return spec;
 }
 
+/** The flag text of a fault (parseFault's inverse). */
+export function faultText(f: FaultSpec): string {
+  return `${f.kind}@step=${f.step},rank=${f.rank}${f.times !== undefined ? `,times=${f.times}` : ''}`;
+}
+
 /**
  * Deterministic failures (bad options, unsupported models, missing kernels) fail the same way on
  * every rerun: they end training at once. Everything else (a throw inside a task, a worker that

@@ -21,7 +21,7 @@ import type { DataShape } from '../checkpoint/format.js';
 import type { LoadedCheckpoint } from '../checkpoint/store.js';
 import type { ResolvedFitOptions, CallbackInput } from '../options/fit-options.js';
 import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
-import { runFitLoop, type FitCallbacks, type FitLoopOptions, type FitPosition } from './fit-loop.js';
+import { runFitLoop, type FitCallbacks, type FitLoopOptions, type FitPosition, type FitResult } from './fit-loop.js';
 import { modelSpecOf } from '../engine/model-spec.js';
 import { ProgressReporter } from './progress.js';
 import { optimizerStateOf, writeOptimizerState } from './optimizer-carry.js';
@@ -140,7 +140,8 @@ function tensorsOf(weights: Float32Array[], shapes: number[][]): tf.Tensor[] {
   return weights.map((w, i) => tf.tensor(w, shapes[i], 'float32'));
 }
 
-export async function runSession(model: tf.LayersModel, plan: SessionPlan): Promise<tf.History> {
+/** Runs the fit; returns model.fit's History and the loop's own record (per-epoch timings). */
+export async function runSession(model: tf.LayersModel, plan: SessionPlan): Promise<{ history: tf.History; fit: FitResult }> {
   const { options: o, facts, callbacks } = plan;
   const { spec, optimizer } = facts;
   const { list, history } = callbacks;
@@ -227,7 +228,7 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     const progress: FitCallbacks[] =
       o.verbose === 1 ? [new ProgressReporter({ epochs: o.epochs, stepsPerEpoch: plan.params.steps ?? undefined, out: process.stdout })] : [];
     const v = plan.validation;
-    await runFitLoop(t, {
+    const fit = await runFitLoop(t, {
       epochs: o.epochs,
       initialEpoch: position.epoch,
       position,
@@ -254,7 +255,7 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     // A trainer that replaced a worker or reran a step starts the next call afresh (maxRestarts
     // counts per call).
     keep = reusable && t.restarts === 0;
-    return history;
+    return { history, fit };
   } catch (err) {
     // A failed run (bad data, a dataset's iterator that threw, a worker that kept failing) never
     // costs the committed state: it is checkpointed, and the error says where.

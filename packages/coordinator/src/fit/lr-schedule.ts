@@ -21,6 +21,11 @@ export interface LrScheduleOptions {
   stepsPerEpoch: number;
 }
 
+/** The option text of a decay (parseLrDecay's inverse). */
+export function lrDecayText(d: LrDecay): string {
+  return d.kind === 'none' ? 'none' : d.kind === 'cosine' ? `cosine:${d.minLr}` : `step:${d.everyEpochs}:${d.gamma}`;
+}
+
 /** Parses `none`, `cosine`, `cosine:MIN` or `step:EVERY_EPOCHS:GAMMA`. */
 export function parseLrDecay(text: unknown, where: string): LrDecay {
   if (text === undefined || text === 'none') return { kind: 'none' };

@@ -16,6 +16,7 @@ import { batchTensors, DatasetBatches, isDatasetLike, type BatchTensors, type Da
 import { DatasetValidation } from './dataset-validation.js';
 import { checkFinite, checkShapes, columns, fillSplit, splitSpecOf, type Column, type TensorData } from './tensor-dataset.js';
 import type { SharedDataset } from '../data/dataset.js';
+import type { FitResult } from './fit-loop.js';
 
 export type { ParallelFitDatasetOptions } from '../options/fit-dataset-options.js';
 export type { DatasetLike } from './dataset-batches.js';
@@ -53,6 +54,15 @@ function checkAgainstModel(b: BatchTensors, facts: ModelFacts, what: string): vo
 }
 
 export async function parallelFitDataset(model: tf.LayersModel, dataset: DatasetLike, options: ParallelFitDatasetOptions = {}): Promise<tf.History> {
+  return (await fitDatasetRun(model, dataset, options)).history;
+}
+
+/** parallelFitDataset with the fit loop's record too (per-epoch steps, seconds, step-time breakdown): the CLI's report. */
+export async function fitDatasetRun(
+  model: tf.LayersModel,
+  dataset: DatasetLike,
+  options: ParallelFitDatasetOptions = {},
+): Promise<{ history: tf.History; fit: FitResult }> {
   const facts = modelFacts(model, 'parallelFitDataset');
   if (!isDatasetLike(dataset))
     throw new ThreadfitError(ErrorCodes.INVALID_OPTION, 'parallelFitDataset: the second argument must be a tf.data.Dataset of {xs, ys} batches');

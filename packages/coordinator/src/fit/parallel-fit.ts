@@ -95,7 +95,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     epochs: o.epochs,
     stepsPerEpoch: steps,
   };
-  return runSession(model, {
+  const { history } = await runSession(model, {
     options: o,
     facts,
     workerConfig,
@@ -110,6 +110,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     learningRateAt: isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
     warm: tensorsOnly ? { config: JSON.stringify({ ...workerConfig, validationSplit: o.validationSplit }), tensors: inputTensors } : undefined,
   });
+  return history;
 }
 
 /** A tfjs tensor (not a Variable, which a caller can assign to in place). */

@@ -4,7 +4,7 @@
  */
 import type { LevelWithSilent, LogFormat } from '@threadfit/shared';
 import { ZOO_MODELS } from '../zoo/models.js';
-import { int, intList, oneOf, text } from './kinds.js';
+import { int, intList, oneOf, path, text } from './kinds.js';
 import { MAX_BENCH_BATCH, on, type OptionEntry } from './spec.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LevelWithSilent[];
@@ -32,7 +32,25 @@ export const COMMAND_OPTIONS = {
     doc: `seed, or a tfjs-examples model: ${ZOO_MODELS.join('|')} (stock model.fit vs parallelFit, whole calls)`,
     value: 'NAME',
     bench: on(oneOf(['seed', ...ZOO_MODELS] as const), { default: 'seed' }),
+    train: on(path(), {
+      value: 'FILE',
+      defaultDoc: 'the seed MLP',
+      doc: 'train your tfjs Layers model.json (its weights too, if its manifest names them) instead of the seed MLP',
+      note: "compiled from its training_config or --loss/--optimizer/--metrics; data from --data-dir (IDX of any shape) or --data (CSV). See README's 'Your own model and data'",
+    }),
   },
+  /** Train --model: a CSV file of samples (a header row), streamed from disk every epoch. */
+  data: { doc: 'with --model: a CSV file (header row, numeric features), streamed every epoch', value: 'FILE', train: on(path()) },
+  /** Train --data: the label column's name. */
+  labelColumn: { doc: "with --data: the label column's name (numbers or class names)", value: 'NAME', train: on(text()) },
+  /** Train --model: the loss, when not the model's training_config's (a tfjs loss name). */
+  loss: { doc: "with --model: the loss (tfjs name, e.g. categoricalCrossentropy), instead of the model.json's", value: 'NAME', train: on(text()) },
+  /** Train --model: the optimizer, NAME or NAME:LEARNING_RATE. */
+  optimizer: { doc: 'with --model: the optimizer, NAME[:LR] (sgd, momentum, adam, adamax, adagrad, adadelta, rmsprop)', value: 'NAME[:LR]', train: on(text()) },
+  /** Train --model: metrics, comma-separated. */
+  metrics: { doc: "with --model: metrics, comma-separated (e.g. accuracy), instead of the model.json's", value: 'LIST', train: on(text()) },
+  /** Train --model: save the trained model here (model.json + weights.bin). */
+  saveModel: { doc: 'with --model: save the trained model here (model.json + weights.bin, for tf.loadLayersModel)', value: 'DIR', train: on(path()) },
   /** Bench --model (not seed): samples per epoch. Default per model (README's bench table). */
   samples: { doc: 'with --model (not seed): samples per epoch', value: 'N', bench: on(int(1, 10_000_000), { defaultDoc: 'per model' }) },
   /** Scale: global batch sizes of the strong-scaling series. Default [128, 1024]. */

@@ -117,9 +117,30 @@ export function validateTrainOptions(input: TrainOptions = {}, source: OptionSou
   needs('microBatches', r.deterministic, name('deterministic'));
   needs('lrBaseBatch', r.lrScale === 'linear', `${name('lrScale')} linear`);
   needs('keepCheckpoints', r.checkpointDir !== undefined, name('checkpointDir'));
+  checkModelFlags(r, given, name);
   if (r.checkpointDir === undefined) {
     if (r.resume) throw invalid(`${name('resume')} needs ${name('checkpointDir')}: the directory to resume from`);
     if (given.checkpointEvery !== undefined) throw invalid(`${name('checkpointEvery')} needs ${name('checkpointDir')}`);
   }
   return r;
+}
+
+/** --model's flags: each needs --model (or --data), and the seed's own flags do not apply to it. */
+function checkModelFlags(r: ResolvedTrainOptions, given: Record<string, unknown>, name: (key: never) => string): void {
+  const n = name as (key: string) => string;
+  const model = r.model !== undefined;
+  for (const key of ['data', 'loss', 'optimizer', 'metrics', 'saveModel'] as const) {
+    if (given[key] !== undefined && !model) throw invalid(`${n(key)} needs ${n('model')}: it is about your own model (the seed MLP is built in)`);
+  }
+  if (r.data !== undefined && r.labelColumn === undefined) throw invalid(`${n('data')} needs ${n('labelColumn')}: the name of the label column`);
+  if (r.labelColumn !== undefined && r.data === undefined) throw invalid(`${n('labelColumn')} has no effect without ${n('data')}`);
+  if (r.data !== undefined && r.dataDir !== undefined) throw invalid(`${n('data')} and ${n('dataDir')} are two sources of training data: give one`);
+  if (!model) return;
+  const refuse = (key: string, why: string) => {
+    if (given[key] !== undefined) throw invalid(`${n(key)} does not apply with ${n('model')}: ${why}`);
+  };
+  refuse('learningRate', `it is the seed's Adam rate; give ${n('optimizer')} NAME:LR (e.g. adam:0.001)`);
+  refuse('accumulate', 'the model trains through parallelFitDataset, whose batch is the step');
+  if (r.minWorkers !== r.workers) throw invalid(`${n('workers')} MIN:MAX (elastic workers) does not apply with ${n('model')} yet: give a worker count`);
+  if (r.cluster !== undefined) throw invalid(`${n('model')} trains on one host; several hosts (--hosts, WORLD_SIZE) train the seed MLP only so far`);
 }
