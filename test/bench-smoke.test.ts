@@ -67,6 +67,8 @@ describe('threadfit bench', () => {
       'both',
       '--steps-per-execution',
       '1,4',
+      '--input',
+      'both',
       '--epochs',
       '1',
       '--warmup',
@@ -81,27 +83,20 @@ describe('threadfit bench', () => {
   it('exits 0, prints one table row per configuration, and reports progress on stderr', () => {
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout.split('\n');
-    const header = lines.findIndex((l) => /^name\s+backend\s+gradients\s+steps\/exec\s+workers\s+batch\s+samples\/s/.test(l));
+    const header = lines.findIndex((l) => /^name\s+backend\s+gradients\s+input\s+steps\/exec\s+workers\s+batch\s+samples\/s/.test(l));
     expect(header).toBeGreaterThanOrEqual(0);
     const rows = lines.slice(header + 2).filter((l) => /^(tfjs-fit|threadfit)/.test(l));
-    expect(rows.map((r) => r.split(/\s+/).slice(0, 5).join(' '))).toEqual([
-      'tfjs-fit wasm - - 1',
-      'tfjs-fit-fixed wasm - - 1',
-      'threadfit wasm tape 1 1',
-      'threadfit wasm tape 4 1',
-      'threadfit wasm dense 1 1',
-      'threadfit wasm dense 4 1',
-      'threadfit wasm tape 1 2',
-      'threadfit wasm tape 4 2',
-      'threadfit wasm dense 1 2',
-      'threadfit wasm dense 4 2',
-    ]);
+    // gradients, input, steps/exec, workers: a memory and a dataset row of each.
+    const threadfitRows = [1, 2].flatMap((w) =>
+      ['tape', 'dense'].flatMap((g) => [1, 4].flatMap((k) => ['memory', 'dataset'].map((i) => `threadfit wasm ${g} ${i} ${k} ${w}`))),
+    );
+    expect(rows.map((r) => r.split(/\s+/).slice(0, 6).join(' '))).toEqual(['tfjs-fit wasm - - - 1', 'tfjs-fit-fixed wasm - - - 1', ...threadfitRows]);
     // The ratios between threadfit rows at the largest worker count, computed from the table's figures.
     expect(run.stdout).toMatch(/^wasm, 2 workers: dense fast path \/ tape = \d+\.\d\dx$/m);
     expect(run.stdout).toMatch(/^wasm, 2 workers \(dense\): 4 steps per execution \/ 1 = \d+\.\d\dx$/m);
     expect(run.stdout).toMatch(/^wasm, 2 workers \(dense, 4 steps per execution\): update \+ coord = \d+\.\d% of the step$/m);
     expect(run.stdout).toContain(`Results written to ${json}`);
-    for (let i = 1; i <= 10; i++) expect(run.stderr).toContain(`[bench ${i}/10]`);
+    for (let i = 1; i <= 18; i++) expect(run.stderr).toContain(`[bench ${i}/18]`);
     expect(run.stderr).toMatch(/repeat 2\/2: [\d,]+ samples\/s/);
   });
 
@@ -118,24 +113,29 @@ describe('threadfit bench', () => {
       batchSize: number;
       gradients: string | null;
       stepsPerExecution: number | null;
+      input: string | null;
       samplesPerSec: number;
       stepMs: Record<string, number | null>;
       peakRssMb: number;
     }>;
-    expect(results.map((r) => [r.name, r.workers, r.gradients, r.stepsPerExecution])).toEqual([
-      ['tfjs-fit', 1, null, null],
-      ['tfjs-fit-fixed', 1, null, null],
-      ['threadfit', 1, 'tape', 1],
-      ['threadfit', 1, 'tape', 4],
-      ['threadfit', 1, 'dense', 1],
-      ['threadfit', 1, 'dense', 4],
-      ['threadfit', 2, 'tape', 1],
-      ['threadfit', 2, 'tape', 4],
-      ['threadfit', 2, 'dense', 1],
-      ['threadfit', 2, 'dense', 4],
+    expect(results.map((r) => [r.name, r.workers, r.gradients, r.stepsPerExecution, r.input])).toEqual([
+      ['tfjs-fit', 1, null, null, null],
+      ['tfjs-fit-fixed', 1, null, null, null],
+      ...[1, 2].flatMap((w) => ['tape', 'dense'].flatMap((g) => [1, 4].flatMap((k) => ['memory', 'dataset'].map((i) => ['threadfit', w, g, k, i])))),
     ]);
     for (const r of results) {
-      expect(Object.keys(r)).toEqual(['name', 'backend', 'workers', 'batchSize', 'gradients', 'stepsPerExecution', 'samplesPerSec', 'stepMs', 'peakRssMb']);
+      expect(Object.keys(r)).toEqual([
+        'name',
+        'backend',
+        'workers',
+        'batchSize',
+        'gradients',
+        'stepsPerExecution',
+        'input',
+        'samplesPerSec',
+        'stepMs',
+        'peakRssMb',
+      ]);
       expect([r.backend, r.batchSize]).toEqual(['wasm', 128]);
       expect(isRate(r.samplesPerSec), `samplesPerSec ${r.samplesPerSec}`).toBe(true);
       expect(isRate(r.peakRssMb), `peakRssMb ${r.peakRssMb}`).toBe(true);

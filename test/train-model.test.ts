@@ -186,6 +186,35 @@ describe('threadfit train --model', () => {
     expect(rep.history.acc.at(-1)).toBeGreaterThan(0.9);
   });
 
+  it("a model.json as tensorflowjs_converter writes it from Keras (training_config inside modelTopology, Keras's names)", async () => {
+    const tfjs = JSON.parse(readFileSync(cnnFile, 'utf8')) as { modelTopology: Record<string, unknown>; weightsManifest: unknown };
+    const { keras_version, backend, ...modelConfig } = tfjs.modelTopology;
+    const converted = {
+      format: 'layers-model',
+      generatedBy: 'keras v2.15.0',
+      convertedBy: 'TensorFlow.js Converter v4.22.0',
+      modelTopology: {
+        keras_version,
+        backend,
+        model_config: modelConfig,
+        training_config: {
+          loss: 'categorical_crossentropy',
+          metrics: ['accuracy'],
+          optimizer_config: { class_name: 'Adam', config: { learning_rate: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 } },
+        },
+      },
+      weightsManifest: tfjs.weightsManifest,
+    };
+    const file = join(tmp.dir, 'cnn', 'converted.json');
+    writeFileSync(file, JSON.stringify(converted));
+    const report = join(tmp.dir, 'converted-report.json');
+    const r = await runCli(['train', '--model', file, '--data-dir', idxDir, '--epochs', '2', '--batch-size', '32', '--report', report, ...base]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as { history: Record<string, number[]>; config: { learningRate: number } };
+    expect(rep.config.learningRate).toBe(0.01);
+    expect(rep.history.val_acc.at(-1)).toBeGreaterThan(0.8);
+  });
+
   it('resumed from its checkpoint with more epochs, and with a worker crash injected: the bits of one clean run', async () => {
     const run = async (extra: string[], epochs: number) => {
       const report = join(tmp.dir, `r-${Math.random().toString(36).slice(2)}.json`);

@@ -68,6 +68,13 @@ const BAD: Array<[Surface, string, unknown, string]> = [
   ['train', 'logLevel', 'loud', 'options.logLevel must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
   ['train', 'logFormat', 'xml', 'options.logFormat must be one of pretty, json, got "xml"'],
   ['train', 'plot', '', 'options.plot must be a non-empty path, got ""'],
+  ['train', 'model', '', 'options.model must be a non-empty path, got ""'],
+  ['train', 'data', '', 'options.data must be a non-empty path, got ""'],
+  ['train', 'labelColumn', true, 'options.labelColumn must be a string, got true'],
+  ['train', 'loss', false, 'options.loss must be a string, got false'],
+  ['train', 'optimizer', {}, 'options.optimizer must be a string, got'],
+  ['train', 'metrics', [], 'options.metrics must be a string, got'],
+  ['train', 'saveModel', '', 'options.saveModel must be a non-empty path, got ""'],
 
   ['fit', 'workers', 'all', `options.workers must be an integer in 1..${MW}, got "all"`],
   ['fit', 'epochs', 0, 'options.epochs must be an integer in 1..1000000, got 0'],
@@ -117,6 +124,7 @@ const BAD: Array<[Surface, string, unknown, string]> = [
   ['bench', 'repeats', 0, 'options.repeats must be an integer in 1..1000, got 0'],
   ['bench', 'model', 'resnet', 'options.model must be one of seed, mnist-cnn,'],
   ['bench', 'samples', 0, 'options.samples must be an integer in 1..10000000, got 0'],
+  ['bench', 'input', 'disk', 'options.input must be one of memory, dataset, both, got "disk"'],
 
   ['scale', 'workers', '1,1e0', `options.workers must be a comma-separated list of integers in 1..${MW}, got "1,1e0"`],
   ['scale', 'epochs', 0, 'options.epochs must be an integer in 1..1000, got 0'],

@@ -28,6 +28,8 @@ export interface BenchResult {
   gradients: 'dense' | 'tape' | null;
   /** threadfit rows: steps the workers ran per execution (1: a round trip per step); null for stock fit. */
   stepsPerExecution: number | null;
+  /** threadfit rows: 'memory' (the shared data set) or 'dataset' (streamed through parallelFitDataset); null for stock fit. */
+  input: 'memory' | 'dataset' | null;
   samplesPerSec: number;
   /** Per-step breakdown; all null for stock fit, which is one opaque call. */
   stepMs: StepMs | { grad: null; update: null; coord: null; data: null };
@@ -78,7 +80,8 @@ function plan(o: ResolvedBenchOptions): Planned[] {
     for (const workers of o.workers) {
       for (const gradients of o.gradients) {
         for (const stepsPerExecution of o.stepsPerExecution) {
-          runs.push({ name: 'threadfit', config: { kind: RunKinds.THREADFIT, workers, gradients, stepsPerExecution, ...work } });
+          for (const input of o.input)
+            runs.push({ name: 'threadfit', config: { kind: RunKinds.THREADFIT, workers, gradients, stepsPerExecution, input, ...work } });
         }
       }
     }
@@ -95,6 +98,7 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
     batchSize: config.batchSize,
     gradients: config.kind === RunKinds.THREADFIT ? (m.gradPath === 'dense' ? 'dense' : 'tape') : null,
     stepsPerExecution: config.kind === RunKinds.THREADFIT ? (m.stepsPerExecution ?? config.stepsPerExecution) : null,
+    input: config.kind === RunKinds.THREADFIT ? config.input : null,
     samplesPerSec: Math.round(m.samplesPerSec),
     stepMs:
       m.stepMs === null
@@ -121,7 +125,7 @@ export async function runBench(o: ResolvedBenchOptions, io: CommandIO): Promise<
   for (const [i, p] of runs.entries()) {
     const c = p.config;
     const tf = c.kind === RunKinds.THREADFIT ? c : undefined;
-    const tag = `[bench ${i + 1}/${runs.length}] ${label(p.name, tf?.workers ?? 1, o.batchSize, c.backend, tf?.gradients, tf?.stepsPerExecution)}`;
+    const tag = `[bench ${i + 1}/${runs.length}] ${label(p.name, tf?.workers ?? 1, o.batchSize, c.backend, tf?.gradients, tf?.stepsPerExecution)}${tf?.input === 'dataset' ? ' from a dataset' : ''}`;
     io.err.write(`${tag}: starting\n`);
     const m = await measureInChild(p.config, (text) => io.err.write(`${tag}: ${text}\n`));
     results.push(resultOf(p, m));
@@ -149,6 +153,7 @@ export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: 
     { header: 'name', cell: (r) => r.name },
     { header: 'backend', cell: (r) => r.backend },
     { header: 'gradients', cell: (r) => r.gradients ?? '-' },
+    { header: 'input', cell: (r) => r.input ?? '-' },
     { header: 'steps/exec', cell: (r) => (r.stepsPerExecution === null ? '-' : String(r.stepsPerExecution)), right: true },
     { header: 'workers', cell: (r) => String(r.workers), right: true },
     { header: 'batch', cell: (r) => String(r.batchSize), right: true },

@@ -7,6 +7,7 @@ import { serializeError } from '@threadfit/shared';
 import { ChildMessageTypes, RunKinds, type ChildMessage, type RunConfig } from './protocol.js';
 import { runStockFit } from './stock-fit.js';
 import { runThreadfit } from './threadfit-run.js';
+import { runThreadfitDataset } from './dataset-run.js';
 import { runZoo } from './zoo-run.js';
 
 function send(message: ChildMessage): Promise<void> {
@@ -21,7 +22,9 @@ async function measure(cfg: RunConfig): Promise<void> {
         ? await runStockFit(cfg, progress)
         : cfg.kind === RunKinds.ZOO
           ? await runZoo(cfg, progress)
-          : await runThreadfit(cfg, progress);
+          : cfg.input === 'dataset'
+            ? await runThreadfitDataset(cfg, progress)
+            : await runThreadfit(cfg, progress);
     await send({ type: ChildMessageTypes.RESULT, measurement });
   } catch (err) {
     await send({ type: ChildMessageTypes.ERROR, error: serializeError(err) });

@@ -30,6 +30,8 @@ export type GradientsMode = 'auto' | 'tape';
 export type ResolvedBenchOptions = ResolvedWork & {
   backends: BackendName[];
   gradients: GradientsMode[];
+  /** Where threadfit rows read batches: the shared data set, or a dataset streamed through parallelFitDataset. */
+  input: Array<'memory' | 'dataset'>;
   stepsPerExecution: number[];
   batchSize: number;
   /** Whether --batch-size was given (a zoo model otherwise uses its example's batch size). */
@@ -46,7 +48,7 @@ export const SCALE_DEFAULTS = defaultsOn('scale');
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
 
 export function validateBenchOptions(input: BenchOptions = {}, source: OptionSource = 'options'): ResolvedBenchOptions {
-  const { backend: backends, gradients, workers, ...o } = resolveOn('bench', input, source).options;
+  const { backend: backends, gradients, workers, input: inputs, ...o } = resolveOn('bench', input, source).options;
   if (o.model === 'seed' && o.samples !== undefined) {
     throw new ThreadfitError(
       ErrorCodes.INVALID_OPTION,
@@ -61,6 +63,7 @@ export function validateBenchOptions(input: BenchOptions = {}, source: OptionSou
     backends,
     workers: workers ?? range(availableParallelism()),
     gradients: gradients === 'both' ? ['tape', 'auto'] : [gradients],
+    input: inputs === 'both' ? ['memory', 'dataset'] : [inputs],
   };
 }
 

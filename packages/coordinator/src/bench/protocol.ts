@@ -37,6 +37,8 @@ export interface ThreadfitRun extends Workload {
   gradients: 'auto' | 'tape';
   /** Steps the workers run per execution (TrainerConfig.stepsPerExecution). */
   stepsPerExecution: number;
+  /** 'dataset': batches from a tf.data generator through parallelFitDataset's ring of slots. */
+  input: 'memory' | 'dataset';
 }
 
 /**

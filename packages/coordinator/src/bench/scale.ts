@@ -104,7 +104,14 @@ export async function runScale(o: ResolvedScaleOptions, io: CommandIO): Promise<
     const tag = `[scale ${i + 1}/${runs.length}] ${p.mode}, ${p.workers} worker${p.workers === 1 ? '' : 's'}, global batch ${p.batchSize}`;
     io.err.write(`${tag}: starting\n`);
     const m = await measureInChild(
-      { kind: RunKinds.THREADFIT, workers: p.workers, gradients: o.gradients, stepsPerExecution: o.stepsPerExecution, ...workloadOf(o, p.batchSize) },
+      {
+        kind: RunKinds.THREADFIT,
+        workers: p.workers,
+        gradients: o.gradients,
+        stepsPerExecution: o.stepsPerExecution,
+        input: 'memory',
+        ...workloadOf(o, p.batchSize),
+      },
       (text) => io.err.write(`${tag}: ${text}\n`),
     );
     const s = m.stepMs!;

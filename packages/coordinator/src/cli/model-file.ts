@@ -106,7 +106,9 @@ function readArtifacts(file: string): tfTypes.io.ModelArtifacts {
     format: json.format,
     generatedBy: json.generatedBy,
     convertedBy: json.convertedBy,
-    trainingConfig: json.trainingConfig,
+    // tensorflowjs_converter keeps Keras's training_config inside modelTopology, where tfjs's own
+    // loaders do not look for it.
+    trainingConfig: json.trainingConfig ?? (topology?.training_config as tfTypes.io.TrainingConfig | undefined),
     ...(weightSpecs.length > 0 && { weightSpecs, weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) }),
   };
 }

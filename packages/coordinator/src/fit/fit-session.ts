@@ -140,8 +140,16 @@ function tensorsOf(weights: Float32Array[], shapes: number[][]): tf.Tensor[] {
   return weights.map((w, i) => tf.tensor(w, shapes[i], 'float32'));
 }
 
-/** Runs the fit; returns model.fit's History and the loop's own record (per-epoch timings). */
-export async function runSession(model: tf.LayersModel, plan: SessionPlan): Promise<{ history: tf.History; fit: FitResult }> {
+/** What a fit call ran: model.fit's History, the loop's own record (per-epoch timings), how the replicas computed gradients. */
+export interface SessionResult {
+  history: tf.History;
+  fit: FitResult;
+  /** 'dense' (the dense fast path) or 'tape (why)'. */
+  gradPath: string;
+}
+
+/** Runs the fit. */
+export async function runSession(model: tf.LayersModel, plan: SessionPlan): Promise<SessionResult> {
   const { options: o, facts, callbacks } = plan;
   const { spec, optimizer } = facts;
   const { list, history } = callbacks;
@@ -255,7 +263,7 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     // A trainer that replaced a worker or reran a step starts the next call afresh (maxRestarts
     // counts per call).
     keep = reusable && t.restarts === 0;
-    return { history, fit };
+    return { history, fit, gradPath: t.gradPath };
   } catch (err) {
     // A failed run (bad data, a dataset's iterator that threw, a worker that kept failing) never
     // costs the committed state: it is checkpointed, and the error says where.

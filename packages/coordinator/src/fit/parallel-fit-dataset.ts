@@ -11,12 +11,11 @@ import { resolveBackend } from '../engine/backend-choice.js';
 import { validateFitDatasetOptions, type ParallelFitDatasetOptions } from '../options/fit-dataset-options.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { checkClassesWeighted, classWeightTables } from './class-weight.js';
-import { callbacksOf, modelFacts, refuseReentry, runSession, type ModelFacts } from './fit-session.js';
+import { callbacksOf, modelFacts, refuseReentry, runSession, type ModelFacts, type SessionResult } from './fit-session.js';
 import { batchTensors, DatasetBatches, isDatasetLike, type BatchTensors, type DatasetLike, type ModelIo } from './dataset-batches.js';
 import { DatasetValidation } from './dataset-validation.js';
 import { checkFinite, checkShapes, columns, fillSplit, splitSpecOf, type Column, type TensorData } from './tensor-dataset.js';
 import type { SharedDataset } from '../data/dataset.js';
-import type { FitResult } from './fit-loop.js';
 
 export type { ParallelFitDatasetOptions } from '../options/fit-dataset-options.js';
 export type { DatasetLike } from './dataset-batches.js';
@@ -58,11 +57,7 @@ export async function parallelFitDataset(model: tf.LayersModel, dataset: Dataset
 }
 
 /** parallelFitDataset with the fit loop's record too (per-epoch steps, seconds, step-time breakdown): the CLI's report. */
-export async function fitDatasetRun(
-  model: tf.LayersModel,
-  dataset: DatasetLike,
-  options: ParallelFitDatasetOptions = {},
-): Promise<{ history: tf.History; fit: FitResult }> {
+export async function fitDatasetRun(model: tf.LayersModel, dataset: DatasetLike, options: ParallelFitDatasetOptions = {}): Promise<SessionResult> {
   const facts = modelFacts(model, 'parallelFitDataset');
   if (!isDatasetLike(dataset))
     throw new ThreadfitError(ErrorCodes.INVALID_OPTION, 'parallelFitDataset: the second argument must be a tf.data.Dataset of {xs, ys} batches');

@@ -51,6 +51,12 @@ export const COMMAND_OPTIONS = {
   metrics: { doc: "with --model: metrics, comma-separated (e.g. accuracy), instead of the model.json's", value: 'LIST', train: on(text()) },
   /** Train --model: save the trained model here (model.json + weights.bin). */
   saveModel: { doc: 'with --model: save the trained model here (model.json + weights.bin, for tf.loadLayersModel)', value: 'DIR', train: on(path()) },
+  /** Bench: where threadfit rows read their batches: 'memory', 'dataset', or 'both' (a row of each, same run). */
+  input: {
+    doc: 'threadfit rows: memory (the data set in shared memory), dataset (a tf.data generator through parallelFitDataset), or both',
+    value: 'HOW',
+    bench: on(oneOf(['memory', 'dataset', 'both']), { default: 'memory' }),
+  },
   /** Bench --model (not seed): samples per epoch. Default per model (README's bench table). */
   samples: { doc: 'with --model (not seed): samples per epoch', value: 'N', bench: on(int(1, 10_000_000), { defaultDoc: 'per model' }) },
   /** Scale: global batch sizes of the strong-scaling series. Default [128, 1024]. */
