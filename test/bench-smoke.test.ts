@@ -93,6 +93,7 @@ describe('threadfit bench', () => {
     expect(rows.map((r) => r.split(/\s+/).slice(0, 6).join(' '))).toEqual(['tfjs-fit wasm - - - 1', 'tfjs-fit-fixed wasm - - - 1', ...threadfitRows]);
     // The ratios between threadfit rows at the largest worker count, computed from the table's figures.
     expect(run.stdout).toMatch(/^wasm, 2 workers: dense fast path \/ tape = \d+\.\d\dx$/m);
+    expect(run.stdout).toMatch(/^wasm, 2 workers \(dense\): dataset \/ memory = \d+\.\d\dx$/m);
     expect(run.stdout).toMatch(/^wasm, 2 workers \(dense\): 4 steps per execution \/ 1 = \d+\.\d\dx$/m);
     expect(run.stdout).toMatch(/^wasm, 2 workers \(dense, 4 steps per execution\): update \+ coord = \d+\.\d% of the step$/m);
     expect(run.stdout).toContain(`Results written to ${json}`);

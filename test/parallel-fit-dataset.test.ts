@@ -93,6 +93,19 @@ describe('parallelFitDataset = model.fitDataset (W=1, same pipeline, same initia
     expect(maxRel(b.getWeights(), a.getWeights())).toBeLessThan(1e-4);
   });
 
+  it('classWeight: the same History and weights as fitDataset; a batch with a class that has no weight is named', async () => {
+    const { x, y } = data();
+    const a = mlp(6);
+    const ha = await a.fitDataset(pipeline(x, y, 32), { epochs: 2, verbose: 0, classWeight: { 0: 1, 1: 3, 2: 0.5 } });
+    const b = mlp(6);
+    const hb = await parallelFitDataset(b, pipeline(x, y, 32), { epochs: 2, verbose: 0, workers: 1, backend: 'cpu', classWeight: { 0: 1, 1: 3, 2: 0.5 } });
+    expectSameHistory(hb, ha);
+    expect(maxRel(b.getWeights(), a.getWeights())).toBeLessThan(1e-4);
+    await expect(parallelFitDataset(mlp(6), pipeline(x, y, 32), { verbose: 0, workers: 2, backend: 'cpu', classWeight: { 0: 1, 1: 3 } })).rejects.toThrow(
+      /class 2 occurs in batch \d+ of epoch 1 of the dataset: ys \(sample \d+\) but has none/,
+    );
+  });
+
   it('a dataset that runs out before batchesPerEpoch x epochs: a warning, and training stops after that epoch', async () => {
     const { x, y } = data();
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);

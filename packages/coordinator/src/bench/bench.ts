@@ -173,16 +173,20 @@ export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: 
 /**
  * The comparisons the table does not show at a glance, between threadfit rows of the same run at
  * the largest worker count (and the most steps per execution): the dense fast path against the
- * tape, executions against a round trip per step, each backend against the first one measured,
- * and the share of the step that is not gradient work.
+ * tape, executions against a round trip per step, a dataset's batches against the shared data
+ * set's, each backend against the first one measured, and the share of the step that is not
+ * gradient work.
  */
 export function formatRatios(results: readonly BenchResult[]): string {
   const rows = results.filter((r) => r.name === 'threadfit');
   if (rows.length === 0) return '';
   const w = Math.max(...rows.map((r) => r.workers));
   const spe = Math.max(...rows.map((r) => r.stepsPerExecution ?? 1));
-  const at = (backend: string, gradients: string, steps = spe) =>
-    rows.find((r) => r.workers === w && r.backend === backend && r.gradients === gradients && (r.stepsPerExecution ?? 1) === steps);
+  // The comparisons are between rows reading the shared data set, but the one of the two inputs.
+  const at = (backend: string, gradients: string, steps = spe, input = 'memory') =>
+    rows.find(
+      (r) => r.workers === w && r.backend === backend && r.gradients === gradients && (r.stepsPerExecution ?? 1) === steps && (r.input ?? 'memory') === input,
+    );
   const lines: string[] = [];
   const backends = [...new Set(rows.map((r) => r.backend))];
   for (const b of backends) {
@@ -199,7 +203,7 @@ export function formatRatios(results: readonly BenchResult[]): string {
     const total = stepTotal(r);
     if (s.update !== null && total !== null && total > 0) {
       lines.push(
-        `${r.backend}, ${w} workers (${r.gradients}, ${spe} steps per execution): update + coord = ${fixed((100 * (s.update + s.coord!)) / total, 1)}% of the step`,
+        `${r.backend}, ${w} workers (${r.gradients}, ${spe} steps per execution${r.input === 'dataset' ? ', from a dataset' : ''}): update + coord = ${fixed((100 * (s.update + s.coord!)) / total, 1)}% of the step`,
       );
     }
   }
@@ -207,6 +211,13 @@ export function formatRatios(results: readonly BenchResult[]): string {
     const dense = at(b, 'dense');
     const tape = at(b, 'tape');
     if (dense && tape) lines.push(`${b}, ${w} workers: dense fast path / tape = ${fixed(dense.samplesPerSec / tape.samplesPerSec, 2)}x`);
+  }
+  for (const b of backends) {
+    for (const g of ['dense', 'tape']) {
+      const memory = at(b, g);
+      const streamed = at(b, g, spe, 'dataset');
+      if (memory && streamed) lines.push(`${b}, ${w} workers (${g}): dataset / memory = ${fixed(streamed.samplesPerSec / memory.samplesPerSec, 2)}x`);
+    }
   }
   const grads = at(backends[0], 'dense') ? 'dense' : 'tape';
   const first = at(backends[0], grads);
