@@ -23,6 +23,7 @@ import type { ResolvedFitOptions, CallbackInput } from '../options/fit-options.j
 import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
 import { runFitLoop, type FitCallbacks, type FitLoopOptions, type FitPosition, type FitResult } from './fit-loop.js';
 import { modelSpecOf } from '../engine/model-spec.js';
+import { resolveBackend } from '../engine/backend-choice.js';
 import { ProgressReporter } from './progress.js';
 import { optimizerStateOf, writeOptimizerState } from './optimizer-carry.js';
 import { keepWarm, takeWarm, type WarmKey } from './warm-workers.js';
@@ -110,6 +111,32 @@ export function callbacksOf(o: SessionOptions): { list: tf.CallbackList; history
 
 /** What the workers are built from, but the weights and the data (warm-workers.ts keys on it). */
 export type WorkerConfig = Omit<TrainerConfig, 'initialWeights' | 'dataset' | 'injectFault'>;
+
+/** The workers' config from a fit call's options; `step` says what the data decides. */
+export function workerConfigOf(
+  o: SessionOptions,
+  facts: ModelFacts,
+  step: { maxBatch: number; accumulate?: number; classWeights?: Array<number[] | null>; stepsPerExecution: number },
+): WorkerConfig {
+  return {
+    workers: o.workers,
+    backend: resolveBackend(o.backend),
+    model: facts.spec,
+    maxBatch: step.maxBatch,
+    accumulate: step.accumulate,
+    microBatches: o.deterministic ? o.microBatches : undefined,
+    optimizer: facts.optimizer,
+    seed: o.seed,
+    workerSetup: o.workerSetup,
+    classWeights: step.classWeights,
+    threadsPerWorker: o.threadsPerWorker,
+    gradients: o.gradients,
+    stepsPerExecution: step.stepsPerExecution,
+    maxRestarts: o.maxRestarts,
+    maxSkippedSteps: o.maxSkippedSteps,
+    stepTimeoutMs: o.stepTimeoutMs,
+  };
+}
 
 export interface SessionPlan {
   options: SessionOptions;

@@ -7,11 +7,10 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, batchRingLayout, type TensorSpec } from '@threadfit/shared';
-import { resolveBackend } from '../engine/backend-choice.js';
 import { validateFitDatasetOptions, type ParallelFitDatasetOptions } from '../options/fit-dataset-options.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { checkClassesWeighted, classWeightTables } from './class-weight.js';
-import { callbacksOf, modelFacts, refuseReentry, runSession, type ModelFacts, type SessionResult } from './fit-session.js';
+import { callbacksOf, modelFacts, refuseReentry, runSession, workerConfigOf, type ModelFacts, type SessionResult } from './fit-session.js';
 import { batchTensors, DatasetBatches, isDatasetLike, type BatchTensors, type DatasetLike, type ModelIo } from './dataset-batches.js';
 import { DatasetValidation } from './dataset-validation.js';
 import { checkFinite, checkShapes, columns, fillSplit, splitSpecOf, type Column, type TensorData } from './tensor-dataset.js';
@@ -170,23 +169,7 @@ export async function fitDatasetRun(model: tf.LayersModel, dataset: DatasetLike,
     options: o,
     facts,
     callbacks,
-    workerConfig: {
-      workers: o.workers,
-      backend: resolveBackend(o.backend),
-      model: facts.spec,
-      maxBatch: slotRows,
-      microBatches: o.deterministic ? o.microBatches : undefined,
-      optimizer: facts.optimizer,
-      seed: o.seed,
-      workerSetup: o.workerSetup,
-      classWeights,
-      threadsPerWorker: o.threadsPerWorker,
-      gradients: o.gradients,
-      stepsPerExecution,
-      maxRestarts: o.maxRestarts,
-      maxSkippedSteps: o.maxSkippedSteps,
-      stepTimeoutMs: o.stepTimeoutMs,
-    },
+    workerConfig: workerConfigOf(o, facts, { maxBatch: slotRows, classWeights, stepsPerExecution }),
     dataset: () => shared,
     source,
     validation: validation !== undefined ? { run: (t) => validation.run(t) } : val !== undefined ? { split: 'val' } : undefined,

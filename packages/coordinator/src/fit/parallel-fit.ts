@@ -6,11 +6,10 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ErrorCodes, ThreadfitError, stepsPerEpoch } from '@threadfit/shared';
-import { resolveBackend } from '../engine/backend-choice.js';
 import { validateFitOptions, type ParallelFitOptions } from '../options/fit-options.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { classWeightTables } from './class-weight.js';
-import { callbacksOf, modelFacts, refuseReentry, runSession } from './fit-session.js';
+import { callbacksOf, modelFacts, refuseReentry, runSession, workerConfigOf } from './fit-session.js';
 import { PermutationBatches } from './batch-source.js';
 import { checkFinite, checkShapes, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
 
@@ -61,24 +60,13 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   const callbacks = callbacksOf(o);
   const classWeights = classWeightTables(o.classWeight, outputs.names, ys, splitAt);
   const stepBatch = o.batchSize * o.accumulate;
-  const workerConfig = {
-    workers: o.workers,
-    backend: resolveBackend(o.backend),
-    model: facts.spec,
+  const workerConfig = workerConfigOf(o, facts, {
     maxBatch: stepBatch,
     accumulate: o.accumulate,
-    microBatches: o.deterministic ? o.microBatches : undefined,
-    optimizer: facts.optimizer,
-    seed: o.seed,
-    workerSetup: o.workerSetup,
     classWeights,
-    threadsPerWorker: o.threadsPerWorker,
-    gradients: o.gradients,
     stepsPerExecution: callbacks.stepsPerExecution,
-    maxRestarts: o.maxRestarts,
-    maxSkippedSteps: o.maxSkippedSteps,
-    stepTimeoutMs: o.stepTimeoutMs,
-  };
+  });
+
   // Warm workers of the last call on this model are taken over when nothing they were built from
   // changed; never with checkpoints, injected faults or elastic resizes, nor for typed-array data.
   const inputTensors = [x, y, ...(o.validationData ?? [])].flat();
