@@ -280,6 +280,32 @@ describe('bad input: named before a thread starts, or by batch index', () => {
     await expect(parallelFitDataset(mlp(1), make(), { verbose: 0, workers: 2, backend: 'cpu' })).rejects.toThrow(message);
   });
 
+  it('a dataset of single samples (never batched) is told to batch', async () => {
+    const single = tf.data.zip({ xs: tf.data.array(x.unstack()), ys: tf.data.array(y.unstack()) });
+    await expect(parallelFitDataset(mlp(1), single, { verbose: 0, workers: 2, backend: 'cpu' })).rejects.toThrow(/batch the dataset \(dataset\.batch\(n\)\)/);
+  });
+
+  it('a dataset whose second iterator() yields nothing fails naming the epoch, not a NaN loss', async () => {
+    // One generator object handed out by every iterator() call: exhausted after the first epoch.
+    const it = (function* () {
+      for (let b = 0; b < 3; b++) yield batch(b);
+    })();
+    const once = { iterator: async () => ({ next: async () => it.next() }) };
+    await expect(parallelFitDataset(mlp(1), once as never, { epochs: 2, verbose: 0, workers: 2, backend: 'cpu' })).rejects.toThrow(
+      /epoch 2: the data yielded no batch/,
+    );
+  });
+
+  it('a second fit on the model while the first reads its first batch is refused', async () => {
+    const m = mlp(1);
+    const slow = tf.data.generator(function* () {
+      for (let b = 0; b < 3; b++) yield batch(b);
+    });
+    const first = parallelFitDataset(m, slow, { verbose: 0, workers: 1, backend: 'cpu' });
+    await expect(parallelFitDataset(m, slow, { verbose: 0, workers: 1, backend: 'cpu' })).rejects.toThrow(/another fit\(\) call is ongoing/);
+    await first;
+  });
+
   it('NaN in a batch with checkNumerics, after the batches before it trained', async () => {
     const nan = tf.tensor2d(
       Array.from({ length: 320 }, (_, i) => (i === 45 ? NaN : 0.5)),

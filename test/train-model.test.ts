@@ -186,6 +186,30 @@ describe('threadfit train --model', () => {
     expect(rep.history.acc.at(-1)).toBeGreaterThan(0.9);
   });
 
+  it('--optimizer alone recompiles a model.json that has a training_config, keeping its loss and metrics', async () => {
+    const report = join(tmp.dir, 'reopt.json');
+    const r = await runCli([
+      'train',
+      '--model',
+      cnnFile,
+      '--data-dir',
+      idxDir,
+      '--epochs',
+      '1',
+      '--batch-size',
+      '32',
+      '--optimizer',
+      'sgd:0.05',
+      '--report',
+      report,
+      ...base,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as { history: Record<string, number[]>; config: { learningRate: number } };
+    expect(rep.config.learningRate).toBe(0.05);
+    expect(Object.keys(rep.history)).toEqual(['loss', 'acc', 'val_loss', 'val_acc']);
+  });
+
   it("a model.json as tensorflowjs_converter writes it from Keras (training_config inside modelTopology, Keras's names)", async () => {
     const tfjs = JSON.parse(readFileSync(cnnFile, 'utf8')) as { modelTopology: Record<string, unknown>; weightsManifest: unknown };
     const { keras_version, backend, ...modelConfig } = tfjs.modelTopology;
@@ -234,13 +258,16 @@ describe('threadfit train --model', () => {
         ...extra,
       ]);
       expect(r.code, r.stderr).toBe(0);
-      return (JSON.parse(readFileSync(report, 'utf8')) as { weightsSha256: string }).weightsSha256;
+      return JSON.parse(readFileSync(report, 'utf8')) as { weightsSha256: string; history: Record<string, number[]> };
     };
     const clean = await run([], 3);
     const ckpt = join(tmp.dir, 'ckpt-resume');
     await run(['--checkpoint-dir', ckpt], 2);
-    expect(await run(['--checkpoint-dir', ckpt, '--resume'], 3)).toBe(clean);
-    expect(await run(['--inject-fault', 'exit@step=20,rank=1'], 3)).toBe(clean);
+    const resumed = await run(['--checkpoint-dir', ckpt, '--resume'], 3);
+    expect(resumed.weightsSha256).toBe(clean.weightsSha256);
+    // The report covers the whole run: the two epochs before the resume come from the checkpoint.
+    expect(resumed.history.loss).toEqual(clean.history.loss);
+    expect((await run(['--inject-fault', 'exit@step=20,rank=1'], 3)).weightsSha256).toBe(clean.weightsSha256);
   });
 });
 
@@ -300,6 +327,15 @@ describe('threadfit train --model: bad input exits 2 naming the file and the mis
       /label [34] is not a class of the model: its output has 3 units \(classes 0\.\.2\)/,
     ],
     ['--lr with --model', () => ({ file: mlpFile, extra: ['--lr', '0.1'] }), /--lr does not apply with --model: .* give --optimizer NAME:LR/],
+    [
+      'a class id beyond the output (sparse loss)',
+      () => {
+        const ids = join(tmp.dir, 'ids.csv');
+        writeCsv(ids, 20, (c) => String(c * 2));
+        return { file: mlpFile, extra: ['--data', ids, '--label-column', 'label', '--loss', 'sparseCategoricalCrossentropy', '--optimizer', 'sgd'] };
+      },
+      /label 4 is not a class of the model: its output has 3 units \(classes 0\.\.2\)/,
+    ],
   ])('%s', async (_, make, message) => {
     const { file, extra = [] } = make() as { file: string; extra?: string[] };
     const r = await runCli(['train', '--model', file, '--epochs', '1', ...base, ...extra]);

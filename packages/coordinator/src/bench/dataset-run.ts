@@ -26,7 +26,13 @@ export async function runThreadfitDataset(cfg: ThreadfitRun, progress: (text: st
     count: data.train.count,
     files: [data.source, data.source] as [string, string],
   };
-  const dataset = idxDataset(tf, split, { inputShape: [inputSize], encoding: { kind: 'one-hot', width: data.numClasses } }, cfg.batchSize, cfg.seed);
+  const dataset = idxDataset(
+    tf,
+    split,
+    { inputShape: [inputSize], encoding: { kind: 'one-hot', width: data.numClasses, classes: data.numClasses } },
+    cfg.batchSize,
+    cfg.seed,
+  );
   const steps = stepsPerRepeat(cfg, data.train.count);
   progress(`warm-up: one epoch of ${steps} steps, then ${cfg.repeats} of ${steps}`);
   try {

@@ -49,6 +49,12 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1
 
 export function validateBenchOptions(input: BenchOptions = {}, source: OptionSource = 'options'): ResolvedBenchOptions {
   const { backend: backends, gradients, workers, input: inputs, ...o } = resolveOn('bench', input, source).options;
+  if (o.model !== 'seed' && inputs !== 'memory') {
+    throw new ThreadfitError(
+      ErrorCodes.INVALID_OPTION,
+      `${where(labelOf('input', source))} ${inputs} is for the seed bench; --model ${o.model} runs model.fit and parallelFit on tensors`,
+    );
+  }
   if (o.model === 'seed' && o.samples !== undefined) {
     throw new ThreadfitError(
       ErrorCodes.INVALID_OPTION,

@@ -44,6 +44,9 @@ export function optimizerFromFlag(tf: typeof tfTypes, text: string): tfTypes.Opt
   return make(tf, lr);
 }
 
+/** Keras's snake_case names as tfjs's (categorical_accuracy -> categoricalAccuracy). */
+const camelCase = (name: string): string => name.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
 interface ModelJson {
   modelTopology?: { class_name?: string; config?: unknown; model_config?: unknown } & Record<string, unknown>;
   format?: string;
@@ -119,16 +122,20 @@ function readArtifacts(file: string): tfTypes.io.ModelArtifacts {
  */
 export async function loadModelFile(tf: typeof tfTypes, file: string, flags: CompileFlags): Promise<tfTypes.LayersModel> {
   const artifacts = readArtifacts(file);
+  // With --loss and --optimizer both given, the file's training config is not read at all (tfjs
+  // may not deserialize a Keras optimizer config the flags replace anyway).
+  const config = flags.loss !== undefined && flags.optimizer !== undefined ? undefined : artifacts.trainingConfig;
   let model: tfTypes.LayersModel;
   try {
-    model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    model = await tf.loadLayersModel(tf.io.fromMemory({ ...artifacts, trainingConfig: config }));
   } catch (err) {
     throw bad(file, `tfjs cannot build it: ${(err as Error).message}`);
   }
-  const config = artifacts.trainingConfig;
   const hasFlags = flags.loss !== undefined || flags.optimizer !== undefined || flags.metrics !== undefined;
-  if (!hasFlags && model.optimizer !== undefined && model.optimizer !== null) return model;
-  const loss = flags.loss ?? (config?.loss as string | string[] | undefined);
+  const compiled = model.optimizer !== undefined && model.optimizer !== null;
+  if (!hasFlags && compiled) return model;
+  // What tfjs compiled from the training config is in tfjs's names (Keras writes snake_case).
+  const loss = flags.loss ?? (compiled ? (model.loss as string | string[]) : undefined);
   if (loss === undefined) throw bad(file, 'has no training_config (loss and optimizer): pass --loss NAME and --optimizer NAME[:LR]');
   let optimizer: tfTypes.Optimizer | string;
   if (flags.optimizer !== undefined) optimizer = optimizerFromFlag(tf, flags.optimizer);
@@ -140,7 +147,7 @@ export async function loadModelFile(tf: typeof tfTypes, file: string, flags: Com
           .split(',')
           .map((m) => m.trim())
           .filter((m) => m.length > 0)
-      : (config?.metrics as string[] | undefined);
+      : (config?.metrics as string[] | undefined)?.map(camelCase);
   try {
     model.compile({ loss, optimizer, metrics });
   } catch (err) {

@@ -67,7 +67,7 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
   });
   const logReporter = new LogReporter(log);
   try {
-    const { history, fit } = await fitDatasetRun(model, data.dataset, {
+    const { runHistory: h, fit } = await fitDatasetRun(model, data.dataset, {
       epochs: o.epochs,
       batchesPerEpoch,
       workers: o.workers,
@@ -99,7 +99,6 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
       lrWarmupEpochs: o.lrWarmupEpochs,
       lrDecay: lrDecayText(o.lrDecay),
     });
-    const h = history.history as Record<string, number[]>;
     const last = (k: string) => h[k]?.at(-1) ?? Number.NaN;
     const acc = Object.keys(h).find((k) => /^val_(acc|accuracy)$/.test(k));
     if (o.saveModel !== undefined) {

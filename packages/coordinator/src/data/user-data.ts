@@ -28,8 +28,10 @@ const product = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 /** How targets are encoded for the model's single output and loss. */
 export interface TargetEncoding {
   kind: 'one-hot' | 'class-id' | 'raw';
-  /** one-hot: classes (the output's units); raw: values per sample (the output's units). */
+  /** one-hot: classes (the output's units); raw: values per sample (the output's units); class-id: 1. */
   width: number;
+  /** The model's classes (one-hot and class-id: the output's units). */
+  classes: number;
 }
 
 /** The model's one input and one output, and how labels reach its loss; `file` names the source in errors. */
@@ -55,10 +57,10 @@ export function modelTarget(model: tfTypes.LayersModel, modelFile: string): Mode
   const units = (out[out.length - 1] ?? 1) as number;
   const loss = String((model as unknown as { loss: unknown }).loss ?? '');
   const encoding: TargetEncoding = /^categoricalCrossentropy$|^categorical_crossentropy$/.test(loss)
-    ? { kind: 'one-hot', width: units }
+    ? { kind: 'one-hot', width: units, classes: units }
     : /sparse/i.test(loss)
-      ? { kind: 'class-id', width: 1 }
-      : { kind: 'raw', width: units };
+      ? { kind: 'class-id', width: 1, classes: units }
+      : { kind: 'raw', width: units, classes: units };
   return { inputShape: inShape as number[], encoding };
 }
 
@@ -78,8 +80,8 @@ function encodeLabel(v: number, e: TargetEncoding, out: Float32Array, row: numbe
     out[row] = v;
     return;
   }
-  if (!Number.isInteger(v) || v < 0 || (e.kind === 'one-hot' && v >= e.width)) {
-    throw bad(where(), `label ${v} is not a class of the model: its output has ${e.width} units (classes 0..${e.width - 1})`);
+  if (!Number.isInteger(v) || v < 0 || v >= e.classes) {
+    throw bad(where(), `label ${v} is not a class of the model: its output has ${e.classes} units (classes 0..${e.classes - 1})`);
   }
   if (e.kind === 'one-hot') out[row * e.width + v] = 1;
   else out[row] = v;
@@ -258,7 +260,7 @@ export async function scanCsv(file: string, labelColumn: string, t: ModelTarget,
   const names = new Set<string>();
   let numeric = true;
   for await (const { line, no } of csvLines(file)) {
-    const f = csvFields(line);
+    const f = csvFields(no === 1 ? line.replace(/^\uFEFF/, '') : line);
     if (header === undefined) {
       header = f;
       labelIndex = header.indexOf(labelColumn);
@@ -272,8 +274,9 @@ export async function scanCsv(file: string, labelColumn: string, t: ModelTarget,
       if (v === '' || !Number.isFinite(Number(v))) throw bad(`${file} line ${no}`, `column '${header![i]}' holds '${v}', not a number`);
     });
     const label = f[labelIndex];
+    if (label === '') throw bad(`${file} line ${no}`, `column '${labelColumn}' (the label) is empty`);
     names.add(label);
-    if (label === '' || !Number.isFinite(Number(label))) numeric = false;
+    if (!Number.isFinite(Number(label))) numeric = false;
     rows++;
   }
   if (header === undefined || rows === 0) throw bad(`--data ${file}`, 'holds no data rows (a header row, then one sample per line)');
@@ -302,7 +305,7 @@ export async function scanCsv(file: string, labelColumn: string, t: ModelTarget,
   return info;
 }
 
-/** Rows of the CSV shuffled within a window of this many (the file is streamed, never held). */
+/** Rows of the CSV shuffled within a window of this many, or two batches if more (the file is streamed, never held). */
 export const CSV_SHUFFLE_WINDOW = 4096;
 
 /**
@@ -312,6 +315,8 @@ export const CSV_SHUFFLE_WINDOW = 4096;
 export function csvDataset(tf: typeof tfTypes, info: CsvInfo, t: ModelTarget, batch: number, seed: number): DatasetLike {
   const e = t.encoding;
   const yWidth = e.kind === 'one-hot' ? e.width : 1;
+  // The window holds at least two batches, so that every batch is whole (but a pass's last).
+  const windowRows = Math.max(CSV_SHUFFLE_WINDOW, 2 * batch);
   return {
     size: null,
     async iterator() {
@@ -322,7 +327,7 @@ export function csvDataset(tf: typeof tfTypes, info: CsvInfo, t: ModelTarget, ba
       const window: string[][] = [];
       let fileDone = false;
       const refill = async () => {
-        while (!fileDone && window.length < CSV_SHUFFLE_WINDOW) {
+        while (!fileDone && window.length < windowRows) {
           const r = await lines.next();
           if (r.done) {
             fileDone = true;

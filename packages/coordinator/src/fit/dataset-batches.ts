@@ -34,6 +34,8 @@ export interface BatchTensors {
 export interface ModelIo {
   inputNames: string[];
   outputNames: string[];
+  /** The rank of each model input, batch dimension included (a sample one rank short means an unbatched dataset). */
+  inputRanks?: number[];
 }
 
 const bad = (message: string) => new ThreadfitError(ErrorCodes.BAD_DATA, message);
@@ -81,6 +83,9 @@ export function batchTensors(value: unknown, io: ModelIo, where: string): BatchT
   else throw bad(`${where} is ${describe(value)}; a dataset for parallelFitDataset yields {xs, ys} (or [xs, ys]) batches, as for model.fitDataset`);
   const out = { xs: flatten(xs, io.inputNames, 'input', where), ys: flatten(ys, io.outputNames, 'output', where), size: 0 };
   const all = [...out.xs, ...out.ys];
+  if (io.inputRanks !== undefined && out.xs[0].rank === io.inputRanks[0] - 1) {
+    throw bad(`${where}: xs has shape ${dims(out.xs[0].shape)}, one sample of the model's input ${io.inputNames[0]}: batch the dataset (dataset.batch(n))`);
+  }
   const size = all[0].rank >= 1 ? all[0].shape[0] : 0;
   all.forEach((t, i) => {
     const name = i < out.xs.length ? `input ${io.inputNames[i]}` : `output ${io.outputNames[i - out.xs.length]}`;
@@ -235,6 +240,8 @@ export class DatasetBatches implements BatchSource {
   /** Stops reading (a finished or failed run); a read in progress is dropped when it arrives. */
   close(): void {
     this.#closed = true;
+    if (this.#peeked !== undefined) dispose(this.#peeked);
+    this.#peeked = undefined;
     this.#changed?.();
   }
 
@@ -306,7 +313,13 @@ export class DatasetBatches implements BatchSource {
             this.#ended = true;
             break;
           }
-          const b = 'peeked' in r ? r.value : batchTensors(r.value, this.#o.io, where);
+          let b: BatchTensors;
+          try {
+            b = 'peeked' in r ? r.value : batchTensors(r.value, this.#o.io, where);
+          } catch (err) {
+            disposeElement(r.value);
+            throw err;
+          }
           try {
             if (b.size > this.#o.ring.slotRows) {
               throw bad(

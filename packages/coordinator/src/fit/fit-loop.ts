@@ -145,7 +145,15 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
       const batches = await source.take(most);
       const k = batches.length;
       if (k === 0) {
-        completed = true;
+        // A source that ends an epoch before its first batch (a generator object reused, whose
+        // second iterator() yields nothing) would record a loss of 0/0.
+        if (batch === 0 && source.exhausted !== true) {
+          throw new ThreadfitError(
+            ErrorCodes.BAD_DATA,
+            `epoch ${epoch + 1}: the data yielded no batch (a dataset whose iterator() does not start over each epoch?)`,
+          );
+        }
+        completed = batch > 0;
         break;
       }
       // Waiting for the data (a dataset's iterator) counts as the steps' data time.
@@ -187,6 +195,8 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
         break;
       }
     }
+    // A dataset that ran out (batchesPerEpoch) exactly at this epoch's start: training ends here.
+    if (done === 0 && batch === 0) break;
     const seconds = (performance.now() - t0) / 1000;
     // Key order as model.fit's History: validation first (tfjs's fitLoop writes them into the
     // epoch logs before its BaseLogger adds the training means).

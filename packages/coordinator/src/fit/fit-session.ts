@@ -80,6 +80,20 @@ export function refuseReentry(model: tf.LayersModel): void {
   }
 }
 
+/**
+ * Refuses re-entry and marks the model as training at once, for a call that awaits before its
+ * session starts (parallelFitDataset reads the dataset first); returns the unmark for a failure
+ * before the session, which unmarks itself when it ends.
+ */
+export function enterTraining(model: tf.LayersModel): () => void {
+  refuseReentry(model);
+  const flags = trainingFlagsOf(model);
+  for (const f of flags) f.isTraining = true;
+  return () => {
+    for (const f of flags) f.isTraining = false;
+  };
+}
+
 /** What model.fit's callbacks see through `this.model`; a callback instance has setModel. */
 type AnyCallback = tf.Callback | tf.CustomCallback;
 
@@ -153,6 +167,8 @@ export interface SessionPlan {
   dataShape: DataShape;
   /** The step's batch for the checkpoints' trajectory (a dataset: the first batch's size). */
   batchSize: number;
+  /** More of what a resumed run must share with its checkpoint's (a dataset: batchesPerEpoch). */
+  trajectory?: Record<string, unknown>;
   shuffle: boolean;
   learningRateAt?: FitLoopOptions['learningRateAt'];
   /** Warm workers may be taken over and kept (parallelFit on tensors). */
@@ -173,6 +189,12 @@ export interface SessionResult {
   fit: FitResult;
   /** 'dense' (the dense fast path) or 'tape (why)'. */
   gradPath: string;
+  /** The whole run's History: a resumed run's earlier epochs (from its checkpoint), then this call's. */
+  runHistory: Record<string, number[]>;
+}
+
+function mergeHistory(a: Record<string, number[]>, b: Record<string, number[]>): Record<string, number[]> {
+  return Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, [...(a[k] ?? []), ...(b[k] ?? [])]]));
 }
 
 /** Runs the fit. */
@@ -208,6 +230,10 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
   let keep = false;
   let ckpts: RunCheckpoints | undefined;
   const position: FitPosition = { epoch: o.initialEpoch, stepInEpoch: 0, globalStep: 0 };
+  // The run's History for its checkpoints: the epochs before a resume (from the checkpoint), then
+  // this call's (model.fit's History itself holds this call's epochs only, as model.fit's does).
+  let prior: Record<string, number[]> = {};
+  const runHistory = () => mergeHistory(prior, history.history as Record<string, number[]>);
   try {
     // After the re-entry flags are set (model.fit must see them before this call first awaits).
     const warm = reusable ? await takeWarm(model, plan.warm!, initialWeights, (model.optimizer as tf.Optimizer | undefined)?.iterations ?? 0) : undefined;
@@ -228,13 +254,16 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
               seed: o.seed,
               dataShape: plan.dataShape,
               config: { epochs: o.epochs, batchSize: plan.batchSize, seed: o.seed, workers: o.workers },
-              trajectory: trajectoryOf({
-                ...o,
-                batchSize: plan.batchSize,
-                shuffle: plan.shuffle,
-                optimizer,
-                lr: { scale: o.lrScale, baseBatch: o.lrBaseBatch, warmupEpochs: o.lrWarmupEpochs, decay: o.lrDecay, epochs: o.epochs },
-              }),
+              trajectory: {
+                ...trajectoryOf({
+                  ...o,
+                  batchSize: plan.batchSize,
+                  shuffle: plan.shuffle,
+                  optimizer,
+                  lr: { scale: o.lrScale, baseBatch: o.lrBaseBatch, warmupEpochs: o.lrWarmupEpochs, decay: o.lrDecay, epochs: o.epochs },
+                }),
+                ...plan.trajectory,
+              },
             },
             o.keepCheckpoints,
             silentLogger,
@@ -243,7 +272,10 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     const resumed: LoadedCheckpoint | undefined = o.resume
       ? await ckpts!.latest({ epochs: o.epochs, stepsPerEpoch: plan.source.stepsPerEpoch ?? Infinity })
       : undefined;
-    if (resumed) Object.assign(position, { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep });
+    if (resumed) {
+      Object.assign(position, { epoch: resumed.epoch, stepInEpoch: resumed.stepInEpoch, globalStep: resumed.globalStep });
+      prior = (resumed.config.history ?? {}) as Record<string, number[]>;
+    }
     const carried = resumed || warm ? undefined : await optimizerStateOf(model, spec, optimizer);
     trainer ??= await Trainer.create({ ...plan.workerConfig, initialWeights: resumed?.weights ?? initialWeights, dataset, injectFault: o.injectFault });
     const t = trainer;
@@ -280,22 +312,22 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
         t,
         o.checkpointEvery,
         o.epochs,
-        () => history.history as Record<string, number[]>,
+        () => runHistory(),
         () => undefined,
       ),
     });
     // The final committed state is always checkpointed (early stopping, or steps N does not divide).
-    await ckpts?.writeFinal(t, position, history.history as Record<string, number[]>);
+    await ckpts?.writeFinal(t, position, runHistory());
     await writeOptimizerState(model, t, spec, optimizer);
     // A trainer that replaced a worker or reran a step starts the next call afresh (maxRestarts
     // counts per call).
     keep = reusable && t.restarts === 0;
-    return { history, fit, gradPath: t.gradPath };
+    return { history, fit, gradPath: t.gradPath, runHistory: runHistory() };
   } catch (err) {
     // A failed run (bad data, a dataset's iterator that threw, a worker that kept failing) never
     // costs the committed state: it is checkpointed, and the error says where.
     if (ckpts !== undefined && trainer !== undefined && position.globalStep > 0) {
-      const saved = await ckpts.writeFinal(trainer, position, history.history as Record<string, number[]>).catch(() => undefined);
+      const saved = await ckpts.writeFinal(trainer, position, runHistory()).catch(() => undefined);
       if (saved !== undefined && err instanceof ThreadfitError) {
         throw new ThreadfitError(
           err.code,

@@ -10,7 +10,7 @@ import { ErrorCodes, ThreadfitError, batchRingLayout, type TensorSpec } from '@t
 import { validateFitDatasetOptions, type ParallelFitDatasetOptions } from '../options/fit-dataset-options.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { checkClassesWeighted, classWeightTables } from './class-weight.js';
-import { callbacksOf, modelFacts, refuseReentry, runSession, workerConfigOf, type ModelFacts, type SessionResult } from './fit-session.js';
+import { callbacksOf, enterTraining, modelFacts, runSession, workerConfigOf, type ModelFacts, type SessionResult } from './fit-session.js';
 import { batchTensors, DatasetBatches, isDatasetLike, type BatchTensors, type DatasetLike, type ModelIo } from './dataset-batches.js';
 import { DatasetValidation } from './dataset-validation.js';
 import { checkFinite, checkShapes, columns, fillSplit, splitSpecOf, type Column, type TensorData } from './tensor-dataset.js';
@@ -61,36 +61,56 @@ export async function fitDatasetRun(model: tf.LayersModel, dataset: DatasetLike,
   if (!isDatasetLike(dataset))
     throw new ThreadfitError(ErrorCodes.INVALID_OPTION, 'parallelFitDataset: the second argument must be a tf.data.Dataset of {xs, ys} batches');
   const r = validateFitDatasetOptions(options);
-  const o = r.fit;
-  refuseReentry(model);
-  const io: ModelIo = { inputNames: facts.inputs.names, outputNames: facts.outputs.names };
+  // Marked as training before the first await, as model.fit does (a second fit call meanwhile is refused).
+  const exitTraining = enterTraining(model);
+  const io: ModelIo = { inputNames: facts.inputs.names, outputNames: facts.outputs.names, inputRanks: facts.inputs.shapes.map((sh) => sh.length) };
+  // Batches read before the session owns them: disposed if the start fails.
+  const owned: BatchTensors[] = [];
+  try {
+    return await startDatasetRun(model, dataset, r, facts, io, owned);
+  } catch (err) {
+    for (const b of owned) disposeBatch(b);
+    exitTraining();
+    throw err;
+  }
+}
 
+const disposeBatch = (b: BatchTensors): void => {
+  for (const t of [...b.xs, ...b.ys]) if (!t.isDisposed) t.dispose();
+};
+
+async function startDatasetRun(
+  model: tf.LayersModel,
+  dataset: DatasetLike,
+  r: ReturnType<typeof validateFitDatasetOptions>,
+  facts: ModelFacts,
+  io: ModelIo,
+  owned: BatchTensors[],
+): Promise<SessionResult> {
+  const o = r.fit;
   // As fitDataset, one iterator before the first epoch; its first batch sizes the ring of slots
   // and is checked against the model before any thread starts.
   const iterator = await iteratorOf(dataset, 'the dataset');
   const peeked = await firstBatch(iterator, io, 'the dataset');
+  owned.push(peeked);
   let val: { data: TensorData } | { dataset: DatasetLike; first: BatchTensors } | undefined;
-  try {
-    checkAgainstModel(peeked, facts, 'the dataset');
-    const vd = r.validationData;
-    if (isDatasetLike(vd)) {
-      const first = await firstBatch(await iteratorOf(vd, 'validationData'), io, 'validationData');
-      val = { dataset: vd, first };
-      checkAgainstModel(first, facts, 'validationData');
-    } else if (vd !== undefined) {
-      const vx = columns(vd[0], 'validationData[0]', model.inputs.length);
-      const vy = columns(vd[1], 'validationData[1]', model.outputs.length);
-      checkShapes(vx, 'validationData[0]', { role: 'input', ...facts.inputs });
-      checkShapes(vy, 'validationData[1]', { role: 'output', ...facts.outputs });
-      if (o.checkNumerics) {
-        checkFinite(vx, 'validationData[0]');
-        checkFinite(vy, 'validationData[1]');
-      }
-      val = { data: { x: vx, y: vy } };
+  checkAgainstModel(peeked, facts, 'the dataset');
+  const vd = r.validationData;
+  if (isDatasetLike(vd)) {
+    const first = await firstBatch(await iteratorOf(vd, 'validationData'), io, 'validationData');
+    owned.push(first);
+    val = { dataset: vd, first };
+    checkAgainstModel(first, facts, 'validationData');
+  } else if (vd !== undefined) {
+    const vx = columns(vd[0], 'validationData[0]', model.inputs.length);
+    const vy = columns(vd[1], 'validationData[1]', model.outputs.length);
+    checkShapes(vx, 'validationData[0]', { role: 'input', ...facts.inputs });
+    checkShapes(vy, 'validationData[1]', { role: 'output', ...facts.outputs });
+    if (o.checkNumerics) {
+      checkFinite(vx, 'validationData[0]');
+      checkFinite(vy, 'validationData[1]');
     }
-  } catch (err) {
-    for (const t of [...peeked.xs, ...peeked.ys]) t.dispose();
-    throw err;
+    val = { data: { x: vx, y: vy } };
   }
   const xCols = shapeColumns(peeked.xs);
   const yCols = shapeColumns(peeked.ys);
@@ -117,7 +137,7 @@ export async function fitDatasetRun(model: tf.LayersModel, dataset: DatasetLike,
           ? { ...splitSpecOf(val.data, val.data.x[0].count), rows: val.data.x[0].count }
           : { rows: Math.max(valFirst!.size, slots * slotRows), inputs: specsOf(shapeColumns(valFirst!.xs)), targets: specsOf(shapeColumns(valFirst!.ys)) },
   });
-  if (valFirst !== undefined) for (const t of [...valFirst.xs, ...valFirst.ys]) t.dispose();
+  if (valFirst !== undefined) disposeBatch(valFirst);
   const buffer = new SharedArrayBuffer(layout.bytes);
   if (val !== undefined && 'data' in val) fillSplit(buffer, layout.splits.val, val.data, 0, val.data.x[0].count);
   const shared: SharedDataset = {
@@ -146,6 +166,8 @@ export async function fitDatasetRun(model: tf.LayersModel, dataset: DatasetLike,
             checkClassesWeighted(o.classWeight, facts.outputs.names, ys, b.size, (k) => `${where}: ys${ys.length > 1 ? `[${k}]` : ''}`);
           },
   });
+  // The source owns the first batch now (it disposes it when closed).
+  owned.length = 0;
   const validation =
     val !== undefined && 'dataset' in val
       ? new DatasetValidation({ dataset: val.dataset, io, buffer, layout, validationBatches: r.validationBatches, checkNumerics: o.checkNumerics })
@@ -158,7 +180,7 @@ export async function fitDatasetRun(model: tf.LayersModel, dataset: DatasetLike,
           base: facts.optimizer.learningRate,
           scale: o.lrScale,
           baseBatch: o.lrBaseBatch,
-          batch: slotRows,
+          batch: peeked.size,
           warmupEpochs: o.lrWarmupEpochs,
           decay: o.lrDecay,
           epochs: o.epochs,
@@ -176,8 +198,9 @@ export async function fitDatasetRun(model: tf.LayersModel, dataset: DatasetLike,
     // As fitDataset: steps from batchesPerEpoch or a finite dataset.size; samples and batch size unknown.
     params: { samples: null, steps: bpe ?? size, batchSize: null },
     dataShape: { inputShape: xCols[0].sample, classes: yCols[0].sample[yCols[0].sample.length - 1] ?? 1, trainCount: 0 },
-    batchSize: slotRows,
+    batchSize: peeked.size,
     shuffle: false,
+    trajectory: { batchesPerEpoch: bpe ?? null },
     learningRateAt: schedule === undefined || isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
     beforeLoop: async (position, resumed) => {
       if (!resumed) return;
