@@ -24,7 +24,9 @@
  *     the addon gets a mutex (without it 2 workers crash the process in ~30% of runs);
  *  6. builds the addon from source with node-pre-gyp / node-gyp against the local headers (a
  *     copy is kept in .cache/tensorflow and restored next time instead of compiling again);
- *  7. loads it in 2, then 3 worker threads at once, each training a small model a few steps.
+ *  7. builds threadfit's own native step (packages/worker/native, node-gyp) against the same
+ *     libtensorflow (a copy is kept in .cache/tensorflow);
+ *  8. loads it in 2, then 3 worker threads at once, each training a small model a few steps.
  *
  * Node built-ins only; the steps, fail() and run() come from scripts/lib/setup-steps.mjs. Exit code
  * 0 on success, 1 with a message on any failure.
@@ -71,7 +73,7 @@ const PATCH_MARK = '// threadfit: ATTR_NAME_SET mutex';
 const STAMP_VERSION = 1;
 
 // ---- command line --------------------------------------------------------------------------
-const STEPS = 7;
+const STEPS = 8;
 const { step, skipTo, fail, summary } = createSetup({ name: 'setup-tensorflow', steps: STEPS });
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) printUsage(import.meta.url);
@@ -356,7 +358,34 @@ await step(`build the addon from source (node-pre-gyp + node-gyp, -j ${JOBS}, --
   return `built ${binaryPath} (copy kept in .cache/tensorflow)`;
 });
 
-// ---- 7. verify -----------------------------------------------------------------------------
+// ---- 7. threadfit's native step -------------------------------------------------------------
+await step("build threadfit's native step (packages/worker/native: the dense chain as one TF graph run)", () => {
+  const dir = join(ROOT, 'packages', 'worker', 'native');
+  const out = join(dir, 'build', 'Release', 'graph_step.node');
+  const source = readFileSync(join(dir, 'src', 'graph_step.cc'));
+  const key = createHash('sha256')
+    .update(source)
+    .update(readFileSync(join(dir, 'binding.gyp')))
+    .update(WHEEL.sha256)
+    .digest('hex')
+    .slice(0, 16);
+  const cached = join(CACHE, `graph_step-${key}-${process.arch}.node`);
+  const stampFile = join(dir, 'build', 'threadfit-stamp.json');
+  if (existsSync(out) && !FORCE && readJson(stampFile)?.key === key) return `already built: ${out}`;
+  if (existsSync(cached) && !FORCE) {
+    mkdirSync(dirname(out), { recursive: true });
+    copyFileSync(cached, out);
+    writeFileSync(stampFile, JSON.stringify({ key }));
+    return `restored the addon built earlier: ${cached}`;
+  }
+  run(process.execPath, [tools.nodeGyp, 'rebuild', `--nodedir=${tools.nodedir}`, '--', `-Dtf_deps=${DEPS}`], { cwd: dir });
+  if (!existsSync(out)) throw new SetupError(`the build finished but ${out} is missing`);
+  writeFileSync(stampFile, JSON.stringify({ key }));
+  copyFileSync(out, cached);
+  return `built ${out} (copy kept in .cache/tensorflow)`;
+});
+
+// ---- 8. verify -----------------------------------------------------------------------------
 await step('verify: load the addon in 2 and 3 worker threads at once', verify);
 done();
 

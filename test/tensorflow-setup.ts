@@ -10,11 +10,13 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
+export const NATIVE_STEP_ADDON = join(ROOT, 'packages', 'worker', 'native', 'build', 'Release', 'graph_step.node');
 
 export function tensorflowReady(): boolean {
   try {
     const pkg = createRequire(join(ROOT, 'package.json')).resolve('@tensorflow/tfjs-node/package.json');
-    return existsSync(join(dirname(pkg), 'lib', 'napi-v8', 'tfjs_binding.node'));
+    // tfjs-node's addon, and threadfit's native step built against the same libtensorflow.
+    return existsSync(join(dirname(pkg), 'lib', 'napi-v8', 'tfjs_binding.node')) && existsSync(NATIVE_STEP_ADDON);
   } catch {
     return false;
   }

@@ -8,6 +8,7 @@ import { StateViews, ThreadfitError, ErrorCodes, Errors, type EvaluateResult, ty
 import { TensorIO } from './heap-io.js';
 import { TransposedWeights } from './transposed-weights.js';
 import { DenseChain, planDenseChain } from './dense-chain.js';
+import { NativeDenseStep, nativeStepBinding } from './native-step.js';
 import { RowGatherer } from './gather.js';
 import { TapeLoss } from './tape.js';
 import { withZeroInitializers } from './topology.js';
@@ -38,6 +39,8 @@ export class Replica {
   readonly #transposed: TransposedWeights | undefined;
   /** The dense fast path (dense-chain.ts), when the model is a chain of Dense layers. */
   readonly #chain: DenseChain | undefined;
+  /** Its native step on tensorflow (native-step.ts), when the addon is built. */
+  readonly #native: NativeDenseStep | undefined;
   /** How gradients are computed: 'dense' (fast path) or why the tape is used. */
   readonly gradPath: string;
   /** Which committed step the replica's variables hold (-1: none yet). */
@@ -70,7 +73,19 @@ export class Replica {
           ? { reason: 'classWeight' }
           : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars, targetWidth);
     this.#chain = 'plan' in planned ? new DenseChain(tf, planned.plan, this.#vars) : undefined;
-    this.gradPath = 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
+    // On tensorflow a Dense chain takes the native step when its addon is built (native-step.ts).
+    const binding = 'plan' in planned && tf.getBackend() === 'tensorflow' ? nativeStepBinding() : undefined;
+    this.#native =
+      'plan' in planned && binding !== undefined && typeof binding !== 'string'
+        ? new NativeDenseStep(
+            binding,
+            planned.plan,
+            init.model.weights.filter((w) => w.trainable),
+            planned.plan.flatten ? this.#vars[planned.plan.stages[0].kernel].shape[0] : (model.inputs[0].shape[1] as number),
+            planned.plan.stages.map((st) => this.#vars[st.kernel].shape[1] as number),
+          )
+        : undefined;
+    this.gradPath = this.#native !== undefined ? 'native' : 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined);
     this.#transposed = TransposedWeights.create(tf);
     const trainable = init.model.weights.filter((w) => w.trainable);
@@ -169,6 +184,18 @@ export class Replica {
     const n = micro.end - micro.start;
     const { xs, ys, targets } = this.#rows.micro(micro);
     const t1 = now();
+    if (this.#native !== undefined) {
+      // Weights read where they are committed, gradients written into the slot: no tfjs variable.
+      try {
+        const r = this.#native.grad(xs[0], targets!, this.#views.params(from), this.#views.gradSlot(micro.slot));
+        const t2 = now();
+        ms.gather += t1 - t0;
+        ms.compute += t2 - t1;
+        return { count: n, lossSum: r.lossSum, metricSums: r.metricSums };
+      } finally {
+        tf.dispose([...xs, ...ys]);
+      }
+    }
     this.loadWeights(step, from);
 
     let grads: Array<tfTypes.Tensor | undefined> = [];

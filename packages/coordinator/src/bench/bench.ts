@@ -25,7 +25,7 @@ export interface BenchResult {
   workers: number;
   batchSize: number;
   /** threadfit rows: 'dense' (the dense fast path) or 'tape'; null for stock fit. */
-  gradients: 'dense' | 'tape' | null;
+  gradients: 'dense' | 'native' | 'tape' | null;
   /** threadfit rows: steps the workers ran per execution (1: a round trip per step); null for stock fit. */
   stepsPerExecution: number | null;
   /** threadfit rows: 'memory' (the shared data set) or 'dataset' (streamed through parallelFitDataset); null for stock fit. */
@@ -96,7 +96,7 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
     backend: config.backend,
     workers: config.kind === RunKinds.THREADFIT ? config.workers : 1,
     batchSize: config.batchSize,
-    gradients: config.kind === RunKinds.THREADFIT ? (m.gradPath === 'dense' ? 'dense' : 'tape') : null,
+    gradients: config.kind === RunKinds.THREADFIT ? (m.gradPath === 'dense' || m.gradPath === 'native' ? m.gradPath : 'tape') : null,
     stepsPerExecution: config.kind === RunKinds.THREADFIT ? (m.stepsPerExecution ?? config.stepsPerExecution) : null,
     input: config.kind === RunKinds.THREADFIT ? config.input : null,
     samplesPerSec: Math.round(m.samplesPerSec),

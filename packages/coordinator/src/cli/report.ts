@@ -12,8 +12,8 @@ export interface TrainReport {
     seed: number;
     backend: string;
     dataset: string;
-    /** 'dense' (the dense fast path) or 'tape'. */
-    gradients?: 'dense' | 'tape';
+    /** 'dense' (the dense fast path), 'native' (its native step, tensorflow) or 'tape'. */
+    gradients?: 'dense' | 'native' | 'tape';
   };
   history: Record<string, number[]>;
   epochs: Array<{ epoch: number; steps: number; seconds: number; samplesPerSec: number; hosts?: HostRow[] }>;

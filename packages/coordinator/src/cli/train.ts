@@ -169,7 +169,14 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   if (trainer.stepsPerExecution < o.stepsPerExecution && cluster === undefined) {
     log.info({ stepsPerExecution: trainer.stepsPerExecution }, `steps per execution: ${trainer.stepsPerExecution} (bounded by the batch size)`);
   }
-  log.info({ gradients: trainer.gradPath }, trainer.gradPath === 'dense' ? 'gradients: dense fast path' : `gradients: ${trainer.gradPath}`);
+  log.info(
+    { gradients: trainer.gradPath },
+    trainer.gradPath === 'dense'
+      ? 'gradients: dense fast path'
+      : trainer.gradPath === 'native'
+        ? 'gradients: native step (the dense fast path as one TensorFlow graph run per pass)'
+        : `gradients: ${trainer.gradPath}`,
+  );
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
   let history: Record<string, number[]> = prior;
@@ -265,7 +272,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     const report: TrainReport = {
       threadfit: VERSION,
       // How the gradients were computed is part of what the weights' bits depend on.
-      config: { ...config, gradients: trainer.gradPath === 'dense' ? 'dense' : 'tape' },
+      config: { ...config, gradients: trainer.gradPath === 'dense' || trainer.gradPath === 'native' ? trainer.gradPath : 'tape' },
       history: historyForReport(history),
       epochs: epochsOf(fit),
       test: { loss: test.loss, acc: test.metrics[0] },

@@ -1,0 +1,90 @@
+/**
+ * The native step (issue 20) of a Dense chain on the tensorflow backend: the dense fast path's
+ * forward and backward, each as ONE TF_SessionRun on a graph built once per worker
+ * (native/src/graph_step.cc, on the libtensorflow tfjs-node uses). Per pass that is one call into
+ * TensorFlow instead of ~14 eager kernels, each with tfjs-node's dispatch, and the two workers'
+ * graphs run on their own thread pools, where their eager kernels slowed each other down by
+ * 1.5-1.7x per row (docs/PERFORMANCE.md). The loss, the metrics and the output gradient stay in
+ * JavaScript (output-loss.ts), as on the dense fast path, so the same losses and metrics are
+ * supported and the result equals it to float32 rounding (test: packages/worker/test/native-step.test.ts).
+ *
+ * The weights are read where they are committed (shared memory) and the gradients written into
+ * the gradient slot: no tfjs variable is loaded on this path. The addon is built by
+ * scripts/setup-tensorflow.mjs; without it (or with THREADFIT_NATIVE_STEP=0) the dense fast path runs.
+ */
+import { createRequire } from 'node:module';
+import type * as tfTypes from '@tensorflow/tfjs';
+import { outputLoss } from './output-loss.js';
+import type { DenseChainPlan } from './dense-chain.js';
+
+interface Binding {
+  createDenseStep(stages: Array<{ units: number; bias: boolean; activation: string }>, inputWidth: number): unknown;
+  forward(step: unknown, x: Float32Array, n: number, weights: Float32Array[]): Float32Array;
+  backward(step: unknown, dz: Float32Array, grads: Float32Array[]): void;
+}
+
+let loaded: Binding | string | undefined;
+
+/** The addon, or why it is not there. */
+export function nativeStepBinding(): Binding | string {
+  if (loaded !== undefined) return loaded;
+  if (process.env.THREADFIT_NATIVE_STEP === '0') return (loaded = 'THREADFIT_NATIVE_STEP=0');
+  try {
+    const require = createRequire(import.meta.url);
+    loaded = require('../native/build/Release/graph_step.node') as Binding;
+  } catch (err) {
+    loaded = `the native step's addon is not built (npm run setup:tensorflow builds it): ${(err as Error).message.split('\n')[0]}`;
+  }
+  return loaded;
+}
+
+/** A trainable weight's place in the shared parameter vector, in the replica's variable order. */
+export interface WeightPlace {
+  offset: number;
+  size: number;
+}
+
+export class NativeDenseStep {
+  readonly #step: unknown;
+  /** The variables in the order the addon takes them: per stage, its kernel then its bias. */
+  readonly #order: number[];
+
+  constructor(
+    private readonly binding: Binding,
+    private readonly plan: DenseChainPlan,
+    private readonly places: readonly WeightPlace[],
+    inputWidth: number,
+    units: number[],
+  ) {
+    this.#order = plan.stages.flatMap((s) => (s.bias === undefined ? [s.kernel] : [s.kernel, s.bias]));
+    this.#step = binding.createDenseStep(
+      plan.stages.map((s, i) => ({ units: units[i], bias: s.bias !== undefined, activation: s.activation })),
+      inputWidth,
+    );
+  }
+
+  /**
+   * Forward and backward of rows `x` against targets `y` ([n, C] row-major), with the weights in
+   * `params` (a committed parameter buffer); the gradient of the mean loss goes into `slot`.
+   */
+  grad(x: tfTypes.Tensor, y: Float32Array, params: Float32Array, slot: Float32Array): { lossSum: number; metricSums: number[] } {
+    const n = x.shape[0];
+    const rows = x.dataSync() as Float32Array;
+    const view = (buf: Float32Array, i: number) => buf.subarray(this.places[i].offset, this.places[i].offset + this.places[i].size);
+    const p = this.binding.forward(
+      this.#step,
+      rows,
+      n,
+      this.#order.map((i) => view(params, i)),
+    );
+    const dz = new Float32Array(p.length);
+    const { stages, loss, metrics } = this.plan;
+    const out = outputLoss(loss, stages[stages.length - 1].activation, metrics, p, y, n, dz);
+    this.binding.backward(
+      this.#step,
+      dz,
+      this.#order.map((i) => view(slot, i)),
+    );
+    return { lossSum: out.lossSum, metricSums: out.metricSums };
+  }
+}

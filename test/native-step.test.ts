@@ -1,0 +1,136 @@
+/**
+ * The native step (packages/worker/native, native-step.ts): the dense fast path's forward and
+ * backward as one TensorFlow graph run each, on the tensorflow backend. Its gradients against
+ * tfjs's own (the cpu backend's tf.grads) for every activation it takes; training through it
+ * against the dense fast path on tfjs-node's eager kernels; the same bits for any W in
+ * deterministic mode; a crashed worker's step rerun with the same bits.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
+import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, shareImageDataset, type SharedDataset } from '@threadfit/coordinator';
+import { NATIVE_STEP_ADDON, ensureTensorflow } from './tensorflow-setup.js';
+
+interface Binding {
+  createDenseStep(stages: Array<{ units: number; bias: boolean; activation: string }>, inputWidth: number): unknown;
+  forward(step: unknown, x: Float32Array, n: number, weights: Float32Array[]): Float32Array;
+  backward(step: unknown, dz: Float32Array, grads: Float32Array[]): void;
+}
+
+let shared: SharedDataset;
+let trainers: Trainer[] = [];
+
+beforeAll(async () => {
+  ensureTensorflow();
+  await coordinatorTf();
+  shared = shareImageDataset(loadImageDataset());
+}, 600_000);
+afterEach(async () => {
+  await Promise.all(trainers.map((t) => t.close()));
+  trainers = [];
+});
+
+function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+describe('the native step addon against tfjs', () => {
+  it.each([
+    ['relu', 'softmax', true],
+    ['sigmoid', 'softmax', true],
+    ['tanh', 'linear', true],
+    ['linear', 'sigmoid', false],
+  ])('hidden %s, output %s, bias %s: the same output and gradients as tf.grads on cpu', (hidden, output, bias) => {
+    const binding = createRequire(import.meta.url)(NATIVE_STEP_ADDON) as Binding;
+    const n = 24;
+    const [din, h, k] = [12, 9, 4];
+    const x = tf.randomNormal([n, din], 0, 1, 'float32', 1);
+    const w1 = tf.randomNormal([din, h], 0, 0.4, 'float32', 2);
+    const b1 = tf.randomNormal([h], 0, 0.1, 'float32', 3);
+    const w2 = tf.randomNormal([h, k], 0, 0.4, 'float32', 4);
+    const b2 = tf.randomNormal([k], 0, 0.1, 'float32', 5);
+    const dzT = tf.randomNormal([n, k], 0, 0.1, 'float32', 6);
+    const act = (a: string, z: tf.Tensor) =>
+      a === 'relu' ? tf.relu(z) : a === 'sigmoid' ? tf.sigmoid(z) : a === 'tanh' ? tf.tanh(z) : a === 'softmax' ? tf.softmax(z) : z;
+    const forward = (ws: tf.Tensor[]) => {
+      const z1 = tf.matMul(x, ws[0]);
+      const a1 = act(hidden, bias ? tf.add(z1, ws[1]) : z1);
+      const z2 = tf.matMul(a1, ws[bias ? 2 : 1]);
+      return bias ? tf.add(z2, ws[3]) : z2;
+    };
+    const ws = bias ? [w1, b1, w2, b2] : [w1, w2];
+    const step = binding.createDenseStep(
+      [
+        { units: h, bias, activation: hidden },
+        { units: k, bias, activation: output },
+      ],
+      din,
+    );
+    const p = binding.forward(
+      step,
+      x.dataSync() as Float32Array,
+      n,
+      ws.map((w) => w.dataSync() as Float32Array),
+    );
+    expect(rel(p, act(output, forward(ws)).dataSync())).toBeLessThan(1e-6);
+    // dz is dL/dz of the output's pre-activation: the gradient of sum(z * dz).
+    const grads = ws.map((w) => new Float32Array(w.size));
+    binding.backward(step, dzT.dataSync() as Float32Array, grads);
+    const want = tf.grads((...v: tf.Tensor[]) => tf.sum(tf.mul(forward(v), dzT)))(ws);
+    want.forEach((g, i) => expect(rel(grads[i], g.dataSync()), `gradient ${i}`).toBeLessThan(1e-5));
+  });
+});
+
+async function train(o: { workers: number; steps: number; native: boolean; microBatches?: number; fault?: string }): Promise<Float32Array[]> {
+  const model = buildSeedModel(tf, { seed: 5, hidden: 32 });
+  const spec = modelSpecOf(model);
+  const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  model.dispose();
+  // Workers copy the environment when they start.
+  if (!o.native) process.env.THREADFIT_NATIVE_STEP = '0';
+  let trainer: Trainer;
+  try {
+    trainer = await Trainer.create({
+      workers: o.workers,
+      backend: 'tensorflow',
+      model: spec,
+      initialWeights: init,
+      dataset: shared,
+      maxBatch: 128,
+      optimizer: ADAM_DEFAULTS,
+      microBatches: o.microBatches,
+      injectFault: o.fault === undefined ? undefined : { kind: 'exit', step: 3, rank: 1 },
+    });
+  } finally {
+    delete process.env.THREADFIT_NATIVE_STEP;
+  }
+  trainers.push(trainer);
+  expect(trainer.gradPath).toBe(o.native ? 'native' : 'dense');
+  const order = epochPermutation(shared.trainCount, 5, 0);
+  for (let s = 0; s < o.steps; s++) await trainer.trainStep(order.subarray(s * 128, (s + 1) * 128));
+  return trainer.committedWeights();
+}
+
+describe('training through the native step (tensorflow)', () => {
+  it('20 Adam steps equal the dense fast path on eager kernels within float32 rounding', async () => {
+    const native = await train({ workers: 2, steps: 20, native: true });
+    const dense = await train({ workers: 2, steps: 20, native: false });
+    native.forEach((w, i) => expect(rel(w, dense[i]), `weight ${i}`).toBeLessThan(1e-4));
+  });
+
+  it('deterministic mode: the same bits at W=1 and W=2; a crashed worker reruns its step to the same bits', async () => {
+    const one = await train({ workers: 1, steps: 6, native: true, microBatches: 4 });
+    const two = await train({ workers: 2, steps: 6, native: true, microBatches: 4 });
+    const crashed = await train({ workers: 2, steps: 6, native: true, microBatches: 4, fault: 'exit' });
+    const bits = (ws: Float32Array[]) => Buffer.concat(ws.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength)));
+    expect(Buffer.compare(bits(two), bits(one))).toBe(0);
+    expect(Buffer.compare(bits(crashed), bits(one))).toBe(0);
+  });
+});
