@@ -40,7 +40,10 @@ const log = (line) => process.stderr.write(`setup-peers: ${line}\n`);
 
 function importable(python, modules) {
   if (!existsSync(python)) return false;
-  return run(python, ['-c', `import ${modules.join(', ')}`], { env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } }).status === 0;
+  // Keras imports its backend's package at import time: the one this peer runs on (jax or tensorflow).
+  const backend = modules.find((m) => m === 'jax' || m === 'tensorflow');
+  const env = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3', ...(backend !== undefined && { KERAS_BACKEND: backend }) };
+  return run(python, ['-c', `import ${modules.join(', ')}`], { env }).status === 0;
 }
 
 /** A Keras peer: the venv with keras and its backend's package. */
