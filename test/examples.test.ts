@@ -16,6 +16,15 @@ describe('examples', () => {
     expect(out.testAcc).toBeGreaterThan(0.8);
   });
 
+  it('mnist-dataset.mjs trains the seed model from a tf.data pipeline with parallelFitDataset', async () => {
+    const r = await run('mnist-dataset.mjs', ['1'], { EXAMPLE_SAMPLES: '6000' });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = lastJson(r.stdout);
+    expect(out.epochs).toBe(1);
+    expect(out.testAcc).toBeGreaterThan(0.8);
+  });
+
   it('spirals-regularized.mjs trains a regularized MLP on another data set', async () => {
     const r = await run('spirals-regularized.mjs', ['8']);
     expect(r.stderr).toBe('');
