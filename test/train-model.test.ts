@@ -121,30 +121,15 @@ beforeAll(async () => {
 });
 
 const base = ['--backend', 'wasm', '--workers', '2', '--quiet', '--log-level', 'warn'];
+/** `threadfit train` of the CNN model.json on the IDX set for `epochs`, batch 32. */
+const cnnRun = (epochs: string) => ['train', '--model', cnnFile, '--data-dir', idxDir, '--epochs', epochs, '--batch-size', '32'];
 
 describe('threadfit train --model', () => {
   it('a CNN model.json (with its training_config) on 10x10 IDX images of 4 classes: report, checkpoint and saved model load with tf.loadLayersModel', async () => {
     const ckpt = join(tmp.dir, 'ckpt-cnn');
     const saved = join(tmp.dir, 'cnn-trained');
     const report = join(tmp.dir, 'cnn.json');
-    const r = await runCli([
-      'train',
-      '--model',
-      cnnFile,
-      '--data-dir',
-      idxDir,
-      '--epochs',
-      '3',
-      '--batch-size',
-      '32',
-      '--checkpoint-dir',
-      ckpt,
-      '--save-model',
-      saved,
-      '--report',
-      report,
-      ...base,
-    ]);
+    const r = await runCli([...cnnRun('3'), '--checkpoint-dir', ckpt, '--save-model', saved, '--report', report, ...base]);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(readFileSync(report, 'utf8')) as { history: Record<string, number[]>; epochs: Array<{ steps: number }>; test: { acc: number } };
     expect(Object.keys(rep.history)).toEqual(['loss', 'acc', 'val_loss', 'val_acc']);
@@ -188,22 +173,7 @@ describe('threadfit train --model', () => {
 
   it('--optimizer alone recompiles a model.json that has a training_config, keeping its loss and metrics', async () => {
     const report = join(tmp.dir, 'reopt.json');
-    const r = await runCli([
-      'train',
-      '--model',
-      cnnFile,
-      '--data-dir',
-      idxDir,
-      '--epochs',
-      '1',
-      '--batch-size',
-      '32',
-      '--optimizer',
-      'sgd:0.05',
-      '--report',
-      report,
-      ...base,
-    ]);
+    const r = await runCli([...cnnRun('1'), '--optimizer', 'sgd:0.05', '--report', report, ...base]);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(readFileSync(report, 'utf8')) as { history: Record<string, number[]>; config: { learningRate: number } };
     expect(rep.config.learningRate).toBe(0.05);
@@ -242,21 +212,7 @@ describe('threadfit train --model', () => {
   it('resumed from its checkpoint with more epochs, and with a worker crash injected: the bits of one clean run', async () => {
     const run = async (extra: string[], epochs: number) => {
       const report = join(tmp.dir, `r-${Math.random().toString(36).slice(2)}.json`);
-      const r = await runCli([
-        'train',
-        '--model',
-        cnnFile,
-        '--data-dir',
-        idxDir,
-        '--epochs',
-        String(epochs),
-        '--batch-size',
-        '32',
-        '--report',
-        report,
-        ...base,
-        ...extra,
-      ]);
+      const r = await runCli([...cnnRun(String(epochs)), '--report', report, ...base, ...extra]);
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(readFileSync(report, 'utf8')) as { weightsSha256: string; history: Record<string, number[]> };
     };

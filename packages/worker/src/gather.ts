@@ -17,11 +17,15 @@ import {
 
 type Tf = typeof tfTypes;
 
-/** A micro-batch's rows: input (and, on the tape, target) tensors; targets in JS on the fast path. */
+/**
+ * A micro-batch's rows: input (and, on the tape, target) tensors; targets in JS on the fast path;
+ * on the native step the input rows in JS too (`inputs`, no tensor: the graph reads them in place).
+ */
 export interface Gathered {
   xs: tfTypes.Tensor[];
   ys: tfTypes.Tensor[];
   targets?: Float32Array;
+  inputs?: Float32Array;
 }
 
 export class RowGatherer {
@@ -32,6 +36,7 @@ export class RowGatherer {
   /**
    * @param uploadCopies whether tf.tensor copies its data (TensorIO knows): scratch reuse is safe only then.
    * @param jsTargets the fast path reads the train targets in JavaScript (no target tensors).
+   * @param jsInputs the native step reads the train inputs in JavaScript too (no input tensors).
    */
   constructor(
     private readonly tf: Tf,
@@ -39,6 +44,7 @@ export class RowGatherer {
     private readonly views: StateViews,
     private readonly uploadCopies: boolean,
     private readonly jsTargets: boolean,
+    private readonly jsInputs = false,
   ) {}
 
   split(name: string): SplitLayout {
@@ -66,8 +72,9 @@ export class RowGatherer {
   prefetch(micro: MicroBatch): void {
     this.dropPrefetch();
     const p = this.#gatherMicro(micro);
-    // The targets' scratch buffer is reused by the next gather: keep a copy ([n, classes]).
-    this.#prefetched = { start: micro.start, end: micro.end, ...p, targets: p.targets?.slice() };
+    // The scratch buffers are reused by the next gather: keep copies (targets [n, classes]; inputs
+    // only where scratch is reused at all).
+    this.#prefetched = { start: micro.start, end: micro.end, ...p, targets: p.targets?.slice(), inputs: this.uploadCopies ? p.inputs?.slice() : p.inputs };
   }
 
   /** Frees prefetched rows that will not be used. */
@@ -93,8 +100,9 @@ export class RowGatherer {
   #gatherMicro(micro: MicroBatch): Gathered {
     const indices = this.views.batchIndices.subarray(micro.start, micro.end);
     const split = this.split('train');
-    const { xs, ys } = this.rows(split, indices, !this.jsTargets);
     const targets = this.jsTargets ? this.#gatherRows('y0', split.targets[0], indices, 1, this.init.decode.oneHot) : undefined;
+    if (this.jsInputs) return { xs: [], ys: [], targets, inputs: this.#gatherRows('x0', split.inputs[0], indices, this.init.decode.inputScale, 0) };
+    const { xs, ys } = this.rows(split, indices, !this.jsTargets);
     return { xs, ys, targets };
   }
 

@@ -13,7 +13,6 @@
  * scripts/setup-tensorflow.mjs; without it (or with THREADFIT_NATIVE_STEP=0) the dense fast path runs.
  */
 import { createRequire } from 'node:module';
-import type * as tfTypes from '@tensorflow/tfjs';
 import { outputLoss } from './output-loss.js';
 import type { DenseChainPlan } from './dense-chain.js';
 
@@ -48,6 +47,7 @@ export class NativeDenseStep {
   readonly #step: unknown;
   /** The variables in the order the addon takes them: per stage, its kernel then its bias. */
   readonly #order: number[];
+  readonly #cache = new WeakMap<Float32Array, Float32Array[]>();
 
   constructor(
     private readonly binding: Binding,
@@ -64,27 +64,26 @@ export class NativeDenseStep {
   }
 
   /**
-   * Forward and backward of rows `x` against targets `y` ([n, C] row-major), with the weights in
-   * `params` (a committed parameter buffer); the gradient of the mean loss goes into `slot`.
+   * Forward and backward of `n` rows `x` ([n, inputWidth] row-major) against targets `y` ([n, C]),
+   * with the weights in `params` (a committed parameter buffer); the gradient of the mean loss goes
+   * into `slot`.
    */
-  grad(x: tfTypes.Tensor, y: Float32Array, params: Float32Array, slot: Float32Array): { lossSum: number; metricSums: number[] } {
-    const n = x.shape[0];
-    const rows = x.dataSync() as Float32Array;
-    const view = (buf: Float32Array, i: number) => buf.subarray(this.places[i].offset, this.places[i].offset + this.places[i].size);
-    const p = this.binding.forward(
-      this.#step,
-      rows,
-      n,
-      this.#order.map((i) => view(params, i)),
-    );
+  grad(x: Float32Array, n: number, y: Float32Array, params: Float32Array, slot: Float32Array): { lossSum: number; metricSums: number[] } {
+    const p = this.binding.forward(this.#step, x, n, this.#views(params));
     const dz = new Float32Array(p.length);
     const { stages, loss, metrics } = this.plan;
     const out = outputLoss(loss, stages[stages.length - 1].activation, metrics, p, y, n, dz);
-    this.binding.backward(
-      this.#step,
-      dz,
-      this.#order.map((i) => view(slot, i)),
-    );
+    this.binding.backward(this.#step, dz, this.#views(slot));
     return { lossSum: out.lossSum, metricSums: out.metricSums };
+  }
+
+  /** Each variable's view into a shared buffer (a parameter buffer or a gradient slot), in the addon's order; made once per buffer. */
+  #views(buffer: Float32Array): Float32Array[] {
+    let views = this.#cache.get(buffer);
+    if (views === undefined) {
+      views = this.#order.map((i) => buffer.subarray(this.places[i].offset, this.places[i].offset + this.places[i].size));
+      this.#cache.set(buffer, views);
+    }
+    return views;
   }
 }

@@ -86,7 +86,7 @@ export class Replica {
           )
         : undefined;
     this.gradPath = this.#native !== undefined ? 'native' : 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
-    this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined);
+    this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined, this.#native !== undefined);
     this.#transposed = TransposedWeights.create(tf);
     const trainable = init.model.weights.filter((w) => w.trainable);
     if (trainable.length !== this.#vars.length) {
@@ -182,19 +182,14 @@ export class Replica {
     const tf = this.#tf;
     const t0 = now();
     const n = micro.end - micro.start;
-    const { xs, ys, targets } = this.#rows.micro(micro);
+    const { xs, ys, targets, inputs } = this.#rows.micro(micro);
     const t1 = now();
     if (this.#native !== undefined) {
       // Weights read where they are committed, gradients written into the slot: no tfjs variable.
-      try {
-        const r = this.#native.grad(xs[0], targets!, this.#views.params(from), this.#views.gradSlot(micro.slot));
-        const t2 = now();
-        ms.gather += t1 - t0;
-        ms.compute += t2 - t1;
-        return { count: n, lossSum: r.lossSum, metricSums: r.metricSums };
-      } finally {
-        tf.dispose([...xs, ...ys]);
-      }
+      const r = this.#native.grad(inputs!, n, targets!, this.#views.params(from), this.#views.gradSlot(micro.slot));
+      ms.gather += t1 - t0;
+      ms.compute += now() - t1;
+      return { count: n, lossSum: r.lossSum, metricSums: r.metricSums };
     }
     this.loadWeights(step, from);
 
