@@ -11,7 +11,7 @@ import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { classWeightTables } from './class-weight.js';
 import { callbacksOf, modelFacts, refuseReentry, runSession, workerConfigOf } from './fit-session.js';
 import { PermutationBatches } from './batch-source.js';
-import { checkFinite, checkShapes, columns, shareTensorData, type TensorInput } from './tensor-dataset.js';
+import { checkFinite, checkShapes, columns, isTensor, shareTensorData, type TensorInput } from './tensor-dataset.js';
 
 export type { ParallelFitOptions } from '../options/fit-options.js';
 
@@ -70,7 +70,8 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
   // Warm workers of the last call on this model are taken over when nothing they were built from
   // changed; never with checkpoints, injected faults or elastic resizes, nor for typed-array data.
   const inputTensors = [x, y, ...(o.validationData ?? [])].flat();
-  const tensorsOnly = inputTensors.every((t) => isTensor(t));
+  // Tensors are immutable; a Variable (assign) or a typed array can change between calls.
+  const tensorsOnly = inputTensors.every((t) => isTensor(t) && typeof (t as tf.Variable).assign !== 'function');
   const trainCount = splitAt;
   const steps = stepsPerEpoch(trainCount, stepBatch);
   const schedule: LrScheduleOptions = {
@@ -99,9 +100,4 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     warm: tensorsOnly ? { config: JSON.stringify({ ...workerConfig, validationSplit: o.validationSplit }), tensors: inputTensors } : undefined,
   });
   return history;
-}
-
-/** A tfjs tensor (not a Variable, which a caller can assign to in place). */
-function isTensor(t: unknown): boolean {
-  return typeof t === 'object' && t !== null && typeof (t as tf.Tensor).dataSync === 'function' && typeof (t as tf.Variable).assign !== 'function';
 }
