@@ -24,8 +24,8 @@
  *     the addon gets a mutex (without it 2 workers crash the process in ~30% of runs);
  *  6. builds the addon from source with node-pre-gyp / node-gyp against the local headers (a
  *     copy is kept in .cache/tensorflow and restored next time instead of compiling again);
- *  7. builds threadfit's own native step (packages/worker/native, node-gyp) against the same
- *     libtensorflow (a copy is kept in .cache/tensorflow);
+ *  7. builds threadfit's own native step (packages/worker/native, node-gyp): its TF graph addon
+ *     against the same libtensorflow, and its AVX-512 kernels (copies kept in .cache/tensorflow);
  *  8. loads it in 2, then 3 worker threads at once, each training a small model a few steps.
  *
  * Node built-ins only; the steps, fail() and run() come from scripts/lib/setup-steps.mjs. Exit code
@@ -359,30 +359,28 @@ await step(`build the addon from source (node-pre-gyp + node-gyp, -j ${JOBS}, --
 });
 
 // ---- 7. threadfit's native step -------------------------------------------------------------
-await step("build threadfit's native step (packages/worker/native: the dense chain as one TF graph run)", () => {
+await step("build threadfit's native step (packages/worker/native: the dense chain as TF graph runs and on its own AVX-512 kernels)", () => {
   const dir = join(ROOT, 'packages', 'worker', 'native');
-  const out = join(dir, 'build', 'Release', 'graph_step.node');
-  const source = readFileSync(join(dir, 'src', 'graph_step.cc'));
-  const key = createHash('sha256')
-    .update(source)
-    .update(readFileSync(join(dir, 'binding.gyp')))
-    .update(WHEEL.sha256)
-    .digest('hex')
-    .slice(0, 16);
-  const cached = join(CACHE, `graph_step-${key}-${process.arch}.node`);
+  const addons = ['graph_step', 'cpu_kernels'];
+  const outs = addons.map((name) => join(dir, 'build', 'Release', `${name}.node`));
+  const hash = createHash('sha256').update(readFileSync(join(dir, 'binding.gyp')));
+  for (const file of readdirSync(join(dir, 'src')).sort()) hash.update(file).update(readFileSync(join(dir, 'src', file)));
+  const key = hash.update(WHEEL.sha256).digest('hex').slice(0, 16);
+  const cached = addons.map((name) => join(CACHE, `${name}-${key}-${process.arch}.node`));
   const stampFile = join(dir, 'build', 'threadfit-stamp.json');
-  if (existsSync(out) && !FORCE && readJson(stampFile)?.key === key) return `already built: ${out}`;
-  if (existsSync(cached) && !FORCE) {
-    mkdirSync(dirname(out), { recursive: true });
-    copyFileSync(cached, out);
+  if (outs.every((o) => existsSync(o)) && !FORCE && readJson(stampFile)?.key === key) return `already built: ${outs.join(', ')}`;
+  if (cached.every((c) => existsSync(c)) && !FORCE) {
+    mkdirSync(dirname(outs[0]), { recursive: true });
+    cached.forEach((c, i) => copyFileSync(c, outs[i]));
     writeFileSync(stampFile, JSON.stringify({ key }));
-    return `restored the addon built earlier: ${cached}`;
+    return `restored the addons built earlier: ${cached.join(', ')}`;
   }
   run(process.execPath, [tools.nodeGyp, 'rebuild', `--nodedir=${tools.nodedir}`, '--', `-Dtf_deps=${DEPS}`], { cwd: dir });
-  if (!existsSync(out)) throw new SetupError(`the build finished but ${out} is missing`);
+  const missing = outs.filter((o) => !existsSync(o));
+  if (missing.length > 0) throw new SetupError(`the build finished but ${missing.join(', ')} is missing`);
   writeFileSync(stampFile, JSON.stringify({ key }));
-  copyFileSync(out, cached);
-  return `built ${out} (copy kept in .cache/tensorflow)`;
+  outs.forEach((o, i) => copyFileSync(o, cached[i]));
+  return `built ${outs.join(', ')} (copies kept in .cache/tensorflow)`;
 });
 
 // ---- 8. verify -----------------------------------------------------------------------------

@@ -1,18 +1,22 @@
 /**
  * The native step (packages/worker/native, native-step.ts): the dense fast path's forward and
- * backward as one TensorFlow graph run each, on the tensorflow backend. Its gradients against
- * tfjs's own (the cpu backend's tf.grads) for every activation it takes; training through it
- * against the dense fast path on tfjs-node's eager kernels; the same bits for any W in
- * deterministic mode; a crashed worker's step rerun with the same bits.
+ * backward as one call each, on threadfit's AVX-512 kernels (cpu_kernels.cc) where the CPU has
+ * them, else as TensorFlow graph runs (graph_step.cc), on the tensorflow backend. Both addons'
+ * gradients against tfjs's own (the cpu backend's tf.grads) for every activation they take and
+ * for shapes that hit the GEMM's full and partial tiles; training through each against the dense
+ * fast path on tfjs-node's eager kernels; the same bits for any W in deterministic mode; a crashed
+ * worker's step rerun with the same bits.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
 import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, shareImageDataset, type SharedDataset } from '@threadfit/coordinator';
-import { NATIVE_STEP_ADDON, ensureTensorflow } from './tensorflow-setup.js';
+import { CPU_KERNELS_ADDON, NATIVE_STEP_ADDON, ensureTensorflow } from './tensorflow-setup.js';
 
 interface Binding {
+  avx512?: boolean;
   createDenseStep(stages: Array<{ units: number; bias: boolean; activation: string }>, inputWidth: number): unknown;
   forward(step: unknown, x: Float32Array, n: number, weights: Float32Array[]): Float32Array;
   backward(step: unknown, dz: Float32Array, grads: Float32Array[]): void;
@@ -41,16 +45,40 @@ function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return diff / scale;
 }
 
-describe('the native step addon against tfjs', () => {
+const load = (path: string) => createRequire(import.meta.url)(path) as Binding;
+/** The addons to test: the TF graph always; the AVX-512 kernels where this CPU can run them. */
+const addons = (): Array<[string, Binding]> => {
+  const own = load(CPU_KERNELS_ADDON);
+  return own.avx512 === true
+    ? [
+        ['tf-graph', load(NATIVE_STEP_ADDON)],
+        ['avx512', own],
+      ]
+    : [['tf-graph', load(NATIVE_STEP_ADDON)]];
+};
+
+describe('the native step addons against tfjs', () => {
   it.each([
-    ['relu', 'softmax', true],
-    ['sigmoid', 'softmax', true],
-    ['tanh', 'linear', true],
-    ['linear', 'sigmoid', false],
-  ])('hidden %s, output %s, bias %s: the same output and gradients as tf.grads on cpu', (hidden, output, bias) => {
-    const binding = createRequire(import.meta.url)(NATIVE_STEP_ADDON) as Binding;
-    const n = 24;
-    const [din, h, k] = [12, 9, 4];
+    ['relu', 'softmax', true, [24, 12, 9, 4]],
+    ['sigmoid', 'softmax', true, [24, 12, 9, 4]],
+    ['tanh', 'linear', true, [24, 12, 9, 4]],
+    ['linear', 'sigmoid', false, [24, 12, 9, 4]],
+    // rows not a multiple of the 8-row tile, full 32-column blocks and a partial one, an odd K
+    ['relu', 'softmax', true, [37, 70, 96, 10]],
+    ['relu', 'linear', true, [64, 33, 160, 40]],
+  ])('hidden %s, output %s, bias %s, [n, in, hidden, out] %j: the same output and gradients as tf.grads on cpu', (hidden, output, bias, dims) => {
+    for (const [kind, binding] of addons()) check(kind, binding, hidden as string, output as string, bias as boolean, dims as number[]);
+  });
+
+  it('the AVX-512 kernels say whether this CPU can run them', () => {
+    const own = load(CPU_KERNELS_ADDON);
+    const flags = readFileSync('/proc/cpuinfo', 'utf8');
+    expect(own.avx512).toBe(/\bavx512f\b/.test(flags));
+  });
+});
+
+function check(kind: string, binding: Binding, hidden: string, output: string, bias: boolean, [n, din, h, k]: number[]): void {
+  {
     const x = tf.randomNormal([n, din], 0, 1, 'float32', 1);
     const w1 = tf.randomNormal([din, h], 0, 0.4, 'float32', 2);
     const b1 = tf.randomNormal([h], 0, 0.1, 'float32', 3);
@@ -79,22 +107,23 @@ describe('the native step addon against tfjs', () => {
       n,
       ws.map((w) => w.dataSync() as Float32Array),
     );
-    expect(rel(p, act(output, forward(ws)).dataSync())).toBeLessThan(1e-6);
+    expect(rel(p, act(output, forward(ws)).dataSync()), `${kind}: output`).toBeLessThan(2e-6);
     // dz is dL/dz of the output's pre-activation: the gradient of sum(z * dz).
     const grads = ws.map((w) => new Float32Array(w.size));
     binding.backward(step, dzT.dataSync() as Float32Array, grads);
     const want = tf.grads((...v: tf.Tensor[]) => tf.sum(tf.mul(forward(v), dzT)))(ws);
-    want.forEach((g, i) => expect(rel(grads[i], g.dataSync()), `gradient ${i}`).toBeLessThan(1e-5));
-  });
-});
+    want.forEach((g, i) => expect(rel(grads[i], g.dataSync()), `${kind}: gradient ${i}`).toBeLessThan(1e-5));
+  }
+}
 
-async function train(o: { workers: number; steps: number; native: boolean; microBatches?: number; fault?: string }): Promise<Float32Array[]> {
+/** native: 'auto' (the AVX-512 kernels where the CPU has them, else the TF graph), 'graph' (the TF graph) or 'off' (the dense fast path). */
+async function train(o: { workers: number; steps: number; native: 'auto' | 'graph' | 'off'; microBatches?: number; fault?: string }): Promise<Float32Array[]> {
   const model = buildSeedModel(tf, { seed: 5, hidden: 32 });
   const spec = modelSpecOf(model);
   const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
   // Workers copy the environment when they start.
-  if (!o.native) process.env.THREADFIT_NATIVE_STEP = '0';
+  if (o.native !== 'auto') process.env.THREADFIT_NATIVE_STEP = o.native === 'off' ? '0' : 'graph';
   let trainer: Trainer;
   try {
     trainer = await Trainer.create({
@@ -112,23 +141,27 @@ async function train(o: { workers: number; steps: number; native: boolean; micro
     delete process.env.THREADFIT_NATIVE_STEP;
   }
   trainers.push(trainer);
-  expect(trainer.gradPath).toBe(o.native ? 'native' : 'dense');
+  expect(trainer.gradPath).toBe(o.native === 'off' ? 'dense' : 'native');
+  const kind = o.native === 'off' ? undefined : o.native === 'graph' || load(CPU_KERNELS_ADDON).avx512 !== true ? 'tf-graph' : 'avx512';
+  expect(trainer.nativeKind).toBe(kind);
   const order = epochPermutation(shared.trainCount, 5, 0);
   for (let s = 0; s < o.steps; s++) await trainer.trainStep(order.subarray(s * 128, (s + 1) * 128));
   return trainer.committedWeights();
 }
 
 describe('training through the native step (tensorflow)', () => {
-  it('20 Adam steps equal the dense fast path on eager kernels within float32 rounding', async () => {
-    const native = await train({ workers: 2, steps: 20, native: true });
-    const dense = await train({ workers: 2, steps: 20, native: false });
-    native.forEach((w, i) => expect(rel(w, dense[i]), `weight ${i}`).toBeLessThan(1e-4));
+  it('20 Adam steps equal the dense fast path on eager kernels within float32 rounding, on either kernels', async () => {
+    const dense = await train({ workers: 2, steps: 20, native: 'off' });
+    const auto = await train({ workers: 2, steps: 20, native: 'auto' });
+    const graph = await train({ workers: 2, steps: 20, native: 'graph' });
+    auto.forEach((w, i) => expect(rel(w, dense[i]), `weight ${i}`).toBeLessThan(1e-4));
+    graph.forEach((w, i) => expect(rel(w, dense[i]), `weight ${i} (tf-graph)`).toBeLessThan(1e-4));
   });
 
   it('deterministic mode: the same bits at W=1 and W=2; a crashed worker reruns its step to the same bits', async () => {
-    const one = await train({ workers: 1, steps: 6, native: true, microBatches: 4 });
-    const two = await train({ workers: 2, steps: 6, native: true, microBatches: 4 });
-    const crashed = await train({ workers: 2, steps: 6, native: true, microBatches: 4, fault: 'exit' });
+    const one = await train({ workers: 1, steps: 6, native: 'auto', microBatches: 4 });
+    const two = await train({ workers: 2, steps: 6, native: 'auto', microBatches: 4 });
+    const crashed = await train({ workers: 2, steps: 6, native: 'auto', microBatches: 4, fault: 'exit' });
     const bits = (ws: Float32Array[]) => Buffer.concat(ws.map((w) => Buffer.from(w.buffer, w.byteOffset, w.byteLength)));
     expect(Buffer.compare(bits(two), bits(one))).toBe(0);
     expect(Buffer.compare(bits(crashed), bits(one))).toBe(0);

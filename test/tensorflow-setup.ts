@@ -11,12 +11,13 @@ import { dirname, join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 export const NATIVE_STEP_ADDON = join(ROOT, 'packages', 'worker', 'native', 'build', 'Release', 'graph_step.node');
+export const CPU_KERNELS_ADDON = join(ROOT, 'packages', 'worker', 'native', 'build', 'Release', 'cpu_kernels.node');
 
 export function tensorflowReady(): boolean {
   try {
     const pkg = createRequire(join(ROOT, 'package.json')).resolve('@tensorflow/tfjs-node/package.json');
     // tfjs-node's addon, and threadfit's native step built against the same libtensorflow.
-    return existsSync(join(dirname(pkg), 'lib', 'napi-v8', 'tfjs_binding.node')) && existsSync(NATIVE_STEP_ADDON);
+    return existsSync(join(dirname(pkg), 'lib', 'napi-v8', 'tfjs_binding.node')) && existsSync(NATIVE_STEP_ADDON) && existsSync(CPU_KERNELS_ADDON);
   } catch {
     return false;
   }

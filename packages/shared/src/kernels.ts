@@ -129,8 +129,20 @@ function gradSource(c: ChunkUpdate): [number, number, number, number] {
   return [layout.grads[0].byteOffset, layout.gradSlotStrideBytes, c.slots, layout.slotWeights.byteOffset];
 }
 
-/** Instantiates the kernels against a shared state memory. One instance per thread. */
-export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
+/**
+ * A native replacement of a WebAssembly kernel: the same arguments (byte offsets into the memory,
+ * the range, the hyper-parameters) after a Uint8Array over the whole memory, and the same result
+ * bit for bit (the worker's AVX-512 kernels, packages/worker/native/src/cpu_kernels.cc).
+ */
+export interface NativeKernels {
+  reduceAdam(memory: Uint8Array, ...args: number[]): number;
+}
+
+/**
+ * Instantiates the kernels against a shared state memory. One instance per thread. `native`, when
+ * given, runs Adam instead of the WebAssembly kernel (the other optimizers stay WebAssembly).
+ */
+export function loadKernels(memory: WebAssembly.Memory, native?: NativeKernels): UpdateKernels {
   const instance = new WebAssembly.Instance(kernelModule(), {
     env: {
       memory,
@@ -140,6 +152,15 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
     },
   });
   const k = instance.exports as unknown as KernelExports;
+  let bytes = new Uint8Array(memory.buffer);
+  const reduceAdam: KernelFn =
+    native === undefined
+      ? k.reduceAdam
+      : (...args) => {
+          // A grown memory has a longer buffer: view it again.
+          if (bytes.byteLength !== memory.buffer.byteLength) bytes = new Uint8Array(memory.buffer);
+          return native.reduceAdam(bytes, ...args);
+        };
   // The leading arguments every fused kernel takes: where the slots are and which params to read/write.
   const head = (c: ChunkUpdate): number[] => {
     const { layout, from } = c;
@@ -154,7 +175,7 @@ export function loadKernels(memory: WebAssembly.Memory): UpdateKernels {
       const to = (1 - from) as 0 | 1;
       const { oneMinusAccBeta1, oneMinusAccBeta2 } = adamBiasCorrections(step, h.beta1, h.beta2);
       const [m, v] = layout.state;
-      return k.reduceAdam(
+      return reduceAdam(
         ...gradSource(c),
         layout.params[from].byteOffset,
         layout.params[to].byteOffset,

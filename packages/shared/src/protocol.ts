@@ -89,6 +89,8 @@ export interface InitResult {
   threadId: number;
   /** How the replica computes gradients: 'dense' (the fast path) or 'tape (why)'. */
   gradPath: string;
+  /** On the native step: its kernels, 'avx512' (threadfit's own GEMM) or 'tf-graph' (TensorFlow graph runs). */
+  nativeKind?: 'avx512' | 'tf-graph';
 }
 
 /** Faults a task can be told to simulate (testing aid: `--inject-fault`). */

@@ -1,7 +1,11 @@
 {
-  # The native step's addon (src/graph_step.cc), built by scripts/setup-tensorflow.mjs against the
-  # libtensorflow it stages for tfjs-node: node-gyp rebuild -- -Dtf_deps=<tfjs-node>/deps.
+  # threadfit's native step, built by scripts/setup-tensorflow.mjs: node-gyp rebuild -- -Dtf_deps=<tfjs-node>/deps.
   # Kept out of the package root so that npm never runs node-gyp on its own.
+  #   graph_step:  the dense chain as TF graph runs (src/graph_step.cc), against the libtensorflow
+  #                the setup stages for tfjs-node;
+  #   cpu_kernels: threadfit's own AVX-512 kernels (src/cpu_kernels.cc): the dense chain on its
+  #                GEMM and the fused reduce + Adam; no TensorFlow. -ffp-contract=off: the Adam
+  #                kernel must round as the WebAssembly one does (no fused multiply-add).
   "variables": { "tf_deps%": "" },
   "targets": [
     {
@@ -10,12 +14,19 @@
       "include_dirs": ["<(tf_deps)/include"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc!": ["-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-unused-parameter", "-ffp-contract=off"],
       "libraries": [
         "<(tf_deps)/lib/libtensorflow_cc.so.2",
         "<(tf_deps)/lib/libtensorflow_framework.so.2",
         "-Wl,-rpath,<(tf_deps)/lib"
       ]
+    },
+    {
+      "target_name": "cpu_kernels",
+      "sources": ["src/cpu_kernels.cc"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc!": ["-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wno-unused-parameter", "-ffp-contract=off"]
     }
   ]
 }

@@ -24,7 +24,7 @@ async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>
   const handle = (task: Task): TaskResult | Promise<TaskResult> => {
     switch (task.type) {
       case 'init':
-        return { type: 'init', backend: tf.getBackend(), threadId, gradPath: replica.gradPath };
+        return { type: 'init', backend: tf.getBackend(), threadId, gradPath: replica.gradPath, nativeKind: replica.nativeKind };
       case 'execute':
         return execute(task, replica, updater, views);
       case 'evaluate':

@@ -13,26 +13,42 @@
  * scripts/setup-tensorflow.mjs; without it (or with THREADFIT_NATIVE_STEP=0) the dense fast path runs.
  */
 import { createRequire } from 'node:module';
+import { cpuKernels } from './cpu-kernels.js';
 import { outputLoss } from './output-loss.js';
 import type { DenseChainPlan } from './dense-chain.js';
 
-interface Binding {
+/** The JS API both native step addons give (graph_step.cc and cpu_kernels.cc). */
+export interface DenseStepBinding {
   createDenseStep(stages: Array<{ units: number; bias: boolean; activation: string }>, inputWidth: number): unknown;
   forward(step: unknown, x: Float32Array, n: number, weights: Float32Array[]): Float32Array;
   backward(step: unknown, dz: Float32Array, grads: Float32Array[]): void;
 }
 
-let loaded: Binding | string | undefined;
+/** Which kernels a native step runs on: threadfit's AVX-512 GEMM, or TensorFlow's graph. */
+export type NativeStepKind = 'avx512' | 'tf-graph';
 
-/** The addon, or why it is not there. */
-export function nativeStepBinding(): Binding | string {
+export interface NativeStepAddon {
+  binding: DenseStepBinding;
+  kind: NativeStepKind;
+}
+
+let loaded: NativeStepAddon | string | undefined;
+
+/**
+ * The native step's addon, or why there is none: the AVX-512 kernels where the CPU has them,
+ * else the TF graph. THREADFIT_NATIVE_STEP=0 switches the native step off, =graph forces the TF graph.
+ */
+export function nativeStepBinding(): NativeStepAddon | string {
   if (loaded !== undefined) return loaded;
-  if (process.env.THREADFIT_NATIVE_STEP === '0') return (loaded = 'THREADFIT_NATIVE_STEP=0');
+  const mode = process.env.THREADFIT_NATIVE_STEP;
+  if (mode === '0') return (loaded = 'THREADFIT_NATIVE_STEP=0');
+  const own = mode === 'graph' ? 'THREADFIT_NATIVE_STEP=graph' : cpuKernels();
+  if (typeof own !== 'string') return (loaded = { binding: own, kind: 'avx512' });
   try {
     const require = createRequire(import.meta.url);
-    loaded = require('../native/build/Release/graph_step.node') as Binding;
+    loaded = { binding: require('../native/build/Release/graph_step.node') as DenseStepBinding, kind: 'tf-graph' };
   } catch (err) {
-    loaded = `the native step's addon is not built (npm run setup:tensorflow builds it): ${(err as Error).message.split('\n')[0]}`;
+    loaded = `the native step's addons are not built (npm run setup:tensorflow builds them): ${(err as Error).message.split('\n')[0]}; ${own}`;
   }
   return loaded;
 }
@@ -50,7 +66,7 @@ export class NativeDenseStep {
   readonly #cache = new WeakMap<Float32Array, Float32Array[]>();
 
   constructor(
-    private readonly binding: Binding,
+    private readonly binding: DenseStepBinding,
     private readonly plan: DenseChainPlan,
     private readonly places: readonly WeightPlace[],
     inputWidth: number,

@@ -8,7 +8,7 @@ import { StateViews, ThreadfitError, ErrorCodes, Errors, type EvaluateResult, ty
 import { TensorIO } from './heap-io.js';
 import { TransposedWeights } from './transposed-weights.js';
 import { DenseChain, planDenseChain } from './dense-chain.js';
-import { NativeDenseStep, nativeStepBinding } from './native-step.js';
+import { NativeDenseStep, nativeStepBinding, type NativeStepKind } from './native-step.js';
 import { RowGatherer } from './gather.js';
 import { TapeLoss } from './tape.js';
 import { withZeroInitializers } from './topology.js';
@@ -43,6 +43,8 @@ export class Replica {
   readonly #native: NativeDenseStep | undefined;
   /** How gradients are computed: 'dense' (fast path) or why the tape is used. */
   readonly gradPath: string;
+  /** The native step's kernels, when it runs (native-step.ts). */
+  readonly nativeKind: NativeStepKind | undefined;
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;
@@ -78,13 +80,14 @@ export class Replica {
     this.#native =
       'plan' in planned && binding !== undefined && typeof binding !== 'string'
         ? new NativeDenseStep(
-            binding,
+            binding.binding,
             planned.plan,
             init.model.weights.filter((w) => w.trainable),
             planned.plan.flatten ? this.#vars[planned.plan.stages[0].kernel].shape[0] : (model.inputs[0].shape[1] as number),
             planned.plan.stages.map((st) => this.#vars[st.kernel].shape[1] as number),
           )
         : undefined;
+    this.nativeKind = this.#native !== undefined && typeof binding === 'object' ? binding.kind : undefined;
     this.gradPath = this.#native !== undefined ? 'native' : 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined, this.#native !== undefined);
     this.#transposed = TransposedWeights.create(tf);

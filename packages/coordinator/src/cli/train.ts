@@ -170,11 +170,13 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     log.info({ stepsPerExecution: trainer.stepsPerExecution }, `steps per execution: ${trainer.stepsPerExecution} (bounded by the batch size)`);
   }
   log.info(
-    { gradients: trainer.gradPath },
+    { gradients: trainer.gradPath, nativeKernels: trainer.nativeKind },
     trainer.gradPath === 'dense'
       ? 'gradients: dense fast path'
       : trainer.gradPath === 'native'
-        ? 'gradients: native step (the dense fast path as one TensorFlow graph run per pass)'
+        ? trainer.nativeKind === 'avx512'
+          ? "gradients: native step (the dense fast path on threadfit's AVX-512 kernels)"
+          : 'gradients: native step (the dense fast path as one TensorFlow graph run per pass)'
         : `gradients: ${trainer.gradPath}`,
   );
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };

@@ -47,18 +47,27 @@ export class Trainer {
   readonly views: StateViews;
   /** How the replicas compute gradients: 'dense' (the dense fast path) or 'tape (why)'. */
   readonly gradPath: string;
+  /** On the native step: 'avx512' (threadfit's own kernels) or 'tf-graph' (TensorFlow graph runs). */
+  readonly nativeKind: 'avx512' | 'tf-graph' | undefined;
   readonly #pool: WorkerPool;
   readonly #cfg: TrainerConfig;
   readonly #supervisor: Supervisor;
   readonly #hosts: HostSync | undefined;
   readonly #log: Logger;
 
-  private constructor(cfg: TrainerConfig, state: { layout: StateLayout; views: StateViews }, pool: WorkerPool, gradPath: string) {
+  private constructor(
+    cfg: TrainerConfig,
+    state: { layout: StateLayout; views: StateViews },
+    pool: WorkerPool,
+    gradPath: string,
+    nativeKind: 'avx512' | 'tf-graph' | undefined,
+  ) {
     this.#cfg = cfg;
     this.layout = state.layout;
     this.views = state.views;
     this.#pool = pool;
     this.gradPath = gradPath;
+    this.nativeKind = nativeKind;
     this.#log = (cfg.logger ?? silentLogger).child({ component: 'trainer' });
     this.#supervisor = new Supervisor(cfg, this.#log);
     this.#hosts = cfg.cluster && new HostSync(cfg.cluster, state.views, state.layout, this.#supervisor, this.#log);
@@ -101,7 +110,7 @@ export class Trainer {
         INIT_TIMEOUT_MS,
         `worker set-up (backend ${cfg.backend}, model, workerSetup) took longer than ${INIT_TIMEOUT_MS / 1000} s`,
       );
-      return new Trainer(cfg, state, pool, inits[0].gradPath);
+      return new Trainer(cfg, state, pool, inits[0].gradPath, inits[0].nativeKind);
     } catch (err) {
       await pool.close();
       throw err;

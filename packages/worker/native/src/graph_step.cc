@@ -28,21 +28,13 @@
 #include <string>
 #include <vector>
 
+#include "napi_util.h"
+
+namespace threadfit {
 namespace {
 
-#define NAPI_CALL(env, call)                                   \
-  do {                                                         \
-    if ((call) != napi_ok) {                                   \
-      napi_throw_error((env), nullptr, "N-API call failed: " #call); \
-      return nullptr;                                          \
-    }                                                          \
-  } while (0)
-
-struct Stage {
-  int64_t in = 0, units = 0;
-  bool bias = false;
-  std::string activation;
-};
+#define NAPI_CALL THREADFIT_NAPI_CALL
+using Stage = DenseStage;
 
 struct DenseStep {
   TF_Graph *graph = nullptr;
@@ -211,34 +203,12 @@ TF_Tensor *View(const float *data, std::vector<int64_t> dims) {
   return TF_NewTensor(TF_FLOAT, dims.data(), static_cast<int>(dims.size()), const_cast<float *>(data), count * sizeof(float), Noop, nullptr);
 }
 
-bool Floats(napi_env env, napi_value v, float **data, size_t *length) {
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
-  napi_typedarray_type type;
-  napi_value buffer;
-  size_t offset;
-  void *raw;
-  if (napi_get_typedarray_info(env, v, &type, length, &raw, &buffer, &offset) != napi_ok || type != napi_float32_array) return false;
-  *data = static_cast<float *>(raw);
-  return true;
-}
-
-napi_value Throw(napi_env env, const std::string &message) {
-  napi_throw_error(env, "ERR_THREADFIT_NATIVE_STEP", message.c_str());
-  return nullptr;
-}
-
 void Finalize(napi_env, void *data, void *) { delete static_cast<DenseStep *>(data); }
 
 DenseStep *Unwrap(napi_env env, napi_value v) {
   void *data = nullptr;
   if (napi_get_value_external(env, v, &data) != napi_ok) return nullptr;
   return static_cast<DenseStep *>(data);
-}
-
-napi_value GetProp(napi_env env, napi_value obj, const char *key) {
-  napi_value v;
-  return napi_get_named_property(env, obj, key, &v) == napi_ok ? v : nullptr;
 }
 
 napi_value CreateDenseStep(napi_env env, napi_callback_info info) {
@@ -248,26 +218,10 @@ napi_value CreateDenseStep(napi_env env, napi_callback_info info) {
   if (argc < 2) return Throw(env, "createDenseStep(stages, inputWidth)");
   auto st = std::make_unique<DenseStep>();
   int64_t width = 0;
-  NAPI_CALL(env, napi_get_value_int64(env, argv[1], &width));
+  if (napi_get_value_int64(env, argv[1], &width) != napi_ok || width <= 0) return Throw(env, "createDenseStep(stages, inputWidth)");
   st->input_width = width;
-  uint32_t count = 0;
-  NAPI_CALL(env, napi_get_array_length(env, argv[0], &count));
-  int64_t in = width;
-  for (uint32_t i = 0; i < count; i++) {
-    napi_value s;
-    NAPI_CALL(env, napi_get_element(env, argv[0], i, &s));
-    Stage stage;
-    stage.in = in;
-    NAPI_CALL(env, napi_get_value_int64(env, GetProp(env, s, "units"), &stage.units));
-    NAPI_CALL(env, napi_get_value_bool(env, GetProp(env, s, "bias"), &stage.bias));
-    char buf[32];
-    size_t len = 0;
-    NAPI_CALL(env, napi_get_value_string_utf8(env, GetProp(env, s, "activation"), buf, sizeof buf, &len));
-    stage.activation.assign(buf, len);
-    in = stage.units;
-    st->stages.push_back(stage);
-  }
-  if (st->stages.empty()) return Throw(env, "createDenseStep: no stage");
+  std::string parsed = ParseStages(env, argv[0], width, &st->stages);
+  if (!parsed.empty()) return Throw(env, "createDenseStep: " + parsed);
   std::string error = Build(st.get());
   if (!error.empty()) return Throw(env, "building the step's graph failed: " + error);
   napi_value out;
@@ -289,24 +243,14 @@ napi_value Forward(napi_env env, napi_callback_info info) {
     return Throw(env, "forward: x must be a Float32Array of n x inputWidth floats");
   }
   // Feeds: x, then kernel[, bias] per stage (the weights' order).
+  std::vector<float *> weights;
+  if (!WeightViews(env, argv[3], st->stages, &weights)) return Throw(env, "forward: weights must be one Float32Array per variable, of the variable's size");
   std::vector<TF_Tensor *> feeds{View(x, {n, st->input_width})};
-  st->weights.clear();
-  uint32_t count = 0;
-  NAPI_CALL(env, napi_get_array_length(env, argv[3], &count));
-  uint32_t k = 0;
+  st->weights.assign(weights.begin(), weights.end());
+  size_t w = 0;
   for (const Stage &s : st->stages) {
-    for (int part = 0; part < (s.bias ? 2 : 1); part++) {
-      napi_value w;
-      float *data;
-      size_t len;
-      if (k >= count || napi_get_element(env, argv[3], k++, &w) != napi_ok || !Floats(env, w, &data, &len) ||
-          len != static_cast<size_t>(part == 0 ? s.in * s.units : s.units)) {
-        for (TF_Tensor *t : feeds) TF_DeleteTensor(t);
-        return Throw(env, "forward: weights must be one Float32Array per variable, of the variable's size");
-      }
-      st->weights.push_back(data);
-      feeds.push_back(part == 0 ? View(data, {s.in, s.units}) : View(data, {s.units}));
-    }
+    feeds.push_back(View(weights[w++], {s.in, s.units}));
+    if (s.bias) feeds.push_back(View(weights[w++], {s.units}));
   }
   st->ReleaseActs();
   st->acts.assign(st->fwd_fetches.size(), nullptr);
@@ -324,13 +268,7 @@ napi_value Forward(napi_env env, napi_callback_info info) {
   st->n = n;
   st->x = x;
   TF_Tensor *last = st->acts.back();
-  size_t bytes = TF_TensorByteSize(last);
-  void *copy;
-  napi_value ab, out;
-  NAPI_CALL(env, napi_create_arraybuffer(env, bytes, &copy, &ab));
-  std::memcpy(copy, TF_TensorData(last), bytes);
-  NAPI_CALL(env, napi_create_typedarray(env, napi_float32_array, bytes / sizeof(float), ab, 0, &out));
-  return out;
+  return CopyOut(env, static_cast<const float *>(TF_TensorData(last)), TF_TensorByteSize(last) / sizeof(float));
 }
 
 napi_value Backward(napi_env env, napi_callback_info info) {
@@ -367,18 +305,11 @@ napi_value Backward(napi_env env, napi_callback_info info) {
     return Throw(env, "backward run failed: " + m);
   }
   TF_DeleteStatus(status);
-  uint32_t count = 0;
-  napi_get_array_length(env, argv[2], &count);
+  std::vector<float *> outs;
   std::string error;
+  if (!WeightViews(env, argv[2], st->stages, &outs)) error = "backward: grads must be one Float32Array per variable, of the variable's size";
   for (size_t i = 0; i < grads.size(); i++) {
-    napi_value v;
-    float *out;
-    size_t len;
-    if (error.empty() && (i >= count || napi_get_element(env, argv[2], static_cast<uint32_t>(i), &v) != napi_ok || !Floats(env, v, &out, &len) ||
-                          len * sizeof(float) != TF_TensorByteSize(grads[i]))) {
-      error = "backward: grads must be one Float32Array per variable, of the variable's size";
-    }
-    if (error.empty()) std::memcpy(out, TF_TensorData(grads[i]), TF_TensorByteSize(grads[i]));
+    if (error.empty()) std::memcpy(outs[i], TF_TensorData(grads[i]), TF_TensorByteSize(grads[i]));
     TF_DeleteTensor(grads[i]);
   }
   if (!error.empty()) return Throw(env, error);
@@ -396,5 +327,6 @@ napi_value Init(napi_env env, napi_value exports) {
 }
 
 }  // namespace
+}  // namespace threadfit
 
-NAPI_MODULE_INIT() { return Init(env, exports); }
+NAPI_MODULE_INIT() { return threadfit::Init(env, exports); }
