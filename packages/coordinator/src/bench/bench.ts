@@ -26,6 +26,8 @@ export interface BenchResult {
   batchSize: number;
   /** threadfit rows: 'dense' (the dense fast path) or 'tape'; null for stock fit. */
   gradients: 'dense' | 'native' | 'tape' | null;
+  /** threadfit rows on the native step: its kernels, 'avx512' (threadfit's own) or 'tf-graph'; null otherwise. */
+  nativeKernels: 'avx512' | 'tf-graph' | null;
   /** threadfit rows: steps the workers ran per execution (1: a round trip per step); null for stock fit. */
   stepsPerExecution: number | null;
   /** threadfit rows: 'memory' (the shared data set) or 'dataset' (streamed through parallelFitDataset); null for stock fit. */
@@ -97,6 +99,7 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
     workers: config.kind === RunKinds.THREADFIT ? config.workers : 1,
     batchSize: config.batchSize,
     gradients: config.kind === RunKinds.THREADFIT ? (m.gradPath === 'dense' || m.gradPath === 'native' ? m.gradPath : 'tape') : null,
+    nativeKernels: m.nativeKind ?? null,
     stepsPerExecution: config.kind === RunKinds.THREADFIT ? (m.stepsPerExecution ?? config.stepsPerExecution) : null,
     input: config.kind === RunKinds.THREADFIT ? config.input : null,
     samplesPerSec: Math.round(m.samplesPerSec),
@@ -152,7 +155,7 @@ export function formatBench(report: BenchReport, o: ResolvedWork & { batchSize: 
   const columns: Column<BenchResult>[] = [
     { header: 'name', cell: (r) => r.name },
     { header: 'backend', cell: (r) => r.backend },
-    { header: 'gradients', cell: (r) => r.gradients ?? '-' },
+    { header: 'gradients', cell: (r) => (r.nativeKernels === null || r.nativeKernels === undefined ? (r.gradients ?? '-') : `native (${r.nativeKernels})`) },
     { header: 'input', cell: (r) => r.input ?? '-' },
     { header: 'steps/exec', cell: (r) => (r.stepsPerExecution === null ? '-' : String(r.stepsPerExecution)), right: true },
     { header: 'workers', cell: (r) => String(r.workers), right: true },

@@ -36,7 +36,7 @@ export async function runThreadfitDataset(cfg: ThreadfitRun, progress: (text: st
   const steps = stepsPerRepeat(cfg, data.train.count);
   progress(`warm-up: one epoch of ${steps} steps, then ${cfg.repeats} of ${steps}`);
   try {
-    const { fit, gradPath } = await fitDatasetRun(model, dataset, {
+    const { fit, gradPath, nativeKind } = await fitDatasetRun(model, dataset, {
       epochs: 1 + cfg.repeats,
       batchesPerEpoch: steps,
       workers: cfg.workers,
@@ -56,6 +56,7 @@ export async function runThreadfitDataset(cfg: ThreadfitRun, progress: (text: st
       repeatSamplesPerSec: rates,
       stepsPerExecution: cfg.stepsPerExecution,
       gradPath,
+      nativeKind,
     };
   } finally {
     model.dispose();

@@ -72,6 +72,8 @@ export interface Measurement {
   repeatSamplesPerSec: number[];
   /** threadfit: how the replicas computed gradients ('dense' or 'tape (why)'). */
   gradPath?: string;
+  /** threadfit on the native step: its kernels ('avx512' or 'tf-graph'). */
+  nativeKind?: 'avx512' | 'tf-graph';
   /** Zoo runs: median wall time of the whole fit call, ms (parallelFit: worker start-up included). */
   totalMs?: number;
   /** Zoo runs: median time from the call to onTrainBegin, ms (0 for stock fit). */

@@ -69,6 +69,7 @@ export async function runThreadfit(cfg: ThreadfitRun, progress: (text: string) =
       peakRssMb: peakRssMb(),
       repeatSamplesPerSec: rates,
       gradPath: trainer.gradPath,
+      nativeKind: trainer.nativeKind,
       stepsPerExecution: trainer.stepsPerExecution,
     };
   } finally {

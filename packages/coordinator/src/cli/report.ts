@@ -14,6 +14,8 @@ export interface TrainReport {
     dataset: string;
     /** 'dense' (the dense fast path), 'native' (its native step, tensorflow) or 'tape'. */
     gradients?: 'dense' | 'native' | 'tape';
+    /** On the native step: its kernels, 'avx512' (threadfit's own) or 'tf-graph' (TensorFlow graph runs). */
+    nativeKernels?: 'avx512' | 'tf-graph';
   };
   history: Record<string, number[]>;
   epochs: Array<{ epoch: number; steps: number; seconds: number; samplesPerSec: number; hosts?: HostRow[] }>;

@@ -274,7 +274,11 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     const report: TrainReport = {
       threadfit: VERSION,
       // How the gradients were computed is part of what the weights' bits depend on.
-      config: { ...config, gradients: trainer.gradPath === 'dense' || trainer.gradPath === 'native' ? trainer.gradPath : 'tape' },
+      config: {
+        ...config,
+        gradients: trainer.gradPath === 'dense' || trainer.gradPath === 'native' ? trainer.gradPath : 'tape',
+        ...(trainer.nativeKind === undefined ? {} : { nativeKernels: trainer.nativeKind }),
+      },
       history: historyForReport(history),
       epochs: epochsOf(fit),
       test: { loss: test.loss, acc: test.metrics[0] },

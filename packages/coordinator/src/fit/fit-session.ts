@@ -189,6 +189,8 @@ export interface SessionResult {
   fit: FitResult;
   /** 'dense' (the dense fast path) or 'tape (why)'. */
   gradPath: string;
+  /** On the native step: its kernels ('avx512' or 'tf-graph'). */
+  nativeKind?: 'avx512' | 'tf-graph';
   /** The whole run's History: a resumed run's earlier epochs (from its checkpoint), then this call's. */
   runHistory: Record<string, number[]>;
 }
@@ -322,7 +324,7 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     // A trainer that replaced a worker or reran a step starts the next call afresh (maxRestarts
     // counts per call).
     keep = reusable && t.restarts === 0;
-    return { history, fit, gradPath: t.gradPath, runHistory: runHistory() };
+    return { history, fit, gradPath: t.gradPath, nativeKind: t.nativeKind, runHistory: runHistory() };
   } catch (err) {
     // A failed run (bad data, a dataset's iterator that threw, a worker that kept failing) never
     // costs the committed state: it is checkpointed, and the error says where.
