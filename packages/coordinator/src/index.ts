@@ -11,7 +11,7 @@ export type { TrainReport } from './cli/report.js';
 export { learningCurvesSpec, writeLearningCurves, readReport, checkPlottable, CURVE_SPLITS, type EpochHistory, type PlottableReport } from './cli/plot.js';
 export { renderSvg } from './cli/chart-svg.js';
 export { VERSION } from './version.js';
-export { installWasmMatMulFix, installWasmGradientKernels } from '@threadfit/worker';
+export { installWasmMatMulFix, installWasmGradientKernels, installTensorflowReluGrad, isTensorflowReluGradInstalled } from '@threadfit/worker';
 export {
   writeCheckpoint,
   listCheckpoints,

@@ -10,11 +10,14 @@ import { ErrorCodes, ThreadfitError, type BackendName } from '@threadfit/shared'
 import { installWasmMatMulFix } from './matmul-fix.js';
 import { registerChainedOps } from './chained-ops.js';
 import { installWasmGradientKernels } from './wasm-grad-kernels.js';
+import { installTensorflowReluGrad } from './tensorflow-grads.js';
 
 export interface BackendSetup {
   backend: BackendName;
   /** TensorFlow's intra/inter-op threads (tensorflow backend only). */
   threads?: number;
+  /** tfjs-node as a user gets it, without threadfit's Relu gradient (the bench's stock baseline). */
+  stock?: boolean;
 }
 
 let active: BackendName | undefined;
@@ -60,6 +63,9 @@ export async function setupBackend(opts: BackendSetup): Promise<typeof tf> {
           { cause: err },
         );
       }
+      // Relu's gradient as TensorFlow's one ReluGrad kernel instead of tfjs-node's ~8
+      // (tensorflow-grads.ts); THREADFIT_TF_RELU_GRAD=0 keeps tfjs's, for comparisons.
+      if (opts.stock !== true && process.env.THREADFIT_TF_RELU_GRAD !== '0') installTensorflowReluGrad(tf);
       break;
   }
   const ok = await tf.setBackend(opts.backend);

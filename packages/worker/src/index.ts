@@ -1,5 +1,6 @@
 export { installWasmMatMulFix, isWasmMatMulFixInstalled, registerTransposedOperand, unregisterTransposedOperand } from './matmul-fix.js';
 export { installWasmGradientKernels, isWasmGradientKernelInstalled, WASM_GRADIENT_KERNELS } from './wasm-grad-kernels.js';
+export { installTensorflowReluGrad, isTensorflowReluGradInstalled } from './tensorflow-grads.js';
 export { registerChainedOps } from './chained-ops.js';
 export { withSeededMathRandom } from './seeded-random.js';
 export { TransposedWeights, TRANSPOSE_MIN_ELEMENTS } from './transposed-weights.js';

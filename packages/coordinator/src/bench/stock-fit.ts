@@ -27,7 +27,7 @@ export async function stockBackend(tf: Tf, backend: BackendName, matMulFix: bool
     return;
   }
   if (matMulFix) throw new ThreadfitError(ErrorCodes.INVALID_OPTION, `the BatchMatMul fix is for the wasm backend only, not '${backend}'`);
-  await setupBackend({ backend });
+  await setupBackend({ backend, stock: true });
 }
 
 /**
