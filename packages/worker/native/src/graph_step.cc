@@ -132,7 +132,7 @@ struct Builder {
 
 std::string Build(DenseStep *st) {
   TF_Status *status = TF_NewStatus();
-  Builder b{TF_NewGraph(), status};
+  Builder b{TF_NewGraph(), status, 0, ""};
   st->graph = b.g;
   TF_Output x = b.Placeholder("x", {-1, st->input_width});
   std::vector<TF_Output> kernels, biases, acts, act_feeds;
