@@ -113,6 +113,7 @@ describe('threadfit bench', () => {
       workers: number;
       batchSize: number;
       gradients: string | null;
+      nativeKernels: string | null;
       stepsPerExecution: number | null;
       input: string | null;
       samplesPerSec: number;
@@ -131,6 +132,7 @@ describe('threadfit bench', () => {
         'workers',
         'batchSize',
         'gradients',
+        'nativeKernels',
         'stepsPerExecution',
         'input',
         'samplesPerSec',
@@ -138,6 +140,8 @@ describe('threadfit bench', () => {
         'peakRssMb',
       ]);
       expect([r.backend, r.batchSize]).toEqual(['wasm', 128]);
+      // The native step is tensorflow's: no native kernels on wasm.
+      expect(r.nativeKernels).toBeNull();
       expect(isRate(r.samplesPerSec), `samplesPerSec ${r.samplesPerSec}`).toBe(true);
       expect(isRate(r.peakRssMb), `peakRssMb ${r.peakRssMb}`).toBe(true);
       expect(Object.keys(r.stepMs)).toEqual(STEP_KEYS);
