@@ -23,14 +23,6 @@
 namespace threadfit {
 namespace {
 
-void Finalize(napi_env, void *data, void *) { delete static_cast<DenseKernelStep *>(data); }
-
-DenseKernelStep *Unwrap(napi_env env, napi_value v) {
-  void *data = nullptr;
-  if (napi_get_value_external(env, v, &data) != napi_ok) return nullptr;
-  return static_cast<DenseKernelStep *>(data);
-}
-
 napi_value CreateDenseStep(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -40,26 +32,18 @@ napi_value CreateDenseStep(napi_env env, napi_callback_info info) {
   std::vector<DenseStage> stages;
   std::string error = ParseStages(env, argv[0], width, &stages);
   if (!error.empty()) return Throw(env, "createDenseStep: " + error);
-  auto st = std::make_unique<DenseKernelStep>(std::move(stages), width);
-  napi_value out;
-  THREADFIT_NAPI_CALL(env, napi_create_external(env, st.get(), Finalize, nullptr, &out));
-  st.release();
-  return out;
+  return WrapExternal(env, std::make_unique<DenseKernelStep>(std::move(stages), width));
 }
 
 napi_value Forward(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   THREADFIT_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  DenseKernelStep *st = argc == 4 ? Unwrap(env, argv[0]) : nullptr;
+  DenseKernelStep *st = argc == 4 ? UnwrapExternal<DenseKernelStep>(env, argv[0]) : nullptr;
   if (st == nullptr) return Throw(env, "forward(step, x, n, weights)");
   float *x;
-  size_t xlen;
   int64_t n = 0;
-  if (!Floats(env, argv[1], &x, &xlen) || napi_get_value_int64(env, argv[2], &n) != napi_ok || n <= 0 ||
-      static_cast<int64_t>(xlen) < n * st->input_width()) {
-    return Throw(env, "forward: x must be a Float32Array of n x inputWidth floats");
-  }
+  if (!Rows(env, argv[1], argv[2], st->input_width(), &x, &n)) return Throw(env, "forward: x must be a Float32Array of n x inputWidth floats");
   std::vector<float *> weights;
   if (!WeightViews(env, argv[3], st->stages(), &weights)) return Throw(env, "forward: weights must be one Float32Array per variable, of the variable's size");
   const float *out = st->Forward(x, n, std::vector<const float *>(weights.begin(), weights.end()));
@@ -70,7 +54,7 @@ napi_value Backward(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   THREADFIT_NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  DenseKernelStep *st = argc == 3 ? Unwrap(env, argv[0]) : nullptr;
+  DenseKernelStep *st = argc == 3 ? UnwrapExternal<DenseKernelStep>(env, argv[0]) : nullptr;
   if (st == nullptr || !st->has_forward()) return Throw(env, "backward(step, dz, grads) after forward");
   float *dz;
   size_t dzlen;

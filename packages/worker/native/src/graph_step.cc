@@ -203,13 +203,6 @@ TF_Tensor *View(const float *data, std::vector<int64_t> dims) {
   return TF_NewTensor(TF_FLOAT, dims.data(), static_cast<int>(dims.size()), const_cast<float *>(data), count * sizeof(float), Noop, nullptr);
 }
 
-void Finalize(napi_env, void *data, void *) { delete static_cast<DenseStep *>(data); }
-
-DenseStep *Unwrap(napi_env env, napi_value v) {
-  void *data = nullptr;
-  if (napi_get_value_external(env, v, &data) != napi_ok) return nullptr;
-  return static_cast<DenseStep *>(data);
-}
 
 napi_value CreateDenseStep(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -224,24 +217,18 @@ napi_value CreateDenseStep(napi_env env, napi_callback_info info) {
   if (!parsed.empty()) return Throw(env, "createDenseStep: " + parsed);
   std::string error = Build(st.get());
   if (!error.empty()) return Throw(env, "building the step's graph failed: " + error);
-  napi_value out;
-  NAPI_CALL(env, napi_create_external(env, st.get(), Finalize, nullptr, &out));
-  st.release();
-  return out;
+  return WrapExternal(env, std::move(st));
 }
 
 napi_value Forward(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  DenseStep *st = argc == 4 ? Unwrap(env, argv[0]) : nullptr;
+  DenseStep *st = argc == 4 ? UnwrapExternal<DenseStep>(env, argv[0]) : nullptr;
   if (st == nullptr) return Throw(env, "forward(step, x, n, weights)");
   float *x;
-  size_t xlen;
   int64_t n = 0;
-  if (!Floats(env, argv[1], &x, &xlen) || napi_get_value_int64(env, argv[2], &n) != napi_ok || static_cast<int64_t>(xlen) < n * st->input_width) {
-    return Throw(env, "forward: x must be a Float32Array of n x inputWidth floats");
-  }
+  if (!Rows(env, argv[1], argv[2], st->input_width, &x, &n)) return Throw(env, "forward: x must be a Float32Array of n x inputWidth floats");
   // Feeds: x, then kernel[, bias] per stage (the weights' order).
   std::vector<float *> weights;
   if (!WeightViews(env, argv[3], st->stages, &weights)) return Throw(env, "forward: weights must be one Float32Array per variable, of the variable's size");
@@ -275,7 +262,7 @@ napi_value Backward(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  DenseStep *st = argc == 3 ? Unwrap(env, argv[0]) : nullptr;
+  DenseStep *st = argc == 3 ? UnwrapExternal<DenseStep>(env, argv[0]) : nullptr;
   if (st == nullptr || st->acts.empty()) return Throw(env, "backward(step, dz, grads) after forward");
   float *dz;
   size_t dzlen;

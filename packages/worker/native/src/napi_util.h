@@ -3,6 +3,8 @@
 #include <node_api.h>
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -84,6 +86,27 @@ inline bool WeightViews(napi_env env, napi_value array, const std::vector<DenseS
     }
   }
   return k == count;
+}
+
+// A JS external owning `object` (deleted when the external is collected).
+template <typename T>
+napi_value WrapExternal(napi_env env, std::unique_ptr<T> object) {
+  napi_value out;
+  THREADFIT_NAPI_CALL(env, napi_create_external(env, object.get(), [](napi_env, void *data, void *) { delete static_cast<T *>(data); }, nullptr, &out));
+  object.release();
+  return out;
+}
+
+template <typename T>
+T *UnwrapExternal(napi_env env, napi_value v) {
+  void *data = nullptr;
+  return napi_get_value_external(env, v, &data) == napi_ok ? static_cast<T *>(data) : nullptr;
+}
+
+// forward's (x, n): n > 0 rows of `width` floats.
+inline bool Rows(napi_env env, napi_value xv, napi_value nv, int64_t width, float **x, int64_t *n) {
+  size_t length = 0;
+  return Floats(env, xv, x, &length) && napi_get_value_int64(env, nv, n) == napi_ok && *n > 0 && static_cast<int64_t>(length) >= *n * width;
 }
 
 // A Float32Array holding a copy of `count` floats.
