@@ -10,7 +10,7 @@
   "targets": [
     {
       "target_name": "graph_step",
-      "sources": ["src/graph_step.cc"],
+      "sources": ["src/graph_step.cc", "src/traced_graph.cc"],
       "include_dirs": ["<(tf_deps)/include"],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc!": ["-std=gnu++17"],

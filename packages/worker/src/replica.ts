@@ -11,6 +11,7 @@ import { DenseChain, planDenseChain } from './dense-chain.js';
 import { NativeDenseStep, nativeStepBinding, type NativeStepKind } from './native-step.js';
 import { RowGatherer } from './gather.js';
 import { TapeLoss } from './tape.js';
+import { TracedSteps } from './traced-step.js';
 import { withZeroInitializers } from './topology.js';
 import type { GradRequest, GradResult } from './step-parts.js';
 
@@ -45,6 +46,10 @@ export class Replica {
   readonly gradPath: string;
   /** The native step's kernels, when it runs (native-step.ts). */
   readonly nativeKind: NativeStepKind | undefined;
+  /** Tape models on tensorflow: their steps recorded and replayed as one TF graph (traced-step.ts). */
+  readonly #traced: TracedSteps | undefined;
+  /** What the traced graph step decided, per row count, in order (for tests and diagnostics). */
+  readonly tracedNotices: string[] = [];
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;
@@ -88,6 +93,9 @@ export class Replica {
           )
         : undefined;
     this.nativeKind = this.#native !== undefined && typeof binding === 'object' ? binding.kind : undefined;
+    // Moving statistics and frozen weights are reloaded and published around every step in JS:
+    // such a model keeps the tape.
+    this.#traced = this.#chain === undefined && this.#buffers.length === 0 ? TracedSteps.create(tf, (why) => this.tracedNotices.push(why)) : undefined;
     this.gradPath = this.#native !== undefined ? 'native' : 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined, this.#native !== undefined);
     this.#transposed = TransposedWeights.create(tf);
@@ -194,6 +202,7 @@ export class Replica {
       ms.compute += now() - t1;
       return { count: n, lossSum: r.lossSum, metricSums: r.metricSums };
     }
+    if (this.#traced?.ready(n) === true) return this.#tracedGrad(micro, n, xs, ys, from, ms, t0, t1);
     this.loadWeights(step, from);
 
     let grads: Array<tfTypes.Tensor | undefined> = [];
@@ -202,7 +211,9 @@ export class Replica {
     let lossSum = 0;
     let t2 = t1;
     try {
-      const r = this.#chain !== undefined ? this.#chain.grad(xs[0], targets!) : this.#tape.grad(xs, ys, this.#vars, micro.slot, step);
+      const tape = (capture?: Parameters<TapeLoss['grad']>[5]) => this.#tape.grad(xs, ys, this.#vars, micro.slot, step, capture);
+      const r =
+        this.#chain !== undefined ? this.#chain.grad(xs[0], targets!) : this.#traced !== undefined ? this.#traced.record(n, xs, ys, this.#vars, tape) : tape();
       grads = r.grads;
       lossSum = r.lossSum;
       metricSums = r.metricSums;
@@ -217,6 +228,12 @@ export class Replica {
         }
         this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
       }
+      const trainable = this.#init.model.weights.filter((w) => w.trainable);
+      this.#traced?.afterTape(() => this.#tracedFeeds(xs, ys, from), {
+        lossSum,
+        metricSums,
+        grads: trainable.map((w) => slot.subarray(w.offset, w.offset + w.size)),
+      });
       // The forward pass in training mode moved the moving statistics: publish them for the
       // committing rank to average (execution.ts), and put the committed ones back (the next micro-batch,
       // or a rerun of this task, starts from the same state).
@@ -237,6 +254,30 @@ export class Replica {
     ms.compute += t2 - t1;
     ms.copy += t3 - t2;
     return { count: n, lossSum, metricSums };
+  }
+
+  /** A step on its traced graph: the rows and the committed weights in, the gradients into the slot. */
+  #tracedGrad(micro: MicroBatch, n: number, xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], from: 0 | 1, ms: GradResult['ms'], t0: number, t1: number) {
+    try {
+      const r = this.#traced!.run(n, this.#tracedFeeds(xs, ys, from));
+      const t2 = now();
+      const slot = this.#views.gradSlot(micro.slot);
+      let k = 0;
+      for (const w of this.#init.model.weights) if (w.trainable) slot.set(r.grads[k++], w.offset);
+      ms.gather += t1 - t0;
+      ms.compute += t2 - t1;
+      ms.copy += now() - t2;
+      return { count: n, lossSum: r.lossSum, metricSums: r.metricSums };
+    } finally {
+      this.#tf.dispose([...xs, ...ys]);
+    }
+  }
+
+  /** The traced graph's feeds: the inputs, the targets, then the trainable weights where they are committed. */
+  #tracedFeeds(xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], from: 0 | 1): ArrayLike<number>[] {
+    const params = this.#views.params(from);
+    const weights = this.#init.model.weights.filter((w) => w.trainable).map((w) => params.subarray(w.offset, w.offset + w.size));
+    return [...xs.map((x) => x.dataSync() as ArrayLike<number>), ...ys.map((y) => y.dataSync() as ArrayLike<number>), ...weights];
   }
 
   /** Non-trainable weights (moving statistics) from a committed buffer. */

@@ -23,6 +23,13 @@ export interface TapeGrads {
   grads: Array<tfTypes.Tensor | undefined>;
 }
 
+/** The tensors of a step that its caller reads: the mean loss, the metric means, the gradients. */
+export interface StepTensors {
+  value: tfTypes.Tensor;
+  means: tfTypes.Tensor[];
+  grads: Array<tfTypes.Tensor | undefined>;
+}
+
 export class TapeLoss {
   readonly #internals: CompiledModelInternals;
   /** model.fit's classWeight per output, as tensors of one weight per class (undefined: none). */
@@ -40,8 +47,12 @@ export class TapeLoss {
     this.#internals = (inner ?? model) as CompiledModelInternals;
   }
 
-  /** Loss, metric sums and gradients of one micro-batch in training mode. */
-  grad(xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], vars: tfTypes.Variable[], slot: number, step: number): TapeGrads {
+  /**
+   * Loss, metric sums and gradients of one micro-batch in training mode. `capture`, when given,
+   * sees the loss, metric-mean and gradient tensors before they are read (traced-step.ts records
+   * the step's kernels and names these as the graph's outputs).
+   */
+  grad(xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], vars: tfTypes.Variable[], slot: number, step: number, capture?: (t: StepTensors) => void): TapeGrads {
     const tf = this.tf;
     const n = xs[0].shape[0];
     let outputs: tfTypes.Tensor[] = [];
@@ -57,9 +68,13 @@ export class TapeLoss {
           return this.totalLoss(ys, outputs, true);
         }, vars),
       );
-      const metricSums = this.metricSums(ys, outputs, n, true);
-      const lossSum = (result.value.dataSync()[0] as number) * n;
+      const means = this.metricMeans(ys, outputs, true);
       const grads = vars.map((v) => result!.grads[v.name]);
+      capture?.({ value: result.value, means, grads });
+      // Read outside tidy: tidy walks a returned typed array (8x slower, DESIGN.md).
+      const metricSums = means.map((m) => (m.dataSync()[0] as number) * n);
+      tf.dispose(means);
+      const lossSum = (result.value.dataSync()[0] as number) * n;
       ok = true;
       return { lossSum, metricSums, grads };
     } finally {
@@ -101,15 +116,20 @@ export class TapeLoss {
    * multi-output model's per-output loss entries are class-weighted in training, as model.fit's.
    */
   metricSums(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], n: number, training = false): number[] {
+    const means = this.metricMeans(ys, outputs, training);
+    // Read outside tidy: tidy walks a returned typed array (8x slower, DESIGN.md).
+    const sums = means.map((m) => (m.dataSync()[0] as number) * n);
+    this.tf.dispose(means);
+    return sums;
+  }
+
+  /** Per metric of model.metricsNames (after 'loss'): its mean over the rows, as a scalar tensor (the caller's). */
+  metricMeans(ys: tfTypes.Tensor[], outputs: tfTypes.Tensor[], training = false): tfTypes.Tensor[] {
     const tf = this.tf;
     // As tfjs-layers' train function: a multi-output model's first metrics are its per-output losses.
     const perOutputLoss = (i: number) => training && outputs.length > 1 && i < outputs.length;
-    const means = tf.tidy(() =>
+    return tf.tidy(() =>
       this.#internals.metricsTensors.map(([fn, o], i) => tf.mean(perOutputLoss(i) ? this.weighted(fn(ys[o], outputs[o]), ys[o], o) : fn(ys[o], outputs[o]))),
     );
-    // Read outside tidy: tidy walks a returned typed array (8x slower, DESIGN.md).
-    const sums = means.map((m) => (m.dataSync()[0] as number) * n);
-    tf.dispose(means);
-    return sums;
   }
 }

@@ -31,6 +31,10 @@
 #include "napi_util.h"
 
 namespace threadfit {
+void RegisterTracedGraph(napi_env env, napi_value exports);  // traced_graph.cc
+}
+
+namespace threadfit {
 namespace {
 
 #define NAPI_CALL THREADFIT_NAPI_CALL
@@ -310,6 +314,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"backward", nullptr, Backward, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  RegisterTracedGraph(env, exports);
   return exports;
 }
 

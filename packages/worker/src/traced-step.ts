@@ -1,0 +1,289 @@
+/**
+ * The traced graph step (issue 20's second route), for models on the tape on the tensorflow
+ * backend: the tfjs-node kernels of one training step are recorded (binding.executeOp and the
+ * tensors made from JS values, binding.createTensor), built into ONE TensorFlow graph
+ * (native/src/traced_graph.cc), and every later step of the same row count runs as one
+ * TF_SessionRun instead of thousands of kernels each dispatched from JavaScript. A recurrent net
+ * is ~9,000-24,000 kernels per step, so this is where its time went (docs/PERFORMANCE.md).
+ *
+ * A step is one fixed graph when it makes the same values from JS every time (constants, shapes)
+ * and runs the same kernels: it is recorded twice, on two different batches, and both records must
+ * agree. Then the graph runs the second step's inputs and must give that step's own results (loss,
+ * metrics, gradients within 1e-4 of the largest gradient, per variable); only then does it take
+ * over. Otherwise the tape stays, with the reason logged: dropout (its masks are JS-made random
+ * values, new each step), a model with moving statistics (their update is a JS assign, not a
+ * kernel), or a kernel the graph cannot take. A row count seen for the first time (an epoch's
+ * last, shorter batch) is recorded on its own.
+ *
+ * Inputs are placeholders fed from the step's rows and from the committed weights in shared memory
+ * (no tfjs variable is loaded on this path); the gradients are copied into the slot. Every graph
+ * uses the kernels the tape would, on its own session with its own thread pools.
+ * `THREADFIT_TRACED_STEP=0` keeps the tape.
+ */
+import { createRequire } from 'node:module';
+import type * as tfTypes from '@tensorflow/tfjs';
+import type { StepTensors } from './tape.js';
+
+type Tf = typeof tfTypes;
+
+interface Op {
+  name: string;
+  attrs: unknown[];
+  inputs: number[];
+  outputs: number[];
+}
+interface Made {
+  shape: number[];
+  dtype: number;
+  data: ArrayLike<number>;
+}
+interface Record {
+  ops: Op[];
+  made: Map<number, Made>;
+  /** Placeholder tensor ids: the inputs, the targets, then the trainable variables; their shapes and TF dtypes. */
+  inputs: number[];
+  shapes: number[][];
+  dtypes: number[];
+  /** Output tensor ids: the loss, the metric means, then the gradients. */
+  fetches: number[];
+}
+
+interface Binding {
+  TF_FLOAT: number;
+  TF_INT32: number;
+  TF_BOOL: number;
+  createTensor(shape: number[], dtype: number, values: ArrayLike<number>): number;
+  deleteTensor(id: number): void;
+  executeOp(name: string, attrs: unknown[], inputs: number[], nOut: number): Array<{ id: number; shape: number[]; dtype: number }>;
+  tensorDataSync(id: number): ArrayLike<number>;
+}
+interface NodeBackend {
+  binding: Binding;
+  getInputTensorIds(ts: tfTypes.Tensor[]): number[];
+}
+interface GraphAddon {
+  buildTracedGraph(spec: {
+    ops: Op[];
+    consts: Array<Made & { id: number }>;
+    placeholders: Array<{ id: number; dtype: number; shape: number[] }>;
+    fetches: number[];
+  }): unknown;
+  runTracedGraph(graph: unknown, feeds: ArrayLike<number>[]): Float32Array[];
+}
+
+/** What a step computed, read out: the loss and metric sums, and a gradient per variable. */
+export interface TracedResult {
+  lossSum: number;
+  metricSums: number[];
+  grads: Float32Array[];
+}
+
+type Entry = { record: Record } | { graph: unknown; metrics: number } | { refused: string };
+
+/** At most this many row counts get a graph (the usual batch and an epoch's last one, ...). */
+const MAX_SHAPES = 4;
+/** A graph's gradients must be within this of the tape's, relative to the largest (per variable). */
+const TOLERANCE = 1e-4;
+
+export class TracedSteps {
+  readonly #backend: NodeBackend;
+  readonly #real: Binding;
+  #recording: Record | undefined;
+  /** Every live TF tensor's shape and dtype, by id (tfjs-node's binding has no query for them). */
+  readonly #meta = new Map<number, { shape: number[]; dtype: number }>();
+  #pending: { n: number; rec: Record; metrics: number; complete: boolean } | undefined;
+  readonly #entries = new Map<number, Entry>();
+  #notice: ((why: string) => void) | undefined;
+
+  private constructor(
+    private readonly tf: Tf,
+    private readonly addon: GraphAddon,
+  ) {
+    this.#backend = tf.backend() as unknown as NodeBackend;
+    this.#real = this.#backend.binding;
+    // A binding that records while #recording is set; otherwise it only forwards.
+    const rec = Object.create(this.#real) as Binding;
+    Object.defineProperty(rec, 'createTensor', {
+      value: (shape: number[], dtype: number, values: ArrayLike<number>) => {
+        const id = this.#real.createTensor(shape, dtype, values);
+        this.#meta.set(id, { shape: [...shape], dtype });
+        // A copy of the values, of their own typed array (the graph's constant takes its bytes).
+        if (this.#recording !== undefined) this.#recording.made.set(id, { shape: [...shape], dtype, data: copyOf(values) });
+        return id;
+      },
+    });
+    Object.defineProperty(rec, 'deleteTensor', {
+      value: (id: number) => {
+        this.#meta.delete(id);
+        this.#real.deleteTensor(id);
+      },
+    });
+    Object.defineProperty(rec, 'executeOp', {
+      value: (name: string, attrs: unknown[], inputs: number[], nOut: number) => {
+        const out = this.#real.executeOp(name, attrs, inputs, nOut);
+        for (const o of out) this.#meta.set(o.id, { shape: o.shape, dtype: o.dtype });
+        this.#recording?.ops.push({ name, attrs, inputs: [...inputs], outputs: out.map((o) => o.id) });
+        return out;
+      },
+    });
+    this.#backend.binding = rec;
+  }
+
+  /** On tensorflow with the graph addon, unless switched off; else undefined. */
+  static create(tf: Tf, onNotice: (why: string) => void): TracedSteps | undefined {
+    if (tf.getBackend() !== 'tensorflow' || process.env.THREADFIT_TRACED_STEP === '0') return undefined;
+    let addon: GraphAddon;
+    try {
+      addon = createRequire(import.meta.url)('../native/build/Release/graph_step.node') as GraphAddon;
+    } catch {
+      return undefined;
+    }
+    if (typeof addon.buildTracedGraph !== 'function') return undefined;
+    const t = new TracedSteps(tf, addon);
+    t.#notice = onNotice;
+    return t;
+  }
+
+  /** Why the step of `n` rows runs on the tape, once decided (undefined while recording or on the graph). */
+  refused(n: number): string | undefined {
+    const e = this.#entries.get(n);
+    return e !== undefined && 'refused' in e ? e.refused : undefined;
+  }
+
+  /** True when steps of `n` rows run on their graph. */
+  ready(n: number): boolean {
+    const e = this.#entries.get(n);
+    return e !== undefined && 'graph' in e;
+  }
+
+  /**
+   * One step of `n` rows on its graph: `feeds` are the inputs, the targets and the committed
+   * weights, in the recorded order.
+   */
+  run(n: number, feeds: ArrayLike<number>[]): TracedResult {
+    const e = this.#entries.get(n);
+    if (e === undefined || !('graph' in e)) throw new Error(`no traced graph for ${n} rows`);
+    const outs = this.addon.runTracedGraph(e.graph, feeds);
+    return { lossSum: outs[0][0] * n, metricSums: outs.slice(1, 1 + e.metrics).map((m) => m[0] * n), grads: outs.slice(1 + e.metrics) };
+  }
+
+  /**
+   * Runs `tapeStep` (the tape's step of `n` rows; it is handed the capture callback) and records
+   * it while steps of `n` rows are still being traced. Returns the tape's result unchanged: a
+   * recorded step is an ordinary tape step. Call `afterTape` once its results are read.
+   */
+  record<T>(n: number, xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], vars: tfTypes.Variable[], tapeStep: (capture: (t: StepTensors) => void) => T): T {
+    const entry = this.#entries.get(n);
+    this.#pending = undefined;
+    if ((entry !== undefined && !('record' in entry)) || (entry === undefined && this.#entries.size >= MAX_SHAPES)) return tapeStep(() => {});
+    // The inputs and the weights get their TF tensors first, so that they are not recorded as
+    // JS-made constants.
+    const tensors = [...xs, ...ys, ...vars];
+    const inputs = this.#backend.getInputTensorIds(tensors);
+    const dtypes = tensors.map((t) => (t.dtype === 'int32' ? this.#real.TF_INT32 : t.dtype === 'bool' ? this.#real.TF_BOOL : this.#real.TF_FLOAT));
+    const rec: Record = { ops: [], made: new Map(), inputs, shapes: tensors.map((t) => [...t.shape]), dtypes, fetches: [] };
+    let captured: StepTensors | undefined;
+    this.#recording = rec;
+    try {
+      const result = tapeStep((t) => {
+        captured = t;
+        // Stop before the caller reads: what it reads is not part of the step.
+        this.#recording = undefined;
+        if (t.grads.every((g) => g !== undefined)) rec.fetches = this.#backend.getInputTensorIds([t.value, ...t.means, ...(t.grads as tfTypes.Tensor[])]);
+      });
+      this.#pending = { n, rec, metrics: captured?.means.length ?? 0, complete: captured !== undefined && rec.fetches.length > 0 };
+      return result;
+    } finally {
+      this.#recording = undefined;
+    }
+  }
+
+  /**
+   * After a recorded tape step, with its inputs (`feeds`: the inputs, the targets and the weights,
+   * in the recorded order) and what it computed: keeps the first record of a row count, or
+   * decides on the second whether its steps move onto a graph.
+   */
+  afterTape(feeds: () => ArrayLike<number>[], tape: TracedResult): void {
+    const p = this.#pending;
+    this.#pending = undefined;
+    if (p === undefined) return;
+    const entry = this.#entries.get(p.n);
+    try {
+      if (!p.complete) throw new Refusal('the step has a variable without a gradient');
+      if (entry === undefined) this.#entries.set(p.n, { record: p.rec });
+      else if ('record' in entry) this.#decide(p.n, entry.record, p.rec, p.metrics, feeds(), tape);
+    } catch (err) {
+      const why = err instanceof Refusal ? err.message : `the traced graph failed: ${(err as Error).message.split('\n')[0]}`;
+      this.#entries.set(p.n, { refused: why });
+      this.#notice?.(`steps of ${p.n} rows stay on the tape: ${why}`);
+    }
+  }
+
+  #decide(n: number, first: Record, second: Record, metrics: number, feeds: ArrayLike<number>[], tape: TracedResult): void {
+    if (first.ops.length !== second.ops.length || first.ops.some((o, i) => o.name !== second.ops[i].name)) {
+      throw new Refusal('the step runs different kernels from one batch to the next');
+    }
+    const a = [...first.made.values()];
+    const b = [...second.made.values()];
+    if (a.length !== b.length || a.some((m, i) => !sameValues(m, b[i]))) {
+      throw new Refusal('the step makes different values from JS each time (random ops such as dropout)');
+    }
+    // Tensors made before the step and used by it (frozen weights, cached constants): constants.
+    const known = new Set([...first.inputs, ...first.made.keys()]);
+    const external = new Set<number>();
+    for (const o of first.ops) {
+      for (const i of o.inputs) if (!known.has(i)) external.add(i);
+      for (const id of o.outputs) known.add(id);
+    }
+    const consts = [...first.made].map(([id, m]) => ({ id, ...m }));
+    for (const id of external) {
+      const t = this.#meta.get(id);
+      if (t === undefined) throw new Refusal(`the step reads a tensor (${id}) made neither in it nor kept`);
+      consts.push({ id, shape: [...t.shape], dtype: t.dtype, data: this.#real.tensorDataSync(id) });
+    }
+    if (second.shapes.some((s, i) => s.join() !== first.shapes[i].join())) throw new Refusal('the inputs changed shape between the two records');
+    const placeholders = first.inputs.map((id, i) => ({ id, dtype: first.dtypes[i], shape: first.shapes[i] }));
+    const graph = this.addon.buildTracedGraph({ ops: first.ops, consts, placeholders, fetches: first.fetches });
+    this.#entries.set(n, { graph, metrics });
+    // The graph must reproduce the second step from its own inputs.
+    let got: TracedResult;
+    try {
+      got = this.run(n, feeds);
+    } catch (err) {
+      this.#entries.delete(n);
+      throw err;
+    }
+    const off = (x: number, y: number) => Math.abs(x - y) > TOLERANCE * Math.max(1, Math.abs(y));
+    const bad =
+      off(got.lossSum, tape.lossSum) ||
+      got.metricSums.some((m, i) => off(m, tape.metricSums[i])) ||
+      got.grads.some((g, i) => {
+        const want = tape.grads[i];
+        let scale = 0;
+        let diff = 0;
+        for (let j = 0; j < want.length; j++) {
+          scale = Math.max(scale, Math.abs(want[j]));
+          diff = Math.max(diff, Math.abs(g[j] - want[j]));
+        }
+        return g.length !== want.length || !(diff <= TOLERANCE * Math.max(scale, 1e-12));
+      });
+    if (bad) {
+      this.#entries.delete(n);
+      throw new Refusal("its graph does not reproduce the tape's step");
+    }
+    this.#notice?.(`steps of ${n} rows run as one traced TensorFlow graph (${first.ops.length} kernels)`);
+  }
+}
+
+class Refusal extends Error {}
+
+function sameValues(a: Made, b: Made): boolean {
+  if (a.dtype !== b.dtype || a.shape.length !== b.shape.length || a.data.length !== b.data.length) return false;
+  for (let i = 0; i < a.shape.length; i++) if (a.shape[i] !== b.shape[i]) return false;
+  for (let i = 0; i < a.data.length; i++) if (!Object.is(a.data[i], b.data[i])) return false;
+  return true;
+}
+
+function copyOf(values: ArrayLike<number>): ArrayLike<number> {
+  return ArrayBuffer.isView(values) ? (values as unknown as Float32Array).slice() : Float32Array.from(values);
+}
