@@ -1,0 +1,169 @@
+/**
+ * The traced graph step (packages/worker/src/traced-step.ts), on real tfjs-node kernels in this
+ * thread, driven as the replica drives it: each step runs on the tape (TapeLoss) while its row
+ * count is recorded, then on its graph. A recurrent model moves onto a graph that gives the tape's
+ * bits (loss, metrics, gradients) on a new batch; a model with dropout stays on the tape and says
+ * why; a new row count is recorded on its own; THREADFIT_TRACED_STEP=0 keeps the tape.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildSeededZooModel, buildZooModel, parallelFit, zooData, type ZooModelName } from '@threadfit/coordinator';
+import { TapeLoss } from '../packages/worker/src/tape.js';
+import { TracedSteps, type TracedResult } from '../packages/worker/src/traced-step.js';
+import { ensureTensorflow } from './tensorflow-setup.js';
+
+beforeAll(async () => {
+  ensureTensorflow();
+  await import('@tensorflow/tfjs-node');
+  expect(await tf.setBackend('tensorflow')).toBe(true);
+}, 600_000);
+
+interface Harness {
+  traced: TracedSteps;
+  notices: string[];
+  /** One step of `n` rows from `seed`'s data: on the graph when it is ready, else on the tape (recorded). */
+  step(n: number, seed: number): { result: TracedResult; onGraph: boolean };
+  /** The same step on the tape alone, for reference. */
+  tape(n: number, seed: number): TracedResult;
+}
+
+function harness(name: ZooModelName): Harness {
+  const model = buildZooModel(tf, name, 'small');
+  const compiled = { 'jena-gru': 'meanAbsoluteError', 'mnist-cnn': 'categoricalCrossentropy', 'sentiment-cnn': 'binaryCrossentropy' } as Record<string, string>;
+  model.compile({ optimizer: 'sgd', loss: compiled[name] ?? 'meanSquaredError', metrics: name === 'jena-gru' ? [] : ['accuracy'] });
+  const tape = new TapeLoss(tf, model, 7);
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const notices: string[] = [];
+  const traced = TracedSteps.create(tf, (why) => notices.push(why))!;
+  const batch = (n: number, seed: number) => {
+    const d = zooData(tf, name, n, 'small', seed);
+    return { xs: Array.isArray(d.x) ? d.x : [d.x], ys: Array.isArray(d.y) ? d.y : [d.y] };
+  };
+  const weights = () => vars.map((v) => v.dataSync() as Float32Array);
+  const feeds = (xs: tf.Tensor[], ys: tf.Tensor[]) => [...xs.map((x) => x.dataSync()), ...ys.map((y) => y.dataSync()), ...weights()];
+  const read = (n: number, r: ReturnType<TapeLoss['grad']>): TracedResult => ({
+    lossSum: r.lossSum,
+    metricSums: r.metricSums,
+    grads: r.grads.map((g) => g!.dataSync() as Float32Array),
+  });
+  return {
+    traced,
+    notices,
+    step(n, seed) {
+      const { xs, ys } = batch(n, seed);
+      try {
+        if (traced.ready(n)) return { result: traced.run(n, feeds(xs, ys)), onGraph: true };
+        const r = traced.record(n, xs, ys, vars, (capture) => tape.grad(xs, ys, vars, 0, seed, capture));
+        const result = read(n, r);
+        traced.afterTape(() => feeds(xs, ys), result);
+        tf.dispose(r.grads.filter((g): g is tf.Tensor => g !== undefined));
+        return { result, onGraph: false };
+      } finally {
+        tf.dispose([...xs, ...ys]);
+      }
+    },
+    tape(n, seed) {
+      const { xs, ys } = batch(n, seed);
+      const r = tape.grad(xs, ys, vars, 0, seed);
+      const result = read(n, r);
+      tf.dispose([...xs, ...ys, ...r.grads.filter((g): g is tf.Tensor => g !== undefined)]);
+      return result;
+    },
+  };
+}
+
+const bits = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+describe('the traced graph step (tensorflow)', () => {
+  it('a GRU moves onto its graph after two recorded steps, and the graph gives the tape bits on new batches', () => {
+    const h = harness('jena-gru');
+    expect(h.step(8, 1).onGraph).toBe(false);
+    expect(h.traced.ready(8)).toBe(false);
+    expect(h.step(8, 2).onGraph).toBe(false);
+    expect(h.traced.ready(8)).toBe(true);
+    expect(h.notices).toEqual([expect.stringMatching(/steps of 8 rows run as one traced TensorFlow graph \(\d+ kernels\)/)]);
+    for (const seed of [3, 4]) {
+      const graph = h.step(8, seed);
+      const tape = h.tape(8, seed);
+      expect(graph.onGraph).toBe(true);
+      expect(graph.result.lossSum).toBe(tape.lossSum);
+      expect(graph.result.grads.length).toBe(tape.grads.length);
+      graph.result.grads.forEach((g, i) => expect(bits(g).equals(bits(tape.grads[i])), `gradient ${i}`).toBe(true));
+      // Not a constant: another batch gives other gradients.
+      expect(graph.result.lossSum).not.toBe(h.tape(8, seed + 10).lossSum);
+    }
+  });
+
+  it('a new row count is recorded on its own, the first keeps its graph', () => {
+    const h = harness('jena-gru');
+    for (const seed of [1, 2]) h.step(8, seed);
+    expect(h.step(5, 3).onGraph).toBe(false);
+    expect(h.traced.ready(5)).toBe(false);
+    expect(h.step(8, 4).onGraph).toBe(true);
+    h.step(5, 5);
+    expect(h.traced.ready(5)).toBe(true);
+    const graph = h.step(5, 6);
+    expect(graph.onGraph).toBe(true);
+    expect(graph.result.lossSum).toBe(h.tape(5, 6).lossSum);
+  });
+
+  it('an LSTM with an embedding (int32 inputs) and an accuracy metric: the metric sums come from the graph too', () => {
+    const h = harness('sentiment-lstm');
+    for (const seed of [1, 2]) h.step(6, seed);
+    expect(h.traced.ready(6)).toBe(true);
+    const graph = h.step(6, 3);
+    const tape = h.tape(6, 3);
+    expect(graph.onGraph).toBe(true);
+    expect(graph.result.metricSums).toEqual(tape.metricSums);
+    expect(graph.result.lossSum).toBe(tape.lossSum);
+  });
+
+  it('a model with dropout stays on the tape, and says why', () => {
+    const h = harness('sentiment-cnn');
+    for (const seed of [1, 2, 3]) expect(h.step(4, seed).onGraph).toBe(false);
+    expect(h.traced.ready(4)).toBe(false);
+    expect(h.traced.refused(4)).toMatch(/different values from JS each time \(random ops such as dropout\)/);
+    expect(h.notices).toEqual([expect.stringMatching(/^steps of 4 rows stay on the tape: the step makes different values/)]);
+  });
+
+  it('through parallelFit: a GRU in deterministic mode gives the same bits at W=1 and W=2, and the same as with the tape only', async () => {
+    const d = zooData(tf, 'jena-gru', 128, 'small', 9);
+    const run = async (workers: number) => {
+      const m = buildSeededZooModel(tf, 'jena-gru', 3, 'small');
+      m.compile({ optimizer: 'adam', loss: 'meanAbsoluteError' });
+      // 2 epochs x 8 steps of 16 rows (4 micro-batches of 4): most steps run on the graph.
+      await parallelFit(m, d.x as tf.Tensor, d.y as tf.Tensor, {
+        epochs: 2,
+        batchSize: 16,
+        workers,
+        backend: 'tensorflow',
+        verbose: 0,
+        deterministic: true,
+        microBatches: 4,
+      });
+      const out = Buffer.concat(m.getWeights().map((w) => bits(w.dataSync() as Float32Array)));
+      m.dispose();
+      return out;
+    };
+    const one = await run(1);
+    const two = await run(2);
+    process.env.THREADFIT_TRACED_STEP = '0';
+    let tapeOnly: Buffer;
+    try {
+      tapeOnly = await run(2);
+    } finally {
+      delete process.env.THREADFIT_TRACED_STEP;
+    }
+    expect(two.equals(one)).toBe(true);
+    expect(tapeOnly.equals(one)).toBe(true);
+  }, 120_000);
+
+  it('THREADFIT_TRACED_STEP=0 keeps the tape', () => {
+    process.env.THREADFIT_TRACED_STEP = '0';
+    try {
+      expect(TracedSteps.create(tf, () => {})).toBeUndefined();
+    } finally {
+      delete process.env.THREADFIT_TRACED_STEP;
+    }
+  });
+});
