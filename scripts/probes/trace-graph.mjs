@@ -1,10 +1,11 @@
 // Probe for issue 20's second route (not part of the product): record tfjs-node's kernel calls
 // (binding.executeOp, binding.createTensor) for one training step of a tfjs-examples model, build
 // one TF graph from the record (trace-graph/src/trace_graph.cc), replay it on new inputs, and
-// compare its gradients and its time with the eager step's.
+// compare its gradients and its time with the eager step's. The product does this in
+// packages/worker/src/traced-step.ts; this probe measures it alone, for any zoo model.
 //
 //   node scripts/probes/trace-graph.mjs [model] [rows]     (default: sentiment-lstm 64; needs
-//                                                          npm run setup:tensorflow and a build)
+//                                                          npm run setup:tensorflow)
 //
 // Every tensor a step uses is: an input (x, y: placeholders), a weight (placeholders, fed from
 // the variables), made by a recorded kernel, or made from JS values during the step (a constant
@@ -14,7 +15,6 @@ process.env.TF_NUM_INTRAOP_THREADS ??= '1';
 process.env.TF_NUM_INTEROP_THREADS ??= '1';
 process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -23,16 +23,12 @@ import { fileURLToPath } from 'node:url';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
 const require = createRequire(join(ROOT, 'package.json'));
-const ADDON = join(HERE, 'trace-graph', 'build', 'Release', 'trace_graph.node');
-if (!existsSync(ADDON)) {
-  const { findNodeDir, findNodeGyp } = await import('../lib/setup-steps.mjs');
-  const deps = join(dirname(require.resolve('@tensorflow/tfjs-node/package.json')), 'deps');
-  execFileSync(process.execPath, [findNodeGyp('npm bundles node-gyp'), 'rebuild', `--nodedir=${findNodeDir('Node headers')}`, '--', `-Dtf_deps=${deps}`], {
-    cwd: join(HERE, 'trace-graph'),
-    stdio: 'inherit',
-  });
-}
-const graph = require(ADDON);
+// The product's builder (packages/worker/native/src/traced_graph.cc, in the graph_step addon that
+// npm run setup:tensorflow builds).
+const ADDON = join(ROOT, 'packages', 'worker', 'native', 'build', 'Release', 'graph_step.node');
+if (!existsSync(ADDON)) throw new Error(`${ADDON} is missing: run npm run setup:tensorflow`);
+const addon = require(ADDON);
+const graph = { build: addon.buildTracedGraph, run: addon.runTracedGraph };
 const tf = await import('@tensorflow/tfjs-node');
 const { buildZooModel } = await import(join(ROOT, 'packages/coordinator/dist/zoo/models.js'));
 const { zooData } = await import(join(ROOT, 'packages/coordinator/dist/zoo/data.js'));

@@ -1,1 +1,0 @@
-cmd_Release/trace_graph.node := ln -f "Release/obj.target/trace_graph.node" "Release/trace_graph.node" 2>/dev/null || (rm -rf "Release/trace_graph.node" && cp -af "Release/obj.target/trace_graph.node" "Release/trace_graph.node")
