@@ -126,7 +126,7 @@ console.log(`graph built in ${(performance.now() - t0).toFixed(0)} ms (${consts.
 const batch2 = data(2);
 t0 = performance.now();
 const replay = graph.run(g, feedsOf(batch2));
-console.log(`first run (TF optimizes the graph): ${(performance.now() - t0).toFixed(0)} ms`);
+console.log(`first run (TF instantiates the kernels): ${(performance.now() - t0).toFixed(0)} ms`);
 let worst = 0;
 replay.forEach((r, i) => {
   const e = b.eager[i];
