@@ -202,7 +202,10 @@ export class Replica {
       ms.compute += now() - t1;
       return { count: n, lossSum: r.lossSum, metricSums: r.metricSums };
     }
-    if (this.#traced?.ready(n) === true) return this.#tracedGrad(micro, n, xs, ys, from, ms, t0, t1);
+    if (this.#traced?.ready(n) === true) {
+      const r = this.#tracedGrad(micro, n, xs, ys, from, ms, t0, t1);
+      if (r !== undefined) return r;
+    }
     this.loadWeights(step, from);
 
     let grads: Array<tfTypes.Tensor | undefined> = [];
@@ -258,8 +261,16 @@ export class Replica {
 
   /** A step on its traced graph: the rows and the committed weights in, the gradients into the slot. */
   #tracedGrad(micro: MicroBatch, n: number, xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], from: 0 | 1, ms: GradResult['ms'], t0: number, t1: number) {
+    let r: ReturnType<TracedSteps['run']>;
     try {
-      const r = this.#traced!.run(n, this.#tracedFeeds(xs, ys, from));
+      r = this.#traced!.run(n, this.#tracedFeeds(xs, ys, from));
+    } catch (err) {
+      // A graph that fails to run (memory, a kernel error) hands its row count back to the tape:
+      // this micro-batch too, so nothing is lost.
+      this.#traced!.refuse(n, `its graph failed to run: ${(err as Error).message.split('\n')[0]}`);
+      return undefined;
+    }
+    try {
       const t2 = now();
       const slot = this.#views.gradSlot(micro.slot);
       let k = 0;

@@ -112,7 +112,7 @@ napi_value ReduceAdam(napi_env env, napi_callback_info info) {
   // Every region must lie inside the memory: a wrong offset is a bug, never a silent overrun.
   const int64_t bytes = (a.end - a.start) * 4, first = a.start * 4;
   const double regions[] = {v[4], v[5], v[6], v[7], v[8], v[9]};
-  bool inside = a.slots >= 1 && a.start >= 0 && a.end >= a.start && v[0] >= 0 && v[0] + (a.slots - 1) * v[1] + a.end * 4.0 <= length &&
+  bool inside = a.slots >= 1 && v[1] >= 0 && a.start >= 0 && a.end >= a.start && v[0] >= 0 && v[0] + (a.slots - 1) * v[1] + a.end * 4.0 <= length &&
                 v[3] >= 0 && v[3] + a.slots * 4.0 <= length;
   for (double r : regions) inside = inside && r >= 0 && r + first + bytes <= length;
   if (!inside) return Throw(env, "reduceAdam: a region lies outside the memory");

@@ -60,6 +60,7 @@ inline std::string ParseStages(napi_env env, napi_value array, int64_t width, st
       return "stage " + std::to_string(i) + " must be { units: number, bias: boolean, activation: string }";
     }
     stage.activation.assign(buf, len);
+    if (stage.units < 1) return "stage " + std::to_string(i) + ": units must be at least 1";
     if (!KnownActivation(stage.activation)) return "stage " + std::to_string(i) + ": unknown activation '" + stage.activation + "'";
     in = stage.units;
     out->push_back(stage);

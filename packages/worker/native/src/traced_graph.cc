@@ -30,7 +30,6 @@ struct Graph {
   std::vector<TF_Output> feeds, fetches;
   std::vector<std::vector<int64_t>> feed_shapes;
   std::vector<TF_DataType> feed_types;
-  std::vector<TF_Tensor *> owned;  // const values
   ~Graph() {
     TF_Status *s = TF_NewStatus();
     if (session != nullptr) {
@@ -38,7 +37,6 @@ struct Graph {
       TF_DeleteSession(session, s);
     }
     TF_DeleteStatus(s);
-    for (TF_Tensor *t : owned) TF_DeleteTensor(t);
     TF_DeleteGraph(graph);
   }
 };
@@ -267,12 +265,17 @@ napi_value Build(napi_env env, napi_callback_info info) {
     size_t bytes;
     if (!Bytes(env, Prop(env, c, "data"), &data, &bytes)) return fail("const " + std::to_string(i) + ": data must be a TypedArray");
     TF_Tensor *t = TF_AllocateTensor(dtype, shape.data(), static_cast<int>(shape.size()), bytes);
-    if (t == nullptr || TF_TensorByteSize(t) != bytes) return fail("const " + std::to_string(i) + ": " + std::to_string(bytes) + " bytes do not fit its shape and dtype");
+    if (t != nullptr && TF_TensorByteSize(t) != bytes) {
+      TF_DeleteTensor(t);
+      t = nullptr;
+    }
+    if (t == nullptr) return fail("const " + std::to_string(i) + ": " + std::to_string(bytes) + " bytes do not fit its shape and dtype");
     std::memcpy(TF_TensorData(t), data, bytes);
-    g->owned.push_back(t);
     std::string name = "c" + std::to_string(i);
     TF_OperationDescription *d = TF_NewOperation(g->graph, "Const", name.c_str());
-    TF_SetAttrTensor(d, "value", t, s);
+    TF_SetAttrTensor(d, "value", t, s);  // copies the value
+    TF_DeleteTensor(t);
+    if (TF_GetCode(s) != TF_OK) return fail(std::string("const: ") + TF_Message(s));
     TF_SetAttrType(d, "dtype", dtype);
     TF_Operation *op = TF_FinishOperation(d, s);
     if (TF_GetCode(s) != TF_OK) return fail(std::string("const: ") + TF_Message(s));
@@ -337,6 +340,8 @@ napi_value Build(napi_env env, napi_callback_info info) {
   for (int64_t id : fetches) {
     auto it = by_id.find(id);
     if (it == by_id.end()) return fail("fetch " + std::to_string(id) + " is not produced by the trace");
+    // The step's results are float32 (the loss, the metric means, the gradients).
+    if (TF_OperationOutputType(it->second) != TF_FLOAT) return fail("fetch " + std::to_string(id) + " is not float32");
     g->fetches.push_back(it->second);
   }
   TF_SessionOptions *opts = TF_NewSessionOptions();
@@ -366,9 +371,19 @@ napi_value Run(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < g->feeds.size(); i++) {
     void *data;
     size_t bytes;
-    if (!Bytes(env, At(env, argv[1], static_cast<uint32_t>(i)), &data, &bytes)) return Throw(env, "feed " + std::to_string(i) + " must be a TypedArray");
     const auto &shape = g->feed_shapes[i];
-    feeds.push_back(TF_NewTensor(g->feed_types[i], shape.data(), static_cast<int>(shape.size()), data, bytes, NoopFree, nullptr));
+    size_t want = TF_DataTypeSize(g->feed_types[i]);
+    for (int64_t d : shape) want *= static_cast<size_t>(d);
+    TF_Tensor *t = nullptr;
+    // A feed must be exactly its placeholder's bytes: TF reads it in place.
+    if (Bytes(env, At(env, argv[1], static_cast<uint32_t>(i)), &data, &bytes) && bytes == want) {
+      t = TF_NewTensor(g->feed_types[i], shape.data(), static_cast<int>(shape.size()), data, bytes, NoopFree, nullptr);
+    }
+    if (t == nullptr) {
+      for (TF_Tensor *f : feeds) TF_DeleteTensor(f);
+      return Throw(env, "runTracedGraph: feed " + std::to_string(i) + " must be a TypedArray of " + std::to_string(want) + " bytes");
+    }
+    feeds.push_back(t);
   }
   std::vector<TF_Tensor *> outs(g->fetches.size(), nullptr);
   TF_Status *s = TF_NewStatus();
