@@ -281,7 +281,11 @@ export class TracedSteps {
     const bad =
       !Object.is(got.lossSum, tape.lossSum) ||
       got.metricSums.some((m, i) => !Object.is(m, tape.metricSums[i])) ||
-      got.grads.some((g, i) => g.length !== tape.grads[i].length || !Buffer.from(g.buffer, g.byteOffset, g.byteLength).equals(Buffer.from(tape.grads[i].buffer, tape.grads[i].byteOffset, tape.grads[i].byteLength)));
+      got.grads.some(
+        (g, i) =>
+          g.length !== tape.grads[i].length ||
+          !Buffer.from(g.buffer, g.byteOffset, g.byteLength).equals(Buffer.from(tape.grads[i].buffer, tape.grads[i].byteOffset, tape.grads[i].byteLength)),
+      );
     if (bad) {
       this.#entries.delete(n);
       throw new Refusal("its graph does not give the tape's bits");
