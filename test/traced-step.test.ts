@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildSeededZooModel, buildZooModel, parallelFit, zooData, type ZooModelName } from '@threadfit/coordinator';
 import { TapeLoss } from '../packages/worker/src/tape.js';
 import { TracedSteps, type TracedResult } from '../packages/worker/src/traced-step.js';
+import { fitDatasetRun } from '../packages/coordinator/src/fit/parallel-fit-dataset.js';
 import { ensureTensorflow } from './tensorflow-setup.js';
 
 beforeAll(async () => {
@@ -156,6 +157,24 @@ describe('the traced graph step (tensorflow)', () => {
     }
     expect(two.equals(one)).toBe(true);
     expect(tapeOnly.equals(one)).toBe(true);
+  }, 120_000);
+
+  it("the workers' decisions reach the caller (SessionResult.notices, which the CLI logs): a GRU onto its graph, a model with dropout kept on the tape with the reason", async () => {
+    const decisions = async (name: ZooModelName, loss: string) => {
+      const d = zooData(tf, name, 96, 'small', 4);
+      const m = buildSeededZooModel(tf, name, 3, 'small');
+      m.compile({ optimizer: 'sgd', loss });
+      const ds = tf.data.zip({ xs: tf.data.array(tf.unstack(d.x as tf.Tensor)), ys: tf.data.array(tf.unstack(d.y as tf.Tensor)) }).batch(16);
+      const r = await fitDatasetRun(m, ds as unknown as Parameters<typeof fitDatasetRun>[1], { epochs: 1, workers: 1, backend: 'tensorflow', verbose: 0 });
+      m.dispose();
+      return r.notices;
+    };
+    expect(await decisions('jena-gru', 'meanAbsoluteError')).toEqual([
+      expect.stringMatching(/^steps of 16 rows run as one traced TensorFlow graph \(\d+ kernels\)$/),
+    ]);
+    expect(await decisions('sentiment-cnn', 'binaryCrossentropy')).toEqual([
+      expect.stringMatching(/^steps of 16 rows stay on the tape: the step makes different values from JS each time \(random ops such as dropout\)$/),
+    ]);
   }, 120_000);
 
   it('THREADFIT_TRACED_STEP=0 keeps the tape', () => {

@@ -158,6 +158,8 @@ export interface ExecutionResult {
   rank: number;
   /** Steps this rank went through (the rest of the execution was halted). */
   steps: number;
+  /** What the worker's gradient path decided since its last execution (the traced graph step: which row counts run as a graph, which stay on the tape and why). */
+  notices?: string[];
 }
 
 /** Loss and metrics of rows [start, end) of a split with the committed weights. */

@@ -86,7 +86,8 @@ async function run(task: ExecutionTask, replica: Replica, updater: ChunkUpdater,
       waitUntil(control, Control.RELEASED, j + 1, task.barrierTimeoutMs, attempt, prefetch);
     }
   }
-  return { type: 'execute', rank: task.rank, steps: j };
+  const notices = replica.takeNotices();
+  return { type: 'execute', rank: task.rank, steps: j, ...(notices.length > 0 && { notices }) };
 }
 
 function writeRecord(rec: Float64Array, grad: GradResult, update: UpdateResult, waitMs: number): void {

@@ -50,6 +50,14 @@ export class Replica {
   readonly #traced: TracedSteps | undefined;
   /** What the traced graph step decided, per row count, in order (for tests and diagnostics). */
   readonly tracedNotices: string[] = [];
+  #noticesTaken = 0;
+
+  /** The traced step's decisions since the last call (reported with each execution's result). */
+  takeNotices(): string[] {
+    const fresh = this.tracedNotices.slice(this.#noticesTaken);
+    this.#noticesTaken = this.tracedNotices.length;
+    return fresh;
+  }
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;

@@ -67,7 +67,12 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
   });
   const logReporter = new LogReporter(log);
   try {
-    const { runHistory: h, fit } = await fitDatasetRun(model, data.dataset, {
+    const {
+      runHistory: h,
+      fit,
+      gradPath,
+      notices,
+    } = await fitDatasetRun(model, data.dataset, {
       epochs: o.epochs,
       batchesPerEpoch,
       workers: o.workers,
@@ -99,6 +104,9 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
       lrWarmupEpochs: o.lrWarmupEpochs,
       lrDecay: lrDecayText(o.lrDecay),
     });
+    // Which gradient path ran: the tape's reason, and the traced graph step's decisions.
+    log.info({ gradients: gradPath }, `gradients: ${gradPath}`);
+    for (const n of notices) log.info({ gradients: 'traced' }, `gradients: ${n}`);
     const last = (k: string) => h[k]?.at(-1) ?? Number.NaN;
     const acc = Object.keys(h).find((k) => /^val_(acc|accuracy)$/.test(k));
     if (o.saveModel !== undefined) {

@@ -77,6 +77,8 @@ export interface ExecutionSpec {
 export interface ExecutionOutcome {
   /** The steps the workers released (committed, or skipped as the last one), in order. */
   stats: StepStats[];
+  /** The workers' notices (ExecutionResult.notices), each once. */
+  notices: string[];
   /** The failure that ended the execution early, if any. */
   fault?: StepFault;
 }
@@ -109,19 +111,20 @@ export async function runExecution(pool: WorkerPool, views: StateViews, spec: Ex
     ...(spec.comm !== undefined && { comm: spec.comm(chunk) }),
   }));
   let fault: StepFault | undefined;
+  const notices = new Set<string>();
   try {
-    await settleTasks(pool, views.control, tasks, spec.timeoutMs);
+    await settleTasks(pool, views.control, tasks, spec.timeoutMs, notices);
   } catch (err) {
     fault = err as StepFault;
   }
-  return { stats: releasedSteps(views, stepBefore, parties, t0, spec.reportComm), ...(fault !== undefined && { fault }) };
+  return { stats: releasedSteps(views, stepBefore, parties, t0, spec.reportComm), notices: [...notices], ...(fault !== undefined && { fault }) };
 }
 
 /**
  * Runs the tasks under a fresh attempt and waits for ALL of them to settle. Throws a StepFault
  * naming the rank whose failure (not a consequence of another's) ended the attempt.
  */
-async function settleTasks(pool: WorkerPool, control: Int32Array, tasks: ExecutionTask[], timeoutMs: number): Promise<void> {
+async function settleTasks(pool: WorkerPool, control: Int32Array, tasks: ExecutionTask[], timeoutMs: number, notices: Set<string>): Promise<void> {
   // A new attempt number first: a straggler of an aborted attempt (terminated asynchronously)
   // sees it and stops before it can arrive at this attempt's barrier or write an update.
   const attempt = Atomics.add(control, Control.ATTEMPT, 1) + 1;
@@ -157,7 +160,11 @@ async function settleTasks(pool: WorkerPool, control: Int32Array, tasks: Executi
     const results = await Promise.allSettled(
       tasks.map((t, i) =>
         pool.run(t, aborts[i].signal).then(
-          (r) => ((settled[i] = true), r),
+          (r) => {
+            settled[i] = true;
+            for (const n of r.notices ?? []) notices.add(n);
+            return r;
+          },
           (err: unknown) => {
             settled[i] = true;
             raiseAbort();

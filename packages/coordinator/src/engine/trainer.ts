@@ -54,6 +54,12 @@ export class Trainer {
   readonly #supervisor: Supervisor;
   readonly #hosts: HostSync | undefined;
   readonly #log: Logger;
+  /** The workers' notices logged so far (traced graph step). */
+  readonly #notices = new Set<string>();
+  /** What the traced graph step decided in this trainer's workers, in order, each once. */
+  get notices(): readonly string[] {
+    return [...this.#notices];
+  }
 
   private constructor(
     cfg: TrainerConfig,
@@ -205,6 +211,12 @@ export class Trainer {
     const comm =
       group && ((chunk: number) => ({ group: group.chunkGroup(chunk).handle, hostRank: group.hostRank, hosts: group.hosts, timeoutMs: group.commTimeoutMs }));
     const r = await runExecution(this.#pool, this.views, { plan, batches: rows, rates, timeoutMs, fault, comm, reportComm: hosts !== undefined });
+    // The traced graph step's decisions, once each (every worker makes the same ones).
+    for (const n of r.notices) {
+      if (this.#notices.has(n)) continue;
+      this.#notices.add(n);
+      this.#log.info({ gradients: 'traced' }, `gradients: ${n}`);
+    }
     if (fault !== undefined && (r.stats.length > fault.at || (r.stats.length === fault.at && r.fault !== undefined))) sup.faultStruck();
     return r;
   }

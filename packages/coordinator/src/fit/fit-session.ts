@@ -191,6 +191,8 @@ export interface SessionResult {
   gradPath: string;
   /** On the native step: its kernels ('avx512' or 'tf-graph'). */
   nativeKind?: 'avx512' | 'tf-graph';
+  /** What the traced graph step decided (tape models on tensorflow: which row counts run as one graph, which stay on the tape and why), each once. */
+  notices: readonly string[];
   /** The whole run's History: a resumed run's earlier epochs (from its checkpoint), then this call's. */
   runHistory: Record<string, number[]>;
 }
@@ -324,7 +326,7 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     // A trainer that replaced a worker or reran a step starts the next call afresh (maxRestarts
     // counts per call).
     keep = reusable && t.restarts === 0;
-    return { history, fit, gradPath: t.gradPath, nativeKind: t.nativeKind, runHistory: runHistory() };
+    return { history, fit, gradPath: t.gradPath, nativeKind: t.nativeKind, notices: t.notices, runHistory: runHistory() };
   } catch (err) {
     // A failed run (bad data, a dataset's iterator that threw, a worker that kept failing) never
     // costs the committed state: it is checkpointed, and the error says where.
