@@ -2,13 +2,15 @@
  * The traced graph step (packages/worker/src/traced-step.ts), on real tfjs-node kernels in this
  * thread, driven as the replica drives it: each step runs on the tape (TapeLoss) while its row
  * count is recorded, then on its graph. A recurrent model moves onto a graph that gives the tape's
- * bits (loss, metrics, gradients) on a new batch; a model with dropout stays on the tape and says
- * why; a new row count is recorded on its own; THREADFIT_TRACED_STEP=0 keeps the tape.
+ * bits (loss, metrics, gradients) on a new batch; a model with dropout too (its masks drawn again
+ * as the tape draws them); a new row count is recorded on its own; THREADFIT_TRACED_STEP=0 keeps the tape.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildSeededZooModel, buildZooModel, parallelFit, zooData, type ZooModelName } from '@threadfit/coordinator';
+import { deriveSeed } from '@threadfit/shared';
 import { TapeLoss } from '../packages/worker/src/tape.js';
+import { withSeededMathRandom } from '../packages/worker/src/seeded-random.js';
 import { TracedSteps, type TracedResult } from '../packages/worker/src/traced-step.js';
 import { fitDatasetRun } from '../packages/coordinator/src/fit/parallel-fit-dataset.js';
 import { ensureTensorflow } from './tensorflow-setup.js';
@@ -42,6 +44,16 @@ function harness(name: ZooModelName): Harness {
   };
   const weights = () => vars.map((v) => v.dataSync() as Float32Array);
   const feeds = (xs: tf.Tensor[], ys: tf.Tensor[]) => [...xs.map((x) => x.dataSync()), ...ys.map((y) => y.dataSync()), ...weights()];
+  // The step's dropout draws, as the replica makes them (TapeLoss's seed 7, slot 0, step = seed).
+  const draws = (seed: number) => (shapes: number[][]) =>
+    withSeededMathRandom(deriveSeed(7, 0, seed), () =>
+      shapes.map((sh) => {
+        const t = tf.randomUniform(sh, 0, 1, 'float32');
+        const v = t.dataSync() as Float32Array;
+        t.dispose();
+        return v;
+      }),
+    );
   const read = (n: number, r: ReturnType<TapeLoss['grad']>): TracedResult => ({
     lossSum: r.lossSum,
     metricSums: r.metricSums,
@@ -53,10 +65,10 @@ function harness(name: ZooModelName): Harness {
     step(n, seed) {
       const { xs, ys } = batch(n, seed);
       try {
-        if (traced.ready(n)) return { result: traced.run(n, feeds(xs, ys)), onGraph: true };
+        if (traced.ready(n)) return { result: traced.run(n, feeds(xs, ys), draws(seed)), onGraph: true };
         const r = traced.record(n, xs, ys, vars, (capture) => tape.grad(xs, ys, vars, 0, seed, capture));
         const result = read(n, r);
-        traced.afterTape(() => feeds(xs, ys), result);
+        traced.afterTape(() => feeds(xs, ys), result, draws(seed));
         tf.dispose(r.grads.filter((g): g is tf.Tensor => g !== undefined));
         return { result, onGraph: false };
       } finally {
@@ -119,12 +131,22 @@ describe('the traced graph step (tensorflow)', () => {
     expect(graph.result.lossSum).toBe(tape.lossSum);
   });
 
-  it('a model with dropout stays on the tape, and says why', () => {
+  it("a model with dropout: its masks are drawn again as the tape draws them, and the graph gives the tape's bits", () => {
     const h = harness('sentiment-cnn');
-    for (const seed of [1, 2, 3]) expect(h.step(4, seed).onGraph).toBe(false);
-    expect(h.traced.ready(4)).toBe(false);
-    expect(h.traced.refused(4)).toMatch(/different values from JS each time \(random ops such as dropout\)/);
-    expect(h.notices).toEqual([expect.stringMatching(/^steps of 4 rows stay on the tape: the step makes different values/)]);
+    for (const seed of [1, 2]) expect(h.step(4, seed).onGraph).toBe(false);
+    expect(h.traced.ready(4)).toBe(true);
+    expect(h.notices).toEqual([
+      expect.stringMatching(/^steps of 4 rows run as one traced TensorFlow graph \(\d+ kernels; 1 random draw \(dropout\) made in JS each step\)$/),
+    ]);
+    for (const seed of [3, 4]) {
+      const graph = h.step(4, seed);
+      const tape = h.tape(4, seed);
+      expect(graph.onGraph).toBe(true);
+      expect(graph.result.lossSum).toBe(tape.lossSum);
+      graph.result.grads.forEach((g, i) => expect(bits(g).equals(bits(tape.grads[i])), `gradient ${i}`).toBe(true));
+    }
+    // Draws of another step give other masks, hence another loss on the same rows.
+    expect(h.tape(4, 5).lossSum).not.toBe(h.tape(4, 6).lossSum);
   });
 
   it('through parallelFit: a GRU in deterministic mode gives the same bits at W=1 and W=2, and the same as with the tape only', async () => {
@@ -159,7 +181,7 @@ describe('the traced graph step (tensorflow)', () => {
     expect(tapeOnly.equals(one)).toBe(true);
   }, 120_000);
 
-  it("the workers' decisions reach the caller (SessionResult.notices, which the CLI logs): a GRU onto its graph, a model with dropout kept on the tape with the reason", async () => {
+  it("the workers' decisions reach the caller (SessionResult.notices, which the CLI logs): a GRU and a model with dropout onto their graphs", async () => {
     const decisions = async (name: ZooModelName, loss: string) => {
       const d = zooData(tf, name, 96, 'small', 4);
       const m = buildSeededZooModel(tf, name, 3, 'small');
@@ -173,7 +195,7 @@ describe('the traced graph step (tensorflow)', () => {
       expect.stringMatching(/^steps of 16 rows run as one traced TensorFlow graph \(\d+ kernels\)$/),
     ]);
     expect(await decisions('sentiment-cnn', 'binaryCrossentropy')).toEqual([
-      expect.stringMatching(/^steps of 16 rows stay on the tape: the step makes different values from JS each time \(random ops such as dropout\)$/),
+      expect.stringMatching(/^steps of 16 rows run as one traced TensorFlow graph \(\d+ kernels; 1 random draw \(dropout\) made in JS each step\)$/),
     ]);
   }, 120_000);
 

@@ -4,14 +4,25 @@
  * test can drive it in the main thread; entry.ts wires it to piscina.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
-import { StateViews, ThreadfitError, ErrorCodes, Errors, type EvaluateResult, type EvaluateTask, type MicroBatch, type WorkerInit } from '@threadfit/shared';
+import {
+  StateViews,
+  ThreadfitError,
+  ErrorCodes,
+  Errors,
+  deriveSeed,
+  type EvaluateResult,
+  type EvaluateTask,
+  type MicroBatch,
+  type WorkerInit,
+} from '@threadfit/shared';
 import { TensorIO } from './heap-io.js';
 import { TransposedWeights } from './transposed-weights.js';
 import { DenseChain, planDenseChain } from './dense-chain.js';
 import { NativeDenseStep, nativeStepBinding, type NativeStepKind } from './native-step.js';
 import { RowGatherer } from './gather.js';
 import { TapeLoss } from './tape.js';
-import { TracedSteps } from './traced-step.js';
+import { TracedSteps, type RandomDraws } from './traced-step.js';
+import { withSeededMathRandom } from './seeded-random.js';
 import { withZeroInitializers } from './topology.js';
 import type { GradRequest, GradResult } from './step-parts.js';
 
@@ -211,7 +222,7 @@ export class Replica {
       return { count: n, lossSum: r.lossSum, metricSums: r.metricSums };
     }
     if (this.#traced?.ready(n) === true) {
-      const r = this.#tracedGrad(micro, n, xs, ys, from, ms, t0, t1);
+      const r = this.#tracedGrad(micro, n, xs, ys, from, ms, t0, t1, step);
       if (r !== undefined) return r;
     }
     this.loadWeights(step, from);
@@ -240,11 +251,11 @@ export class Replica {
         this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
       }
       const trainable = this.#init.model.weights.filter((w) => w.trainable);
-      this.#traced?.afterTape(() => this.#tracedFeeds(xs, ys, from), {
-        lossSum,
-        metricSums,
-        grads: trainable.map((w) => slot.subarray(w.offset, w.offset + w.size)),
-      });
+      this.#traced?.afterTape(
+        () => this.#tracedFeeds(xs, ys, from),
+        { lossSum, metricSums, grads: trainable.map((w) => slot.subarray(w.offset, w.offset + w.size)) },
+        this.#draws(micro.slot, step),
+      );
       // The forward pass in training mode moved the moving statistics: publish them for the
       // committing rank to average (execution.ts), and put the committed ones back (the next micro-batch,
       // or a rerun of this task, starts from the same state).
@@ -268,10 +279,20 @@ export class Replica {
   }
 
   /** A step on its traced graph: the rows and the committed weights in, the gradients into the slot. */
-  #tracedGrad(micro: MicroBatch, n: number, xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], from: 0 | 1, ms: GradResult['ms'], t0: number, t1: number) {
+  #tracedGrad(
+    micro: MicroBatch,
+    n: number,
+    xs: tfTypes.Tensor[],
+    ys: tfTypes.Tensor[],
+    from: 0 | 1,
+    ms: GradResult['ms'],
+    t0: number,
+    t1: number,
+    step: number,
+  ) {
     let r: ReturnType<TracedSteps['run']>;
     try {
-      r = this.#traced!.run(n, this.#tracedFeeds(xs, ys, from));
+      r = this.#traced!.run(n, this.#tracedFeeds(xs, ys, from), this.#draws(micro.slot, step));
     } catch (err) {
       // A graph that fails to run (memory, a kernel error) hands its row count back to the tape:
       // this micro-batch too, so nothing is lost.
@@ -290,6 +311,20 @@ export class Replica {
     } finally {
       this.#tf.dispose([...xs, ...ys]);
     }
+  }
+
+  /** The step's uniform draws (dropout), as the tape makes them: tfjs's randomUniform under the Math.random TapeLoss seeds. */
+  #draws(slot: number, step: number): RandomDraws {
+    const tf = this.#tf;
+    return (shapes) =>
+      withSeededMathRandom(deriveSeed(this.#init.seed, slot, step), () =>
+        shapes.map((s) => {
+          const t = tf.randomUniform(s, 0, 1, 'float32');
+          const v = t.dataSync() as Float32Array;
+          t.dispose();
+          return v;
+        }),
+      );
   }
 
   /** The traced graph's feeds: the inputs, the targets, then the trainable weights where they are committed. */

@@ -82,7 +82,14 @@ export interface TracedResult {
 }
 
 /** A first record (`retried`: a later one replaced it once), a graph, or why the tape stays. */
-type Entry = { record: Record; retried?: boolean } | { graph: unknown; metrics: number } | { refused: string };
+type Entry = { record: Record; retried?: boolean } | { graph: unknown; metrics: number; randoms: number[][] } | { refused: string };
+
+/**
+ * Makes the step's uniform random draws again, in the order the tape made them (dropout's masks:
+ * tfjs's randomUniform seeded from Math.random, which the replica seeds per micro-batch and step):
+ * one Float32Array per shape.
+ */
+export type RandomDraws = (shapes: number[][]) => Float32Array[];
 
 /** At most this many row counts get a graph (the usual batch and an epoch's last one, ...). */
 const MAX_SHAPES = 4;
@@ -172,10 +179,10 @@ export class TracedSteps {
    * One step of `n` rows on its graph: `feeds` are the inputs, the targets and the committed
    * weights, in the recorded order.
    */
-  run(n: number, feeds: ArrayLike<number>[]): TracedResult {
+  run(n: number, feeds: ArrayLike<number>[], randoms: RandomDraws): TracedResult {
     const e = this.#entries.get(n);
     if (e === undefined || !('graph' in e)) throw new Error(`no traced graph for ${n} rows`);
-    const outs = this.addon.runTracedGraph(e.graph, feeds);
+    const outs = this.addon.runTracedGraph(e.graph, e.randoms.length === 0 ? feeds : [...feeds, ...randoms(e.randoms)]);
     return { lossSum: outs[0][0] * n, metricSums: outs.slice(1, 1 + e.metrics).map((m) => m[0] * n), grads: outs.slice(1 + e.metrics) };
   }
 
@@ -215,7 +222,7 @@ export class TracedSteps {
    * in the recorded order) and what it computed: keeps the first record of a row count, or
    * decides on the second whether its steps move onto a graph.
    */
-  afterTape(feeds: () => ArrayLike<number>[], tape: TracedResult): void {
+  afterTape(feeds: () => ArrayLike<number>[], tape: TracedResult, randoms: RandomDraws): void {
     const p = this.#pending;
     this.#pending = undefined;
     if (p === undefined) return;
@@ -225,7 +232,7 @@ export class TracedSteps {
       if (entry === undefined) this.#entries.set(p.n, { record: p.rec });
       else if ('record' in entry) {
         try {
-          this.#decide(p.n, entry.record, p.rec, p.metrics, feeds(), tape);
+          this.#decide(p.n, entry.record, p.rec, p.metrics, feeds(), tape, randoms);
         } catch (err) {
           // Records that differ once may be a tensor made before the step but sent to TensorFlow
           // at its first use (tfjs-node uploads lazily): it looks JS-made in the first record
@@ -241,15 +248,24 @@ export class TracedSteps {
     }
   }
 
-  #decide(n: number, first: Record, second: Record, metrics: number, feeds: ArrayLike<number>[], tape: TracedResult): void {
+  #decide(n: number, first: Record, second: Record, metrics: number, feeds: ArrayLike<number>[], tape: TracedResult, randoms: RandomDraws): void {
     if (first.ops.length !== second.ops.length || first.ops.some((o, i) => o.name !== second.ops[i].name)) {
       throw new Mismatch('the step runs different kernels from one batch to the next');
     }
-    const a = [...first.made.values()];
+    const a = [...first.made.entries()];
     const b = [...second.made.values()];
-    if (a.length !== b.length || a.some((m, i) => !sameValues(m, b[i]))) {
-      throw new Mismatch('the step makes different values from JS each time (random ops such as dropout)');
-    }
+    if (a.length !== b.length) throw new Mismatch('the step makes a different number of tensors from JS each time');
+    // JS-made values that change from one step to the next must be uniform draws in [0, 1)
+    // (dropout's masks): they become inputs, drawn again for each step as the tape draws them;
+    // the final check (the tape's exact bits) proves the draws are the tape's.
+    const random = new Set<number>();
+    a.forEach(([id, m], i) => {
+      if (sameValues(m, b[i])) return;
+      if (m.dtype !== this.#real.TF_FLOAT || !sameShape(m, b[i]) || !uniform(m.data) || !uniform(b[i].data)) {
+        throw new Mismatch('the step makes different values from JS each time, not only uniform random draws');
+      }
+      random.add(id);
+    });
     // Tensors made before the step and used by it (frozen weights, cached constants): constants.
     const known = new Set([...first.inputs, ...first.made.keys()]);
     const external = new Set<number>();
@@ -257,20 +273,21 @@ export class TracedSteps {
       for (const i of o.inputs) if (!known.has(i)) external.add(i);
       for (const id of o.outputs) known.add(id);
     }
-    const consts = [...first.made].map(([id, m]) => ({ id, ...m }));
+    const consts = [...first.made].filter(([id]) => !random.has(id)).map(([id, m]) => ({ id, ...m }));
     for (const id of external) {
       const t = this.#meta.get(id);
       if (t === undefined) throw new Refusal(`the step reads a tensor (${id}) made neither in it nor kept`);
       consts.push({ id, shape: [...t.shape], dtype: t.dtype, data: this.#real.tensorDataSync(id) });
     }
     if (second.shapes.some((s, i) => s.join() !== first.shapes[i].join())) throw new Refusal('the inputs changed shape between the two records');
-    const placeholders = first.inputs.map((id, i) => ({ id, dtype: first.dtypes[i], shape: first.shapes[i] }));
+    const draws = [...random].map((id) => ({ id, dtype: this.#real.TF_FLOAT, shape: first.made.get(id)!.shape }));
+    const placeholders = [...first.inputs.map((id, i) => ({ id, dtype: first.dtypes[i], shape: first.shapes[i] })), ...draws];
     const graph = this.addon.buildTracedGraph({ ops: first.ops, consts, placeholders, fetches: first.fetches });
-    this.#entries.set(n, { graph, metrics });
+    this.#entries.set(n, { graph, metrics, randoms: draws.map((d) => d.shape) });
     // The graph must reproduce the second step from its own inputs.
     let got: TracedResult;
     try {
-      got = this.run(n, feeds);
+      got = this.run(n, feeds, randoms);
     } catch (err) {
       this.#entries.delete(n);
       throw err;
@@ -290,13 +307,29 @@ export class TracedSteps {
       this.#entries.delete(n);
       throw new Refusal("its graph does not give the tape's bits");
     }
-    this.#notice?.(`steps of ${n} rows run as one traced TensorFlow graph (${first.ops.length} kernels)`);
+    const drawn = random.size === 0 ? '' : `; ${random.size} random draw${random.size === 1 ? '' : 's'} (dropout) made in JS each step`;
+    this.#notice?.(`steps of ${n} rows run as one traced TensorFlow graph (${first.ops.length} kernels${drawn})`);
   }
 }
 
 class Refusal extends Error {}
 /** Two records that disagree (refused unless a retry agrees). */
 class Mismatch extends Refusal {}
+
+function sameShape(a: Made, b: Made): boolean {
+  return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+}
+
+/** Values that can be uniform draws in [0, 1) (and are not all equal: a constant is not a draw). */
+function uniform(v: ArrayLike<number>): boolean {
+  if (v.length < 2) return false;
+  let distinct = false;
+  for (let i = 0; i < v.length; i++) {
+    if (!(v[i] >= 0 && v[i] < 1)) return false;
+    if (v[i] !== v[0]) distinct = true;
+  }
+  return distinct;
+}
 
 function sameValues(a: Made, b: Made): boolean {
   if (a.dtype !== b.dtype || a.shape.length !== b.shape.length || a.data.length !== b.data.length) return false;
