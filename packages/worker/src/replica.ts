@@ -69,6 +69,8 @@ export class Replica {
     this.#noticesTaken = this.tracedNotices.length;
     return fresh;
   }
+  /** The trainable weights' places in the shared vector, in the variables' order. */
+  readonly #trainable: WorkerInit['model']['weights'];
   /** Which committed step the replica's variables hold (-1: none yet). */
   #loadedStep = -1;
   #loadedFrom: 0 | 1 = 0;
@@ -119,6 +121,7 @@ export class Replica {
     this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined, this.#native !== undefined);
     this.#transposed = TransposedWeights.create(tf);
     const trainable = init.model.weights.filter((w) => w.trainable);
+    this.#trainable = trainable;
     if (trainable.length !== this.#vars.length) {
       throw Errors.internal(`replica has ${this.#vars.length} trainable weights, the coordinator sent ${trainable.length}`);
     }
@@ -250,10 +253,9 @@ export class Replica {
         }
         this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
       }
-      const trainable = this.#init.model.weights.filter((w) => w.trainable);
       this.#traced?.afterTape(
         () => this.#tracedFeeds(xs, ys, from),
-        { lossSum, metricSums, grads: trainable.map((w) => slot.subarray(w.offset, w.offset + w.size)) },
+        { lossSum, metricSums, grads: this.#trainable.map((w) => slot.subarray(w.offset, w.offset + w.size)) },
         this.#draws(micro.slot, step),
       );
       // The forward pass in training mode moved the moving statistics: publish them for the
@@ -330,7 +332,7 @@ export class Replica {
   /** The traced graph's feeds: the inputs, the targets, then the trainable weights where they are committed. */
   #tracedFeeds(xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], from: 0 | 1): ArrayLike<number>[] {
     const params = this.#views.params(from);
-    const weights = this.#init.model.weights.filter((w) => w.trainable).map((w) => params.subarray(w.offset, w.offset + w.size));
+    const weights = this.#trainable.map((w) => params.subarray(w.offset, w.offset + w.size));
     return [...xs.map((x) => x.dataSync() as ArrayLike<number>), ...ys.map((y) => y.dataSync() as ArrayLike<number>), ...weights];
   }
 
