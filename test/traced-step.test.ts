@@ -3,8 +3,13 @@
  * thread, driven as the replica drives it: each step runs on the tape (TapeLoss) while its row
  * count is recorded, then on its graph. A recurrent model moves onto a graph that gives the tape's
  * bits (loss, metrics, gradients) on a new batch; a model with dropout too (its masks drawn again
- * as the tape draws them); a new row count is recorded on its own; THREADFIT_TRACED_STEP=0 keeps the tape.
+ * as the tape draws them); mnist-node's CNN under oneDNN too (its Softmax is built as Eigen's
+ * formula, since the graph's oneDNN pass would give other bits); a new row count is recorded on
+ * its own; THREADFIT_TRACED_STEP=0 keeps the tape.
  */
+// As the trainer sets it for conv and recurrent models (backend-choice.ts), before tfjs-node loads:
+// the graph must give the eager bits with oneDNN's rewrites in play.
+process.env.TF_ENABLE_ONEDNN_OPTS = '1';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildSeededZooModel, buildZooModel, parallelFit, zooData, type ZooModelName } from '@threadfit/coordinator';
@@ -147,6 +152,20 @@ describe('the traced graph step (tensorflow)', () => {
     }
     // Draws of another step give other masks, hence another loss on the same rows.
     expect(h.tape(4, 5).lossSum).not.toBe(h.tape(4, 6).lossSum);
+  });
+
+  it("mnist-node's CNN under oneDNN (conv, max-pool, dropout, softmax): onto its graph, with the tape's bits", () => {
+    const h = harness('mnist-cnn');
+    for (const seed of [1, 2]) expect(h.step(6, seed).onGraph).toBe(false);
+    expect(h.notices).toEqual([expect.stringMatching(/^steps of 6 rows run as one traced TensorFlow graph \(\d+ kernels; 2 random draws \(dropout\)/)]);
+    for (const seed of [3, 4]) {
+      const graph = h.step(6, seed);
+      const tape = h.tape(6, seed);
+      expect(graph.onGraph).toBe(true);
+      expect(graph.result.lossSum).toBe(tape.lossSum);
+      expect(graph.result.metricSums).toEqual(tape.metricSums);
+      graph.result.grads.forEach((g, i) => expect(bits(g).equals(bits(tape.grads[i])), `gradient ${i}`).toBe(true));
+    }
   });
 
   it('through parallelFit: a GRU in deterministic mode gives the same bits at W=1 and W=2, and the same as with the tape only', async () => {
