@@ -218,6 +218,49 @@ describe('the traced graph step (tensorflow)', () => {
     ]);
   }, 120_000);
 
+  it('frozen layers take the graph (fed as the trainable weights are, and stay exactly frozen); a step that moves moving statistics keeps the tape', async () => {
+    const d = zooData(tf, 'mnist-transfer', 96, 'small', 4);
+    const frozen = buildSeededZooModel(tf, 'mnist-transfer', 3, 'small');
+    frozen.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+    const fixed = frozen.weights.length - frozen.trainableWeights.length;
+    expect(fixed).toBeGreaterThan(0);
+    const before = frozen
+      .getWeights()
+      .slice(-fixed)
+      .map((t) => bits(t.dataSync() as Float32Array));
+    const run = async (m: tf.LayersModel, x: tf.Tensor, y: tf.Tensor) => {
+      const ds = tf.data.zip({ xs: tf.data.array(tf.unstack(x)), ys: tf.data.array(tf.unstack(y)) }).batch(16);
+      const r = await fitDatasetRun(m, ds as unknown as Parameters<typeof fitDatasetRun>[1], { epochs: 1, workers: 1, backend: 'tensorflow', verbose: 0 });
+      return r.notices;
+    };
+    expect(await run(frozen, d.x as tf.Tensor, d.y as tf.Tensor)).toEqual([
+      expect.stringMatching(/^steps of 16 rows run as one traced TensorFlow graph \(\d+ kernels/),
+    ]);
+    frozen
+      .getWeights()
+      .slice(-fixed)
+      .forEach((t, i) => expect(bits(t.dataSync() as Float32Array).equals(before[i]), `frozen weight ${i}`).toBe(true));
+    frozen.dispose();
+
+    const bn = tf.sequential({
+      layers: [tf.layers.dense({ inputShape: [6], units: 8 }), tf.layers.batchNormalization(), tf.layers.dense({ units: 2, activation: 'softmax' })],
+    });
+    bn.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    const x = tf.randomNormal([64, 6], 0, 1, 'float32', 5);
+    const y = tf.oneHot(
+      tf.tensor1d(
+        [...Array(64).keys()].map((i) => i % 2),
+        'int32',
+      ),
+      2,
+    );
+    expect(await run(bn, x, y)).toEqual([
+      'steps of 16 rows stay on the tape: the step updates non-trainable weights (moving statistics) in JavaScript, outside its kernels',
+    ]);
+    tf.dispose([x, y]);
+    bn.dispose();
+  }, 120_000);
+
   it('THREADFIT_TRACED_STEP=0 keeps the tape', () => {
     process.env.THREADFIT_TRACED_STEP = '0';
     try {

@@ -114,9 +114,9 @@ export class Replica {
           )
         : undefined;
     this.nativeKind = this.#native !== undefined && typeof binding === 'object' ? binding.kind : undefined;
-    // Moving statistics and frozen weights are reloaded and published around every step in JS:
-    // such a model keeps the tape.
-    this.#traced = this.#chain === undefined && this.#buffers.length === 0 ? TracedSteps.create(tf, (why) => this.tracedNotices.push(why)) : undefined;
+    // Non-trainable weights are fed to the graph as the trainable ones are; a step that moves them
+    // (moving statistics: a JS assign, not a kernel) keeps the tape (afterTape refuses it).
+    this.#traced = this.#chain === undefined ? TracedSteps.create(tf, (why) => this.tracedNotices.push(why)) : undefined;
     this.gradPath = this.#native !== undefined ? 'native' : 'plan' in planned ? 'dense' : `tape (${planned.reason})`;
     this.#rows = new RowGatherer(tf, init, this.#views, this.#io.uploadCopies, this.#chain !== undefined, this.#native !== undefined);
     this.#transposed = TransposedWeights.create(tf);
@@ -238,7 +238,11 @@ export class Replica {
     try {
       const tape = (capture?: Parameters<TapeLoss['grad']>[5]) => this.#tape.grad(xs, ys, this.#vars, micro.slot, step, capture);
       const r =
-        this.#chain !== undefined ? this.#chain.grad(xs[0], targets!) : this.#traced !== undefined ? this.#traced.record(n, xs, ys, this.#vars, tape) : tape();
+        this.#chain !== undefined
+          ? this.#chain.grad(xs[0], targets!)
+          : this.#traced !== undefined
+            ? this.#traced.record(n, xs, ys, [...this.#vars, ...this.#buffers.map((b) => b.v)], tape)
+            : tape();
       grads = r.grads;
       lossSum = r.lossSum;
       metricSums = r.metricSums;
@@ -253,19 +257,25 @@ export class Replica {
         }
         this.#io.read(g, slot.subarray(w.offset, w.offset + w.size));
       }
+      // The forward pass in training mode moved the moving statistics: publish them for the
+      // committing rank to average (execution.ts), and put the committed ones back (the next micro-batch,
+      // or a rerun of this task, starts from the same state).
+      let moved = false;
+      if (this.#buffers.length > 0) {
+        const out = this.#views.bufferSlot(micro.slot);
+        const committed = this.#views.buffers(from);
+        for (const b of this.#buffers) {
+          this.#io.read(b.v, out.subarray(b.offset, b.offset + b.size));
+          moved ||= !sameBits(out.subarray(b.offset, b.offset + b.size), committed.subarray(b.offset, b.offset + b.size));
+        }
+        this.#loadBuffers(from);
+      }
       this.#traced?.afterTape(
         () => this.#tracedFeeds(xs, ys, from),
         { lossSum, metricSums, grads: this.#trainable.map((w) => slot.subarray(w.offset, w.offset + w.size)) },
         this.#draws(micro.slot, step),
+        moved ? 'the step updates non-trainable weights (moving statistics) in JavaScript, outside its kernels' : undefined,
       );
-      // The forward pass in training mode moved the moving statistics: publish them for the
-      // committing rank to average (execution.ts), and put the committed ones back (the next micro-batch,
-      // or a rerun of this task, starts from the same state).
-      if (this.#buffers.length > 0) {
-        const out = this.#views.bufferSlot(micro.slot);
-        for (const b of this.#buffers) this.#io.read(b.v, out.subarray(b.offset, b.offset + b.size));
-        this.#loadBuffers(from);
-      }
       ok = true;
     } finally {
       tf.dispose([...grads.filter((g): g is tfTypes.Tensor => g !== undefined), ...xs, ...ys]);
@@ -306,6 +316,12 @@ export class Replica {
       const slot = this.#views.gradSlot(micro.slot);
       let k = 0;
       for (const w of this.#init.model.weights) if (w.trainable) slot.set(r.grads[k++], w.offset);
+      // Non-trainable weights the step does not move (frozen layers): published unchanged.
+      if (this.#buffers.length > 0) {
+        const out = this.#views.bufferSlot(micro.slot);
+        const committed = this.#views.buffers(from);
+        for (const b of this.#buffers) out.set(committed.subarray(b.offset, b.offset + b.size), b.offset);
+      }
       ms.gather += t1 - t0;
       ms.compute += t2 - t1;
       ms.copy += now() - t2;
@@ -329,11 +345,13 @@ export class Replica {
       );
   }
 
-  /** The traced graph's feeds: the inputs, the targets, then the trainable weights where they are committed. */
+  /** The traced graph's feeds: the inputs, the targets, the trainable weights, then the non-trainable ones, where they are committed. */
   #tracedFeeds(xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], from: 0 | 1): ArrayLike<number>[] {
     const params = this.#views.params(from);
     const weights = this.#trainable.map((w) => params.subarray(w.offset, w.offset + w.size));
-    return [...xs.map((x) => x.dataSync() as ArrayLike<number>), ...ys.map((y) => y.dataSync() as ArrayLike<number>), ...weights];
+    const buffers = this.#views.buffers(from);
+    const fixed = this.#buffers.map((b) => buffers.subarray(b.offset, b.offset + b.size));
+    return [...xs.map((x) => x.dataSync() as ArrayLike<number>), ...ys.map((y) => y.dataSync() as ArrayLike<number>), ...weights, ...fixed];
   }
 
   /** Non-trainable weights (moving statistics) from a committed buffer. */
@@ -452,4 +470,8 @@ export class Replica {
     this.#transposed?.release();
     this.#model.dispose();
   }
+}
+
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }

@@ -8,16 +8,19 @@
  *
  * A step is one fixed graph when it makes the same values from JS every time (constants, shapes)
  * and runs the same kernels: it is recorded twice, on two different batches, and both records must
- * agree. Then the graph runs the second step's inputs and must give that step's own results (loss,
- * metrics, gradients within 1e-4 of the largest gradient, per variable); only then does it take
- * over. Otherwise the tape stays, with the reason logged: dropout (its masks are JS-made random
- * values, new each step), a model with moving statistics (their update is a JS assign, not a
- * kernel), or a kernel the graph cannot take. A row count seen for the first time (an epoch's
- * last, shorter batch) is recorded on its own.
+ * agree, except for uniform random draws (dropout's masks), which become inputs drawn again in JS
+ * each step as the tape draws them. Then the graph runs the second step's inputs and must give
+ * that step's own results bit for bit (loss, metrics, gradients); only then does it take over.
+ * Otherwise the tape stays, with the reason logged: a model whose step moves non-trainable weights
+ * (moving statistics: a JS assign, not a kernel), JS-made values that change and are not uniform
+ * draws, or a kernel the graph cannot take. A row count seen for the first time (an epoch's last,
+ * shorter batch) is recorded on its own.
  *
- * Inputs are placeholders fed from the step's rows and from the committed weights in shared memory
- * (no tfjs variable is loaded on this path); the gradients are copied into the slot. Every graph
- * uses the kernels the tape would, on its own session with its own thread pools.
+ * Inputs are placeholders fed from the step's rows and from the committed weights in shared memory,
+ * trainable and not (frozen layers; no tfjs variable is loaded on this path); the gradients are
+ * copied into the slot. Every graph uses the kernels the tape would, on its own session with its
+ * own thread pools; a Softmax is built as Eigen's formula (traced_graph.cc), since oneDNN's graph
+ * rewrite would give other bits than the eager kernel.
  * `THREADFIT_TRACED_STEP=0` keeps the tape.
  */
 import { createRequire } from 'node:module';
@@ -189,7 +192,8 @@ export class TracedSteps {
   /**
    * Runs `tapeStep` (the tape's step of `n` rows; it is handed the capture callback) and records
    * it while steps of `n` rows are still being traced. Returns the tape's result unchanged: a
-   * recorded step is an ordinary tape step. Call `afterTape` once its results are read.
+   * recorded step is an ordinary tape step. Call `afterTape` once its results are read. `vars`:
+   * the trainable variables (whose gradients the step returns), then any non-trainable ones.
    */
   record<T>(n: number, xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], vars: tfTypes.Variable[], tapeStep: (capture: (t: StepTensors) => void) => T): T {
     const entry = this.#entries.get(n);
@@ -220,14 +224,16 @@ export class TracedSteps {
   /**
    * After a recorded tape step, with its inputs (`feeds`: the inputs, the targets and the weights,
    * in the recorded order) and what it computed: keeps the first record of a row count, or
-   * decides on the second whether its steps move onto a graph.
+   * decides on the second whether its steps move onto a graph. `refusal`: why the step cannot be a
+   * graph, as the caller saw it (the step moved non-trainable weights); its row count keeps the tape.
    */
-  afterTape(feeds: () => ArrayLike<number>[], tape: TracedResult, randoms: RandomDraws): void {
+  afterTape(feeds: () => ArrayLike<number>[], tape: TracedResult, randoms: RandomDraws, refusal?: string): void {
     const p = this.#pending;
     this.#pending = undefined;
     if (p === undefined) return;
     const entry = this.#entries.get(p.n);
     try {
+      if (refusal !== undefined) throw new Refusal(refusal);
       if (!p.complete) throw new Refusal('the step has a variable without a gradient');
       if (entry === undefined) this.#entries.set(p.n, { record: p.rec });
       else if ('record' in entry) {
