@@ -395,6 +395,20 @@ describe('bad input fails fast, naming the problem', () => {
     m.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(Array.from(before[i])));
   });
 
+  it('a performance switch (THREADFIT_* environment variable) with a value it does not take is named, before any worker starts', async () => {
+    process.env.THREADFIT_TRACED_STEP = 'off';
+    try {
+      const err = await parallelFit(mlp(1), x, y, { workers: 1, verbose: 0 }).then(
+        () => undefined,
+        (e: { code?: string; message: string }) => e,
+      );
+      expect(err?.code).toBe('ERR_THREADFIT_INVALID_OPTION');
+      expect(err?.message).toBe('environment variable THREADFIT_TRACED_STEP="off" is not one of its values: 1 (default), 0');
+    } finally {
+      delete process.env.THREADFIT_TRACED_STEP;
+    }
+  });
+
   it('sparseCategoricalCrossentropy takes class ids [N] as model.fit does', async () => {
     const m = mlp(1);
     m.compile({ loss: 'sparseCategoricalCrossentropy', optimizer: tf.train.adam(0.01) });

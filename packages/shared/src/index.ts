@@ -11,3 +11,4 @@ export * from './idx.js';
 export * from './logger.js';
 export * from './protocol.js';
 export * from './comm.js';
+export * from './switches.js';

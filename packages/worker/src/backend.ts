@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { ErrorCodes, ThreadfitError, type BackendName } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, switchValue, type BackendName } from '@threadfit/shared';
 import { installWasmMatMulFix } from './matmul-fix.js';
 import { registerChainedOps } from './chained-ops.js';
 import { installWasmGradientKernels } from './wasm-grad-kernels.js';
@@ -75,7 +75,7 @@ export async function setupBackend(opts: BackendSetup): Promise<typeof tf> {
       }
       // Relu's gradient as TensorFlow's one ReluGrad kernel instead of tfjs-node's ~8
       // (tensorflow-grads.ts); THREADFIT_TF_RELU_GRAD=0 keeps tfjs's, for comparisons.
-      if (opts.stock !== true && process.env.THREADFIT_TF_RELU_GRAD !== '0') installTensorflowReluGrad(tf);
+      if (opts.stock !== true && switchValue('THREADFIT_TF_RELU_GRAD') !== '0') installTensorflowReluGrad(tf);
       break;
   }
   const ok = await tf.setBackend(opts.backend);

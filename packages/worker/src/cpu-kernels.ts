@@ -5,7 +5,7 @@
  * Used only where the CPU has AVX-512F; `THREADFIT_NATIVE_UPDATE=0` keeps the WebAssembly Adam.
  */
 import { createRequire } from 'node:module';
-import type { NativeKernels } from '@threadfit/shared';
+import { switchValue, type NativeKernels } from '@threadfit/shared';
 import type { DenseStepBinding } from './native-step.js';
 
 export interface CpuKernels extends DenseStepBinding, NativeKernels {
@@ -29,7 +29,7 @@ export function cpuKernels(): CpuKernels | string {
 
 /** The native Adam for the update kernels, unless switched off or unavailable. */
 export function nativeUpdateKernels(): NativeKernels | undefined {
-  if (process.env.THREADFIT_NATIVE_UPDATE === '0') return undefined;
+  if (switchValue('THREADFIT_NATIVE_UPDATE') === '0') return undefined;
   const k = cpuKernels();
   return typeof k === 'string' ? undefined : k;
 }

@@ -13,6 +13,7 @@
  * scripts/setup-tensorflow.mjs; without it (or with THREADFIT_NATIVE_STEP=0) the dense fast path runs.
  */
 import { createRequire } from 'node:module';
+import { switchValue } from '@threadfit/shared';
 import { cpuKernels } from './cpu-kernels.js';
 import { outputLoss } from './output-loss.js';
 import type { DenseChainPlan } from './dense-chain.js';
@@ -40,7 +41,7 @@ let loaded: NativeStepAddon | string | undefined;
  */
 export function nativeStepBinding(): NativeStepAddon | string {
   if (loaded !== undefined) return loaded;
-  const mode = process.env.THREADFIT_NATIVE_STEP;
+  const mode = switchValue('THREADFIT_NATIVE_STEP');
   if (mode === '0') return (loaded = 'THREADFIT_NATIVE_STEP=0');
   const own = mode === 'graph' ? 'THREADFIT_NATIVE_STEP=graph' : cpuKernels();
   if (typeof own !== 'string') return (loaded = { binding: own, kind: 'avx512' });

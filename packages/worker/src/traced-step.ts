@@ -25,6 +25,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as tfTypes from '@tensorflow/tfjs';
+import { switchValue } from '@threadfit/shared';
 import type { StepTensors } from './tape.js';
 
 type Tf = typeof tfTypes;
@@ -147,7 +148,7 @@ export class TracedSteps {
 
   /** On tensorflow with the graph addon, unless switched off; else undefined. */
   static create(tf: Tf, onNotice: (why: string) => void): TracedSteps | undefined {
-    if (tf.getBackend() !== 'tensorflow' || process.env.THREADFIT_TRACED_STEP === '0') return undefined;
+    if (tf.getBackend() !== 'tensorflow' || switchValue('THREADFIT_TRACED_STEP') === '0') return undefined;
     let addon: GraphAddon;
     try {
       addon = createRequire(import.meta.url)('../native/build/Release/graph_step.node') as GraphAddon;

@@ -14,7 +14,18 @@
  * The committed buffer is never written during a step, so a failed or non-finite step leaves
  * the weights as they were and the step can simply run again.
  */
-import { Control, ErrorCodes, Errors, ThreadfitError, silentLogger, type Logger, type StateLayout, type StateViews, type WorkerInit } from '@threadfit/shared';
+import {
+  Control,
+  checkSwitches,
+  ErrorCodes,
+  Errors,
+  ThreadfitError,
+  silentLogger,
+  type Logger,
+  type StateLayout,
+  type StateViews,
+  type WorkerInit,
+} from '@threadfit/shared';
 import { WorkerPool } from './pool.js';
 import { isRetryable } from './faults.js';
 import type { TrainerConfig } from './config.js';
@@ -80,6 +91,9 @@ export class Trainer {
   }
 
   static async create(cfg: TrainerConfig): Promise<Trainer> {
+    // The workers read the performance switches from this process's environment: a bad value is
+    // the caller's error, here, not a worker's.
+    checkSwitches();
     if (cfg.cluster !== undefined && cfg.model.bufferCount > 0) {
       // Moving statistics are averaged per host at commit and would drift apart across hosts.
       throw new ThreadfitError(
