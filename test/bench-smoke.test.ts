@@ -324,6 +324,8 @@ describe('threadfit bench --model (a tfjs-examples model: stock model.fit agains
     ]);
     expect(run.stdout).toMatch(/x fit \(total\)/);
     expect(run.stderr).toMatch(/\[bench 4\/4\] parallelFit \(wasm, 2 workers\): .* samples\/s after start-up/);
+    // Which gradient path each parallelFit row ran (a recurrent net: the tape, with the reason).
+    expect(run.stdout).toMatch(/^gradients of parallelFit \(wasm, W=2\): tape \(.+\)$/m);
   });
 
   it('writes the JSON with the documented keys, start-up apart from the rest', () => {
@@ -331,9 +333,10 @@ describe('threadfit bench --model (a tfjs-examples model: stock model.fit agains
     expect(Object.keys(report).sort()).toEqual(['machine', 'model', 'results']);
     expect(report.model).toBe('jena-simple-rnn');
     for (const r of report.results) {
-      expect(Object.keys(r).sort()).toEqual(
-        ['backend', 'batchSize', 'epochs', 'model', 'name', 'peakRssMb', 'samples', 'samplesPerSec', 'startupSeconds', 'totalSeconds', 'workers'].sort(),
-      );
+      const keys = ['backend', 'batchSize', 'epochs', 'model', 'name', 'peakRssMb', 'samples', 'samplesPerSec', 'startupSeconds', 'totalSeconds', 'workers'];
+      // parallelFit rows also say how the gradients were computed, and what the workers decided.
+      expect(Object.keys(r).sort()).toEqual((r.name === 'parallelFit' ? [...keys, 'gradients', 'notices'] : keys).sort());
+      if (r.name === 'parallelFit') expect(r.gradients).toMatch(/^tape \(/);
       expect(isRate(r.samplesPerSec) && isRate(r.totalSeconds)).toBe(true);
       expect([r.samples, r.epochs, r.batchSize]).toEqual([64, 1, 32]);
       // Stock fit has no start-up of its own; parallelFit's is part of its total.

@@ -131,8 +131,16 @@ describe('threadfit train --model', () => {
     const report = join(tmp.dir, 'cnn.json');
     const r = await runCli([...cnnRun('3'), '--checkpoint-dir', ckpt, '--save-model', saved, '--report', report, ...base]);
     expect(r.code, r.stderr).toBe(0);
-    const rep = JSON.parse(readFileSync(report, 'utf8')) as { history: Record<string, number[]>; epochs: Array<{ steps: number }>; test: { acc: number } };
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as {
+      history: Record<string, number[]>;
+      epochs: Array<{ steps: number }>;
+      test: { acc: number };
+      config: { gradients: string; gradientNotices?: string[] };
+    };
     expect(Object.keys(rep.history)).toEqual(['loss', 'acc', 'val_loss', 'val_acc']);
+    // A conv net runs on the tape (on wasm: no traced graph step, so no decisions to report).
+    expect(rep.config.gradients).toBe('tape');
+    expect(rep.config.gradientNotices).toBeUndefined();
     expect(rep.epochs.map((e) => e.steps)).toEqual([16, 16, 16]);
     expect(rep.test.acc).toBeGreaterThan(0.9);
     const fromCkpt = await tf.loadLayersModel(checkpointIOHandler(join(ckpt, 'ckpt-000048')));

@@ -78,6 +78,8 @@ export interface Measurement {
   totalMs?: number;
   /** Zoo runs: median time from the call to onTrainBegin, ms (0 for stock fit). */
   startupMs?: number;
+  /** Zoo runs, parallelFit: the workers' notices (which row counts run as a traced graph, or why not). */
+  notices?: string[];
   /** threadfit: the steps per execution the trainer used (it caps the asked-for value). */
   stepsPerExecution?: number;
 }

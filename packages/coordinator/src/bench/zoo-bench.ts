@@ -34,6 +34,10 @@ export interface ZooBenchResult {
   /** Training samples/s after start-up (onTrainBegin to onTrainEnd). */
   samplesPerSec: number | null;
   peakRssMb: number | null;
+  /** parallelFit: how the replicas computed gradients ('dense', 'native' or 'tape (why)'). */
+  gradients?: string;
+  /** parallelFit: the workers' notices (which row counts ran as a traced TensorFlow graph, or why not). */
+  notices?: string[];
   /** Why the configuration failed (stock fit on wasm without the kernels, for conv nets). */
   error?: string;
 }
@@ -105,6 +109,8 @@ export async function runZooBench(o: ResolvedBenchOptions & { model: ZooModelNam
         startupSeconds: round(median(repeats.map((m) => m.startupMs!)) / 1000, 3),
         samplesPerSec: Math.round(rate),
         peakRssMb: round(Math.max(...repeats.map((m) => m.peakRssMb)), 1),
+        ...(repeats[0].gradPath !== undefined && { gradients: repeats[0].gradPath }),
+        ...(repeats[0].notices !== undefined && { notices: repeats[0].notices }),
       });
       io.err.write(`${tag}: ${fixed(totalMs / 1000, 2)} s, ${int(rate)} samples/s after start-up\n`);
     } catch (err) {
@@ -150,5 +156,10 @@ export function formatZooBench(report: ZooBenchReport): string {
   const failed = results
     .filter((r) => r.error !== undefined)
     .map((r) => `${r.name} (${r.backend}) failed: ${r.error}${r.name === 'tfjs-fit' ? `; x fit on ${r.backend} is against tfjs-fit-fixed` : ''}`);
-  return head + formatTable(results, columns) + (failed.length > 0 ? `\n${failed.join('\n')}\n` : '');
+  // Which gradient path each parallelFit row ran, and the traced graph step's decisions.
+  const paths = results
+    .filter((r) => r.gradients !== undefined)
+    .map((r) => `gradients of parallelFit (${r.backend}, W=${r.workers}): ${[r.gradients, ...(r.notices ?? [])].join('; ')}`);
+  const notes = [...failed, ...paths];
+  return head + formatTable(results, columns) + (notes.length > 0 ? `\n${notes.join('\n')}\n` : '');
 }

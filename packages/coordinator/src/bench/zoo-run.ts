@@ -10,7 +10,7 @@
 import type * as tfTypes from '@tensorflow/tfjs';
 import type { BackendName } from '@threadfit/shared';
 import { coordinatorTf } from '../cli/train.js';
-import { parallelFit } from '../fit/parallel-fit.js';
+import { parallelFitRun } from '../fit/parallel-fit.js';
 import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
 import { buildSeededZooModel, zooData } from '../zoo/index.js';
 import { median, peakRssMb } from './measure.js';
@@ -34,6 +34,8 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
   const totals: number[] = [];
   const startups: number[] = [];
   const rates: number[] = [];
+  let gradPath: string | undefined;
+  let notices: string[] | undefined;
   const samples = cfg.samples * cfg.epochs;
   try {
     for (let r = 0; r < cfg.repeats; r++) {
@@ -46,7 +48,15 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
       if (threadfit) {
         // Callbacks make parallelFit's 'auto' run one step per round trip (model.fit's batch
         // callbacks); these two are train-level only, so executions are asked for explicitly.
-        await parallelFit(model, x, y, { ...args, workers: cfg.workers, backend: cfg.backend, seed: cfg.seed, stepsPerExecution: DEFAULT_STEPS_PER_EXECUTION });
+        const r = await parallelFitRun(model, x, y, {
+          ...args,
+          workers: cfg.workers,
+          backend: cfg.backend,
+          seed: cfg.seed,
+          stepsPerExecution: DEFAULT_STEPS_PER_EXECUTION,
+        });
+        gradPath = r.gradPath;
+        notices = [...r.notices];
       } else {
         await model.fit(x, y, args);
       }
@@ -67,5 +77,7 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
     repeatSamplesPerSec: rates,
     totalMs: median(totals),
     startupMs: median(startups),
+    ...(gradPath !== undefined && { gradPath }),
+    ...(notices !== undefined && { notices }),
   };
 }

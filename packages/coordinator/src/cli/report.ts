@@ -16,6 +16,8 @@ export interface TrainReport {
     gradients?: 'dense' | 'native' | 'tape';
     /** On the native step: its kernels, 'avx512' (threadfit's own) or 'tf-graph' (TensorFlow graph runs). */
     nativeKernels?: 'avx512' | 'tf-graph';
+    /** On the tape, tensorflow: the traced graph step's decisions, per row count (which ran as one graph, which kept the tape and why). */
+    gradientNotices?: string[];
   };
   history: Record<string, number[]>;
   epochs: Array<{ epoch: number; steps: number; seconds: number; samplesPerSec: number; hosts?: HostRow[] }>;

@@ -71,6 +71,7 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
       runHistory: h,
       fit,
       gradPath,
+      nativeKind,
       notices,
     } = await fitDatasetRun(model, data.dataset, {
       epochs: o.epochs,
@@ -123,6 +124,10 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
         seed: o.seed,
         backend,
         dataset: data.name,
+        // How the gradients were computed is part of what the weights' bits depend on.
+        gradients: gradPath === 'dense' || gradPath === 'native' ? gradPath : 'tape',
+        ...(nativeKind !== undefined && { nativeKernels: nativeKind }),
+        ...(notices.length > 0 && { gradientNotices: [...notices] }),
       },
       history: historyForReport(h),
       epochs: epochsOf(fit),

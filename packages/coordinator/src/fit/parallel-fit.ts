@@ -9,13 +9,18 @@ import { ErrorCodes, ThreadfitError, stepsPerEpoch } from '@threadfit/shared';
 import { validateFitOptions, type ParallelFitOptions } from '../options/fit-options.js';
 import { isConstant, lrAt, type LrScheduleOptions } from './lr-schedule.js';
 import { classWeightTables } from './class-weight.js';
-import { callbacksOf, modelFacts, refuseReentry, runSession, workerConfigOf } from './fit-session.js';
+import { callbacksOf, modelFacts, refuseReentry, runSession, workerConfigOf, type SessionResult } from './fit-session.js';
 import { PermutationBatches } from './batch-source.js';
 import { checkFinite, checkShapes, columns, isTensor, shareTensorData, type TensorInput } from './tensor-dataset.js';
 
 export type { ParallelFitOptions } from '../options/fit-options.js';
 
 export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: TensorInput, options: ParallelFitOptions = {}): Promise<tf.History> {
+  return (await parallelFitRun(model, x, y, options)).history;
+}
+
+/** parallelFit with the session's record too (the fit loop's epochs, the gradient path, the workers' notices): the bench's. */
+export async function parallelFitRun(model: tf.LayersModel, x: TensorInput, y: TensorInput, options: ParallelFitOptions = {}): Promise<SessionResult> {
   const facts = modelFacts(model, 'parallelFit');
   const o = validateFitOptions(options);
   refuseReentry(model);
@@ -84,7 +89,7 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     epochs: o.epochs,
     stepsPerEpoch: steps,
   };
-  const { history } = await runSession(model, {
+  return await runSession(model, {
     options: o,
     facts,
     workerConfig,
@@ -99,5 +104,4 @@ export async function parallelFit(model: tf.LayersModel, x: TensorInput, y: Tens
     learningRateAt: isConstant(schedule) ? undefined : (step) => lrAt(schedule, step),
     warm: tensorsOnly ? { config: JSON.stringify({ ...workerConfig, validationSplit: o.validationSplit }), tensors: inputTensors } : undefined,
   });
-  return history;
 }
