@@ -1,5 +1,7 @@
 /** Resolves --backend auto in the coordinator: tensorflow when @tensorflow/tfjs-node is installed, else wasm. */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { BackendName } from '@threadfit/shared';
 
 export function tensorflowInstalled(): boolean {
@@ -55,4 +57,33 @@ export function wantsOneDnn(topology: object): boolean {
   return layers.some(
     (l) => l.class_name !== 'Sequential' && l.class_name !== 'Model' && l.class_name !== 'Functional' && !MATMUL_ONLY_LAYERS.has(l.class_name ?? ''),
   );
+}
+
+let preloaded = false;
+
+/**
+ * Loads tfjs-node's native binding in this thread (not tfjs-node's JavaScript: no backend is
+ * registered here), so that libtensorflow's static initialisers (thousands of ops and kernels,
+ * ~120 ms of `dlopen` in each worker's start-up profile) run once, while the workers load their
+ * JavaScript, instead of in the first worker that gets there with the others queued behind the
+ * loader's lock. Best effort: any failure leaves the workers to load it as before. Call after
+ * pinTensorflowThreads (TensorFlow reads its environment when it starts).
+ */
+export function preloadTensorflow(): void {
+  if (preloaded) return;
+  preloaded = true;
+  try {
+    const load = createRequire(import.meta.url);
+    const lib = join(dirname(load.resolve('@tensorflow/tfjs-node/package.json')), 'lib');
+    const napi = Number(process.versions.napi ?? 0);
+    for (let v = napi; v >= 3; v--) {
+      const binding = join(lib, `napi-v${v}`, 'tfjs_binding.node');
+      if (existsSync(binding)) {
+        load(binding);
+        return;
+      }
+    }
+  } catch {
+    // The workers report a missing or broken tfjs-node with the set-up command.
+  }
 }

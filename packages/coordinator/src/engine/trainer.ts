@@ -34,7 +34,7 @@ import { planStep, type StepPlan } from './step-plan.js';
 import { runExecution, type ExecutionOutcome, type StepStats } from './step.js';
 import { Supervisor } from './supervisor.js';
 import { committedWeights, createTrainingState } from './state.js';
-import { pinTensorflowThreads, wantsOneDnn } from './backend-choice.js';
+import { pinTensorflowThreads, preloadTensorflow, wantsOneDnn } from './backend-choice.js';
 import { HostSync } from '../cluster/host-sync.js';
 import { commModuleUrl } from '../cluster/comm.js';
 
@@ -122,6 +122,8 @@ export class Trainer {
     if (cfg.backend === 'tensorflow') pinTensorflowThreads(cfg.threadsPerWorker ?? 1, wantsOneDnn(cfg.model.topology));
     const poolLog = (cfg.logger ?? silentLogger).child({ component: 'pool' });
     const pool = new WorkerPool(init, cfg.workers, (err) => poolLog.warn({ cause: (err as Error)?.message }, 'a worker failed outside a task'));
+    // libtensorflow's start-up in this thread while the workers load their JavaScript (backend-choice.ts).
+    if (cfg.backend === 'tensorflow') preloadTensorflow();
     try {
       // One init task per worker: each builds its backend and replica now, and a set-up error
       // (missing backend, bad topology) surfaces here rather than in the first step.
