@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parallelFit, releaseWarmWorkers, warmTakeovers } from '@threadfit/coordinator';
+import { parallelFit, releaseWarmWorkers, warmTakeovers, type ParallelFitOptions } from '@threadfit/coordinator';
+import { parallelFitRun } from '../packages/coordinator/src/fit/parallel-fit.js';
 import { installWasmMatMulFix } from '@threadfit/worker';
 import { maxRel } from './helpers.js';
 
@@ -180,6 +181,27 @@ describe('callbacks and control', () => {
     // Batch 5 is in the execution of batches 4-7: training stops after batch 7.
     expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(h.epoch).toEqual([0]);
+  });
+
+  it("stepsPerExecution 'auto': executions unless a callback acts between batches (batch hooks or onYield, in any of the three forms)", async () => {
+    const { x, y } = data(64);
+    class EveryBatch extends tf.Callback {
+      override async onBatchEnd(): Promise<void> {}
+    }
+    class EpochOnly extends tf.Callback {
+      override async onEpochEnd(): Promise<void> {}
+    }
+    const cadence = async (callbacks: ParallelFitOptions['callbacks']) =>
+      (await parallelFitRun(mlp(1), x, y, { epochs: 1, batchSize: 16, workers: 1, verbose: 0, callbacks })).stepsPerExecution;
+    expect(await cadence(undefined)).toBe(32);
+    expect(await cadence({ onEpochEnd: async () => {}, onTrainBegin: async () => {} })).toBe(32);
+    expect(await cadence([tf.callbacks.earlyStopping({ patience: 3 }), new EpochOnly()])).toBe(32);
+    expect(await cadence(new tf.CustomCallback({ onEpochBegin: async () => {} }))).toBe(32);
+    expect(await cadence({ onBatchEnd: async () => {} })).toBe(1);
+    expect(await cadence({ onBatchBegin: async () => {} })).toBe(1);
+    expect(await cadence({ onYield: async () => {} })).toBe(1);
+    expect(await cadence(new tf.CustomCallback({ onBatchEnd: async () => {} }))).toBe(1);
+    expect(await cadence([{ onEpochEnd: async () => {} }, new EveryBatch()])).toBe(1);
   });
 
   it('tf.callbacks.earlyStopping works unchanged', async () => {

@@ -46,8 +46,8 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
       const args = { epochs: cfg.epochs, batchSize: cfg.batchSize, verbose: 0 as const, callbacks: [timing] };
       const t0 = performance.now();
       if (threadfit) {
-        // Callbacks make parallelFit's 'auto' run one step per round trip (model.fit's batch
-        // callbacks); these two are train-level only, so executions are asked for explicitly.
+        // The timing callbacks are train-level, so 'auto' would run executions too; asked for
+        // explicitly, so that the bench's cadence does not depend on that rule.
         const r = await parallelFitRun(model, x, y, {
           ...args,
           workers: cfg.workers,

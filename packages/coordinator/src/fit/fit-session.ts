@@ -112,15 +112,40 @@ export type SessionOptions = Omit<ResolvedFitOptions, 'batchSize' | 'shuffle' | 
 
 /** The user's callbacks with model.fit's History after them, and the batch callbacks' cadence. */
 export function callbacksOf(o: SessionOptions): { list: tf.CallbackList; history: tf.History; stepsPerExecution: number; user: number } {
+  const input = o.callbacks === undefined || o.callbacks === null ? [] : Array.isArray(o.callbacks) ? o.callbacks : [o.callbacks];
   const callbacks = standardizeCallbacks(o.callbacks, o.yieldEvery);
   const history = new tf.History();
   return {
     list: new tf.CallbackList([...callbacks, history]),
     history,
     user: callbacks.length,
-    // Batch callbacks see every batch before the next one runs unless the caller chose otherwise.
-    stepsPerExecution: o.stepsPerExecution === 'auto' ? (callbacks.length === 0 ? DEFAULT_STEPS_PER_EXECUTION : 1) : o.stepsPerExecution,
+    // Batch callbacks see every batch before the next one runs, unless the caller chose otherwise;
+    // callbacks of the epoch and the run only (tf.callbacks.earlyStopping, an onEpochEnd logger)
+    // see exactly what they would with one step per round trip, which costs ~0.5-1 ms a step.
+    stepsPerExecution:
+      o.stepsPerExecution === 'auto' ? (input.some((c) => wantsEveryBatch(c as CallbackArg)) ? 1 : DEFAULT_STEPS_PER_EXECUTION) : o.stepsPerExecution,
   };
+}
+
+type CallbackArg = tf.CustomCallbackArgs | tf.Callback;
+
+/**
+ * Whether a callback acts between batches: a batch hook (onBatchBegin, onBatchEnd) or onYield,
+ * given as a plain object's functions, as a tf.CustomCallback's, or as a tf.Callback subclass's
+ * own override of the base class's no-op.
+ */
+function wantsEveryBatch(c: CallbackArg): boolean {
+  if (typeof (c as tf.Callback).setModel !== 'function') {
+    const a = c as tf.CustomCallbackArgs;
+    return a.onBatchBegin != null || a.onBatchEnd != null || a.onYield != null;
+  }
+  if (c instanceof tf.CustomCallback) {
+    // Its constructor keeps the functions it was given under these (protected) names.
+    const k = c as unknown as { batchBegin?: unknown; batchEnd?: unknown; yield?: unknown };
+    return k.batchBegin != null || k.batchEnd != null || k.yield != null;
+  }
+  const base = tf.Callback.prototype;
+  return (c as tf.Callback).onBatchBegin !== base.onBatchBegin || (c as tf.Callback).onBatchEnd !== base.onBatchEnd;
 }
 
 /** What the workers are built from, but the weights and the data (warm-workers.ts keys on it). */
@@ -195,6 +220,8 @@ export interface SessionResult {
   notices: readonly string[];
   /** The whole run's History: a resumed run's earlier epochs (from its checkpoint), then this call's. */
   runHistory: Record<string, number[]>;
+  /** The most steps the workers ran between visits of the fit loop ('auto': 1 where a callback acts between batches). */
+  stepsPerExecution: number;
 }
 
 function mergeHistory(a: Record<string, number[]>, b: Record<string, number[]>): Record<string, number[]> {
@@ -326,7 +353,15 @@ export async function runSession(model: tf.LayersModel, plan: SessionPlan): Prom
     // A trainer that replaced a worker or reran a step starts the next call afresh (maxRestarts
     // counts per call).
     keep = reusable && t.restarts === 0;
-    return { history, fit, gradPath: t.gradPath, nativeKind: t.nativeKind, notices: t.notices, runHistory: runHistory() };
+    return {
+      history,
+      fit,
+      gradPath: t.gradPath,
+      nativeKind: t.nativeKind,
+      notices: t.notices,
+      runHistory: runHistory(),
+      stepsPerExecution: callbacks.stepsPerExecution,
+    };
   } catch (err) {
     // A failed run (bad data, a dataset's iterator that threw, a worker that kept failing) never
     // costs the committed state: it is checkpointed, and the error says where.

@@ -96,8 +96,8 @@ export const TRAINING_OPTIONS = {
    * The most steps the workers run on their own, without a round trip to the coordinator (Keras's
    * steps_per_execution; docs/ARCHITECTURE.md). Executions end at epoch ends, at the last partial
    * batch and where a checkpoint is due; 1 makes every step a round trip; the weights are the same
-   * bits either way. `threadfit train`: default 32 (1 across hosts). parallelFit: default 'auto' = 32 without callbacks, else 1 (every batch
-   * callback before the next batch, as model.fit); above 1, an execution's batch callbacks are
+   * bits either way. `threadfit train`: default 32 (1 across hosts). parallelFit: default 'auto' = 1 where a callback acts between
+   * batches (every batch callback before the next batch, as model.fit), else 32; above 1, an execution's batch callbacks are
    * called once it returns and `model.stopTraining` takes effect after it.
    */
   stepsPerExecution: {
@@ -111,7 +111,7 @@ export const TRAINING_OPTIONS = {
     }),
     fit: on(orWord('auto', spe()), {
       default: 'auto',
-      doc: "steps the workers run between visits of the fit loop; 'auto': 32 without callbacks, else 1 (batch callbacks before the next batch, as model.fit)",
+      doc: "steps the workers run between visits of the fit loop; 'auto': 1 where a callback acts between batches (onBatchBegin, onBatchEnd, onYield: each batch before the next, as model.fit), else 32 (epoch and run callbacks, such as tf.callbacks.earlyStopping, see the same; a round trip per step costs ~0.5-1 ms)",
     }),
     bench: on(intList(1, MAX_STEPS_PER_EXECUTION), {
       default: DEFAULT_STEPS_PER_EXECUTION,
