@@ -335,8 +335,11 @@ describe('threadfit bench --model (a tfjs-examples model: stock model.fit agains
     for (const r of report.results) {
       const keys = ['backend', 'batchSize', 'epochs', 'model', 'name', 'peakRssMb', 'samples', 'samplesPerSec', 'startupSeconds', 'totalSeconds', 'workers'];
       // parallelFit rows also say how the gradients were computed, and what the workers decided.
-      expect(Object.keys(r).sort()).toEqual((r.name === 'parallelFit' ? [...keys, 'gradients', 'notices'] : keys).sort());
-      if (r.name === 'parallelFit') expect(r.gradients).toMatch(/^tape \(/);
+      expect(Object.keys(r).sort()).toEqual((r.name === 'parallelFit' ? [...keys, 'gradients', 'gradPath', 'notices'] : keys).sort());
+      if (r.name === 'parallelFit') {
+        expect(r.gradients).toBe('tape');
+        expect(r.gradPath).toMatch(/^tape \(.+\)$/);
+      }
       expect(isRate(r.samplesPerSec) && isRate(r.totalSeconds)).toBe(true);
       expect([r.samples, r.epochs, r.batchSize]).toEqual([64, 1, 32]);
       // Stock fit has no start-up of its own; parallelFit's is part of its total.

@@ -202,6 +202,36 @@ describe('callbacks and control', () => {
     expect(await cadence({ onYield: async () => {} })).toBe(1);
     expect(await cadence(new tf.CustomCallback({ onBatchEnd: async () => {} }))).toBe(1);
     expect(await cadence([{ onEpochEnd: async () => {} }, new EveryBatch()])).toBe(1);
+    class EveryBatchCustom extends tf.CustomCallback {
+      constructor() {
+        super({});
+      }
+      override async onBatchEnd(): Promise<void> {}
+    }
+    expect(await cadence(new EveryBatchCustom())).toBe(1);
+  });
+
+  it('a stop asked for in onEpochBegin trains one batch, as model.fit does, also with executions', async () => {
+    const { x, y } = data(64);
+    const stock = mlp(1);
+    let stockBatches = 0;
+    await stock.fit(x, y, {
+      epochs: 3,
+      batchSize: 16,
+      verbose: 0,
+      callbacks: { onEpochBegin: async () => void (stock.stopTraining = true), onBatchEnd: async () => void stockBatches++ },
+    });
+    const m = mlp(1);
+    const r = await parallelFitRun(m, x, y, {
+      epochs: 3,
+      batchSize: 16,
+      workers: 2,
+      verbose: 0,
+      callbacks: { onEpochBegin: async () => void (m.stopTraining = true) },
+    });
+    expect(r.stepsPerExecution).toBe(32);
+    expect(r.fit.epochs.map((e) => e.steps)).toEqual([stockBatches]);
+    expect(stockBatches).toBe(1);
   });
 
   it('tf.callbacks.earlyStopping works unchanged', async () => {

@@ -261,6 +261,37 @@ describe('the traced graph step (tensorflow)', () => {
     bn.dispose();
   }, 120_000);
 
+  it("a refusal for the whole model (moved non-trainable weights) ends every graph and puts tfjs-node's own binding back", () => {
+    const h = harness('jena-gru');
+    const binding = () => (tf.backend() as unknown as { binding: object }).binding;
+    // While the recorder is installed, the backend's binding is it (it carries its own symbol).
+    expect(Object.getOwnPropertySymbols(binding())).toHaveLength(1);
+    // The replica passes the refusal it saw to afterTape, after the tape step of a new row count.
+    const { xs, ys } = (() => {
+      const d = zooData(tf, 'jena-gru', 3, 'small', 1);
+      return { xs: [d.x as tf.Tensor], ys: [d.y as tf.Tensor] };
+    })();
+    const model = buildZooModel(tf, 'jena-gru', 'small');
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const tape = new TapeLoss(tf, model, 7);
+    model.compile({ optimizer: 'sgd', loss: 'meanAbsoluteError' });
+    const r = h.traced.record(3, xs, ys, vars, (capture) => tape.grad(xs, ys, vars, 0, 1, capture));
+    h.traced.afterTape(
+      () => [],
+      { lossSum: r.lossSum, metricSums: r.metricSums, grads: [] },
+      () => [],
+      'moving statistics moved',
+    );
+    expect(h.notices).toEqual(['steps of 3 rows stay on the tape: moving statistics moved']);
+    expect(Object.getOwnPropertySymbols(binding())).toHaveLength(0);
+    // Later steps of any row count run on the tape.
+    expect(h.step(4, 1).onGraph).toBe(false);
+    expect(h.step(4, 2).onGraph).toBe(false);
+    expect(h.traced.ready(4)).toBe(false);
+    tf.dispose([...xs, ...ys, ...r.grads.filter((g): g is tf.Tensor => g !== undefined)]);
+    model.dispose();
+  });
+
   it('THREADFIT_TRACED_STEP=0 keeps the tape', () => {
     process.env.THREADFIT_TRACED_STEP = '0';
     try {

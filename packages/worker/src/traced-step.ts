@@ -44,7 +44,7 @@ interface Made {
 interface Record {
   ops: Op[];
   made: Map<number, Made>;
-  /** Placeholder tensor ids: the inputs, the targets, then the trainable variables; their shapes and TF dtypes. */
+  /** Placeholder tensor ids: the inputs, the targets, then the variables (trainable, then not); their shapes and TF dtypes. */
   inputs: number[];
   shapes: number[][];
   dtypes: number[];
@@ -144,6 +144,22 @@ export class TracedSteps {
       },
     });
     this.#backend.binding = rec;
+    this.#rec = rec;
+  }
+
+  /** The recording binding while it is installed. */
+  #rec: Binding | undefined;
+
+  /**
+   * The model's steps cannot be a graph at all (the refusal is the model's, not a row count's):
+   * tfjs-node's own binding goes back, so that its kernels no longer pass through the recorder.
+   */
+  #retire(why: string): void {
+    // Any other row count's graph would skip what the tape does outside the kernels, too.
+    for (const [n, e] of this.#entries) if (!('refused' in e)) this.#entries.set(n, { refused: why });
+    if (this.#rec !== undefined && this.#backend.binding === this.#rec) this.#backend.binding = this.#real;
+    this.#rec = undefined;
+    this.#meta.clear();
   }
 
   /** On tensorflow with the graph addon, unless switched off; else undefined. */
@@ -199,7 +215,9 @@ export class TracedSteps {
   record<T>(n: number, xs: tfTypes.Tensor[], ys: tfTypes.Tensor[], vars: tfTypes.Variable[], tapeStep: (capture: (t: StepTensors) => void) => T): T {
     const entry = this.#entries.get(n);
     this.#pending = undefined;
-    if ((entry !== undefined && !('record' in entry)) || (entry === undefined && this.#entries.size >= MAX_SHAPES)) return tapeStep(() => {});
+    if (this.#rec === undefined || (entry !== undefined && !('record' in entry)) || (entry === undefined && this.#entries.size >= MAX_SHAPES)) {
+      return tapeStep(() => {});
+    }
     // The inputs and the weights get their TF tensors first, so that they are not recorded as
     // JS-made constants.
     const tensors = [...xs, ...ys, ...vars];
@@ -252,6 +270,8 @@ export class TracedSteps {
       const why = err instanceof Refusal ? err.message : `the traced graph failed: ${(err as Error).message.split('\n')[0]}`;
       this.#entries.set(p.n, { refused: why });
       this.#notice?.(`steps of ${p.n} rows stay on the tape: ${why}`);
+      // What the caller saw (non-trainable weights that move) holds for every row count.
+      if (refusal !== undefined) this.#retire(why);
     }
   }
 

@@ -34,8 +34,10 @@ export interface ZooBenchResult {
   /** Training samples/s after start-up (onTrainBegin to onTrainEnd). */
   samplesPerSec: number | null;
   peakRssMb: number | null;
-  /** parallelFit: how the replicas computed gradients ('dense', 'native' or 'tape (why)'). */
-  gradients?: string;
+  /** parallelFit: how the replicas computed gradients, as the seed bench and the train report say it. */
+  gradients?: 'dense' | 'native' | 'tape';
+  /** parallelFit: the same with the tape's reason ('tape (why)'). */
+  gradPath?: string;
   /** parallelFit: the workers' notices (which row counts ran as a traced TensorFlow graph, or why not). */
   notices?: string[];
   /** Why the configuration failed (stock fit on wasm without the kernels, for conv nets). */
@@ -109,7 +111,7 @@ export async function runZooBench(o: ResolvedBenchOptions & { model: ZooModelNam
         startupSeconds: round(median(repeats.map((m) => m.startupMs!)) / 1000, 3),
         samplesPerSec: Math.round(rate),
         peakRssMb: round(Math.max(...repeats.map((m) => m.peakRssMb)), 1),
-        ...(repeats[0].gradPath !== undefined && { gradients: repeats[0].gradPath }),
+        ...(repeats[0].gradPath !== undefined && { gradients: gradientsOf(repeats[0].gradPath), gradPath: repeats[0].gradPath }),
         ...(repeats[0].notices !== undefined && { notices: repeats[0].notices }),
       });
       io.err.write(`${tag}: ${fixed(totalMs / 1000, 2)} s, ${int(rate)} samples/s after start-up\n`);
@@ -158,8 +160,12 @@ export function formatZooBench(report: ZooBenchReport): string {
     .map((r) => `${r.name} (${r.backend}) failed: ${r.error}${r.name === 'tfjs-fit' ? `; x fit on ${r.backend} is against tfjs-fit-fixed` : ''}`);
   // Which gradient path each parallelFit row ran, and the traced graph step's decisions.
   const paths = results
-    .filter((r) => r.gradients !== undefined)
-    .map((r) => `gradients of parallelFit (${r.backend}, W=${r.workers}): ${[r.gradients, ...(r.notices ?? [])].join('; ')}`);
+    .filter((r) => r.gradPath !== undefined)
+    .map((r) => `gradients of parallelFit (${r.backend}, W=${r.workers}): ${[r.gradPath, ...(r.notices ?? [])].join('; ')}`);
   const notes = [...failed, ...paths];
   return head + formatTable(results, columns) + (notes.length > 0 ? `\n${notes.join('\n')}\n` : '');
+}
+
+function gradientsOf(gradPath: string): 'dense' | 'native' | 'tape' {
+  return gradPath === 'dense' || gradPath === 'native' ? gradPath : 'tape';
 }

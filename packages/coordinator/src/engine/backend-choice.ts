@@ -74,15 +74,14 @@ export function preloadTensorflow(): void {
   preloaded = true;
   try {
     const load = createRequire(import.meta.url);
-    const lib = join(dirname(load.resolve('@tensorflow/tfjs-node/package.json')), 'lib');
+    const pkgFile = load.resolve('@tensorflow/tfjs-node/package.json');
+    // The file tfjs-node itself loads: node-pre-gyp's choice, the highest of the package's
+    // binary.napi_versions this Node supports (module_path ./lib/napi-v{napi_build_version}).
+    const pkg = load(pkgFile) as { binary?: { napi_versions?: number[] } };
     const napi = Number(process.versions.napi ?? 0);
-    for (let v = napi; v >= 3; v--) {
-      const binding = join(lib, `napi-v${v}`, 'tfjs_binding.node');
-      if (existsSync(binding)) {
-        load(binding);
-        return;
-      }
-    }
+    const v = Math.max(...(pkg.binary?.napi_versions ?? []).filter((n) => n <= napi));
+    const binding = join(dirname(pkgFile), 'lib', `napi-v${v}`, 'tfjs_binding.node');
+    if (Number.isFinite(v) && existsSync(binding)) load(binding);
   } catch {
     // The workers report a missing or broken tfjs-node with the set-up command.
   }

@@ -139,9 +139,11 @@ export async function runFitLoop(trainer: Trainer, o: FitLoopOptions): Promise<F
     let batch = firstBatch;
     let completed = false;
     for (;;) {
-      // An execution: consecutive batches of one size (the source's cut), ending where a checkpoint is due.
+      // An execution: consecutive batches of one size (the source's cut), ending where a checkpoint
+      // is due. A stop asked for before it (a callback's onTrainBegin or onEpochBegin, a timer)
+      // gets one step, as model.fit trains the batch in progress and then stops.
       let most = 1;
-      while (most < perExecution && !o.afterStepDue?.(pos.globalStep + most)) most++;
+      while (most < perExecution && !o.shouldStop() && !o.afterStepDue?.(pos.globalStep + most)) most++;
       const batches = await source.take(most);
       const k = batches.length;
       if (k === 0) {

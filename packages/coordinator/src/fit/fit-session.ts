@@ -139,13 +139,14 @@ function wantsEveryBatch(c: CallbackArg): boolean {
     const a = c as tf.CustomCallbackArgs;
     return a.onBatchBegin != null || a.onBatchEnd != null || a.onYield != null;
   }
+  const overrides = (base: tf.Callback) => (c as tf.Callback).onBatchBegin !== base.onBatchBegin || (c as tf.Callback).onBatchEnd !== base.onBatchEnd;
   if (c instanceof tf.CustomCallback) {
-    // Its constructor keeps the functions it was given under these (protected) names.
+    // Its constructor keeps the functions it was given under these (protected) names; a subclass
+    // may also override the methods themselves.
     const k = c as unknown as { batchBegin?: unknown; batchEnd?: unknown; yield?: unknown };
-    return k.batchBegin != null || k.batchEnd != null || k.yield != null;
+    return k.batchBegin != null || k.batchEnd != null || k.yield != null || overrides(tf.CustomCallback.prototype as unknown as tf.Callback);
   }
-  const base = tf.Callback.prototype;
-  return (c as tf.Callback).onBatchBegin !== base.onBatchBegin || (c as tf.Callback).onBatchEnd !== base.onBatchEnd;
+  return overrides(tf.Callback.prototype);
 }
 
 /** What the workers are built from, but the weights and the data (warm-workers.ts keys on it). */

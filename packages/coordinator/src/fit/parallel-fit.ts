@@ -1,7 +1,7 @@
 /**
  * parallelFit(model, x, y, options): a drop-in, data-parallel `model.fit` for a compiled tfjs
- * LayersModel. The same callbacks in the same order with the same logs keys, `stopTraining`
- * honoured after every batch, re-entry refused, History returned; the model holds the trained
+ * LayersModel. The same callbacks in the same order with the same logs keys, `stopTraining` set by
+ * a callback honoured after its batch, re-entry refused, History returned; the model holds the trained
  * weights at every epoch end and at the end. Semantics follow tfjs-layers' fitLoop.
  */
 import type * as tf from '@tensorflow/tfjs';

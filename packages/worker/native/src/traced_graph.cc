@@ -251,12 +251,20 @@ std::string AddEigenSoftmax(TF_Graph *graph, napi_value o, napi_env env, std::ma
   {
     std::string name = "n" + std::to_string((*count)++);
     TF_Tensor *t = TF_AllocateTensor(TF_INT32, nullptr, 0, sizeof(int32_t));
+    if (t == nullptr) return "could not allocate the axis constant";
     *static_cast<int32_t *>(TF_TensorData(t)) = -1;
     TF_OperationDescription *d = TF_NewOperation(graph, "Const", name.c_str());
     TF_SetAttrTensor(d, "value", t, s);
     TF_DeleteTensor(t);
-    if (TF_GetCode(s) != TF_OK) return TF_Message(s);
     TF_SetAttrType(d, "dtype", TF_INT32);
+    if (TF_GetCode(s) != TF_OK) {
+      // Finishing the description is what frees it; its own error is not the one to report.
+      std::string e = TF_Message(s);
+      TF_Status *ignored = TF_NewStatus();
+      TF_FinishOperation(d, ignored);
+      TF_DeleteStatus(ignored);
+      return e;
+    }
     TF_Operation *op = TF_FinishOperation(d, s);
     if (TF_GetCode(s) != TF_OK) return TF_Message(s);
     axis = TF_Output{op, 0};
