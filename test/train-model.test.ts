@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointIOHandler } from '@threadfit/coordinator';
 import { idxBytes, runCli, tempDir } from './helpers.js';
+import { ensureTensorflow } from './tensorflow-setup.js';
 
 const tmp = tempDir('threadfit-model-');
 afterAll(() => tmp.cleanup());
@@ -149,6 +150,17 @@ describe('threadfit train --model', () => {
     expect(Array.from((fromCkpt.predict(x) as tf.Tensor).dataSync())).toEqual(Array.from((fromSaved.predict(x) as tf.Tensor).dataSync()));
     // The saved file trains again as it is (its training config travels with it).
     expect(fromSaved.loss).toBe('categoricalCrossentropy');
+  });
+
+  it("on tensorflow, the report says how the CNN's gradients ran: on the tape, its steps as one traced TensorFlow graph", async () => {
+    ensureTensorflow();
+    const report = join(tmp.dir, 'cnn-tf.json');
+    const r = await runCli([...cnnRun('1'), '--report', report, '--backend', 'tensorflow', '--workers', '2', '--quiet', '--log-level', 'warn']);
+    expect(r.code, r.stderr).toBe(0);
+    const rep = JSON.parse(readFileSync(report, 'utf8')) as { config: { gradients: string; gradientNotices?: string[] } };
+    expect(rep.config.gradients).toBe('tape');
+    // 32 rows a step on 2 workers: 16 each; the epoch's 512 samples divide evenly.
+    expect(rep.config.gradientNotices).toEqual([expect.stringMatching(/^steps of 16 rows run as one traced TensorFlow graph \(\d+ kernels/)]);
   });
 
   it('an MLP model.json without a training_config, compiled from flags, on a CSV with class names', async () => {
