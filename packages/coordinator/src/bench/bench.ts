@@ -7,7 +7,7 @@
 import type { Writable } from 'node:stream';
 import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
 import { tensorflowInstalled } from '../engine/backend-choice.js';
-import { writeJsonAtomic } from '../cli/report.js';
+import { gradientsKind, writeJsonAtomic } from '../cli/report.js';
 import { checkWritableFile } from '../cli/train.js';
 import type { StepMs } from '../engine/trainer.js';
 import { describeMachine, machineInfo, type MachineInfo } from './machine.js';
@@ -98,7 +98,7 @@ function resultOf(p: Planned, m: Measurement): BenchResult {
     backend: config.backend,
     workers: config.kind === RunKinds.THREADFIT ? config.workers : 1,
     batchSize: config.batchSize,
-    gradients: config.kind === RunKinds.THREADFIT ? (m.gradPath === 'dense' || m.gradPath === 'native' ? m.gradPath : 'tape') : null,
+    gradients: config.kind === RunKinds.THREADFIT ? gradientsKind(m.gradPath ?? '') : null,
     nativeKernels: m.nativeKind ?? null,
     stepsPerExecution: config.kind === RunKinds.THREADFIT ? (m.stepsPerExecution ?? config.stepsPerExecution) : null,
     input: config.kind === RunKinds.THREADFIT ? config.input : null,

@@ -6,7 +6,7 @@
  * child process (runner.ts), as a user's first call: medians over the repeats. Reported apart: the call's wall time (worker
  * start-up included, what a user waits for), the start-up, and the training rate after it.
  */
-import { writeJsonAtomic } from '../cli/report.js';
+import { gradientsKind, writeJsonAtomic } from '../cli/report.js';
 import { checkWritableFile } from '../cli/train.js';
 import { ZOO_TRAINING } from '../zoo/data.js';
 import type { ZooModelName } from '../zoo/models.js';
@@ -111,7 +111,7 @@ export async function runZooBench(o: ResolvedBenchOptions & { model: ZooModelNam
         startupSeconds: round(median(repeats.map((m) => m.startupMs!)) / 1000, 3),
         samplesPerSec: Math.round(rate),
         peakRssMb: round(Math.max(...repeats.map((m) => m.peakRssMb)), 1),
-        ...(repeats[0].gradPath !== undefined && { gradients: gradientsOf(repeats[0].gradPath), gradPath: repeats[0].gradPath }),
+        ...(repeats[0].gradPath !== undefined && { gradients: gradientsKind(repeats[0].gradPath), gradPath: repeats[0].gradPath }),
         ...(repeats[0].notices !== undefined && { notices: repeats[0].notices }),
       });
       io.err.write(`${tag}: ${fixed(totalMs / 1000, 2)} s, ${int(rate)} samples/s after start-up\n`);
@@ -164,8 +164,4 @@ export function formatZooBench(report: ZooBenchReport): string {
     .map((r) => `gradients of parallelFit (${r.backend}, W=${r.workers}): ${[r.gradPath, ...(r.notices ?? [])].join('; ')}`);
   const notes = [...failed, ...paths];
   return head + formatTable(results, columns) + (notes.length > 0 ? `\n${notes.join('\n')}\n` : '');
-}
-
-function gradientsOf(gradPath: string): 'dense' | 'native' | 'tape' {
-  return gradPath === 'dense' || gradPath === 'native' ? gradPath : 'tape';
 }

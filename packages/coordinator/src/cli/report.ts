@@ -34,6 +34,11 @@ export interface HostRow {
   stepMs: { grad: number; update: number; comm: number; coord: number; data: number };
 }
 
+/** A gradient path ('dense', 'native' or 'tape (why)') as reports and bench JSON name it. */
+export function gradientsKind(gradPath: string): 'dense' | 'native' | 'tape' {
+  return gradPath === 'dense' || gradPath === 'native' ? gradPath : 'tape';
+}
+
 export function epochsOf(fit: FitResult): TrainReport['epochs'] {
   return fit.epochs.map((e) => ({
     epoch: e.epoch,

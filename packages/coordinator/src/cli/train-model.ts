@@ -18,7 +18,7 @@ import { bundledMnistDir } from '../data/mnist.js';
 import { checkIdxSplit, csvDataset, idxDataset, idxValidation, loadIdxDir, modelTarget, scanCsv } from '../data/user-data.js';
 import type { DatasetLike } from '../fit/dataset-batches.js';
 import { loadModelFile, saveModelFiles } from './model-file.js';
-import { epochsOf, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
+import { epochsOf, gradientsKind, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
 import { onStopSignals } from './signals.js';
 import { checkWritableFile, coordinatorTf, type RunIO, type TrainOutcome } from './train.js';
 import { VERSION } from '../version.js';
@@ -125,7 +125,7 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
         backend,
         dataset: data.name,
         // How the gradients were computed is part of what the weights' bits depend on.
-        gradients: gradPath === 'dense' || gradPath === 'native' ? gradPath : 'tape',
+        gradients: gradientsKind(gradPath),
         ...(nativeKind !== undefined && { nativeKernels: nativeKind }),
         ...(notices.length > 0 && { gradientNotices: [...notices] }),
       },

@@ -20,7 +20,7 @@ import { modelSpecOf, weightsSha256 } from '../engine/model-spec.js';
 import { checkBatchFitsData, type ResolvedTrainOptions } from '../options/train-options.js';
 import { ProgressReporter } from '../fit/progress.js';
 import { LogReporter } from '../fit/log-reporter.js';
-import { epochsOf, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
+import { epochsOf, gradientsKind, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
 import { buildSeedModel } from '../data/seed-model.js';
 import { Trainer } from '../engine/trainer.js';
 import { chooseInterface, loadComm } from '../cluster/comm.js';
@@ -276,7 +276,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
       // How the gradients were computed is part of what the weights' bits depend on.
       config: {
         ...config,
-        gradients: trainer.gradPath === 'dense' || trainer.gradPath === 'native' ? trainer.gradPath : 'tape',
+        gradients: gradientsKind(trainer.gradPath),
         ...(trainer.nativeKind === undefined ? {} : { nativeKernels: trainer.nativeKind }),
       },
       history: historyForReport(history),
