@@ -21,7 +21,7 @@ import { DenseChain, planDenseChain } from './dense-chain.js';
 import { NativeDenseStep, nativeStepBinding, type NativeStepKind } from './native-step.js';
 import { RowGatherer } from './gather.js';
 import { TapeLoss } from './tape.js';
-import { TracedSteps, type RandomDraws } from './traced-step.js';
+import { TracedSteps, sameBits, type RandomDraws } from './traced-step.js';
 import { withSeededMathRandom } from './seeded-random.js';
 import { withZeroInitializers } from './topology.js';
 import type { GradRequest, GradResult } from './step-parts.js';
@@ -260,13 +260,15 @@ export class Replica {
       // The forward pass in training mode moved the moving statistics: publish them for the
       // committing rank to average (execution.ts), and put the committed ones back (the next micro-batch,
       // or a rerun of this task, starts from the same state).
+      // Whether they moved matters only to a step being traced (a graph would not move them).
       let moved = false;
       if (this.#buffers.length > 0) {
         const out = this.#views.bufferSlot(micro.slot);
         const committed = this.#views.buffers(from);
+        const traced = this.#traced?.recording === true;
         for (const b of this.#buffers) {
           this.#io.read(b.v, out.subarray(b.offset, b.offset + b.size));
-          moved ||= !sameBits(out.subarray(b.offset, b.offset + b.size), committed.subarray(b.offset, b.offset + b.size));
+          if (traced) moved ||= !sameBits(out.subarray(b.offset, b.offset + b.size), committed.subarray(b.offset, b.offset + b.size));
         }
         this.#loadBuffers(from);
       }
@@ -314,8 +316,7 @@ export class Replica {
     try {
       const t2 = now();
       const slot = this.#views.gradSlot(micro.slot);
-      let k = 0;
-      for (const w of this.#init.model.weights) if (w.trainable) slot.set(r.grads[k++], w.offset);
+      this.#trainable.forEach((w, i) => slot.set(r.grads[i], w.offset));
       // Non-trainable weights the step does not move (frozen layers): published unchanged.
       if (this.#buffers.length > 0) {
         const out = this.#views.bufferSlot(micro.slot);
@@ -470,8 +471,4 @@ export class Replica {
     this.#transposed?.release();
     this.#model.dispose();
   }
-}
-
-function sameBits(a: Float32Array, b: Float32Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }

@@ -189,6 +189,11 @@ export class TracedSteps {
     this.#notice?.(`steps of ${n} rows stay on the tape: ${why}`);
   }
 
+  /** True between a recording `record` call and its `afterTape`: the step just run is being traced. */
+  get recording(): boolean {
+    return this.#pending !== undefined;
+  }
+
   /** True when steps of `n` rows run on their graph. */
   ready(n: number): boolean {
     const e = this.#entries.get(n);
@@ -325,11 +330,7 @@ export class TracedSteps {
     const bad =
       !Object.is(got.lossSum, tape.lossSum) ||
       got.metricSums.some((m, i) => !Object.is(m, tape.metricSums[i])) ||
-      got.grads.some(
-        (g, i) =>
-          g.length !== tape.grads[i].length ||
-          !Buffer.from(g.buffer, g.byteOffset, g.byteLength).equals(Buffer.from(tape.grads[i].buffer, tape.grads[i].byteOffset, tape.grads[i].byteLength)),
-      );
+      got.grads.some((g, i) => !sameBits(g, tape.grads[i]));
     if (bad) {
       this.#entries.delete(n);
       throw new Refusal("its graph does not give the tape's bits");
@@ -342,6 +343,11 @@ export class TracedSteps {
 class Refusal extends Error {}
 /** Two records that disagree (refused unless a retry agrees). */
 class Mismatch extends Refusal {}
+
+/** The same float32 values bit for bit (NaN payloads and -0 included), and the same length. */
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
 
 function sameShape(a: Made, b: Made): boolean {
   return a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
