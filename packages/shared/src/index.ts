@@ -3,6 +3,7 @@ export * from './clock.js';
 export * from './layout.js';
 export * from './kernels.js';
 export * from './transpose.js';
+export * from './dense-step-kernels.js';
 export * from './optimizers.js';
 export * from './optimizer-references.js';
 export * from './rng.js';

@@ -89,9 +89,16 @@ export interface InitResult {
   threadId: number;
   /** How the replica computes gradients: 'dense' (the fast path) or 'tape (why)'. */
   gradPath: string;
-  /** On the native step: its kernels, 'avx512' (threadfit's own GEMM) or 'tf-graph' (TensorFlow graph runs). */
-  nativeKind?: 'avx512' | 'tf-graph';
+  /** On the native step: its kernels (NativeStepKind). */
+  nativeKind?: NativeStepKind;
 }
+
+/**
+ * The kernels a Dense chain's native step runs on: 'avx512' (threadfit's own GEMM, tensorflow
+ * backend), 'tf-graph' (TensorFlow graph runs, tensorflow backend) or 'wasm-simd' (threadfit's
+ * WebAssembly SIMD kernels, wasm backend, for chains too small for tfjs's kernels to pay).
+ */
+export type NativeStepKind = 'avx512' | 'tf-graph' | 'wasm-simd';
 
 /** Faults a task can be told to simulate (testing aid: `--inject-fault`). */
 export type FaultKind = 'crash' | 'exit' | 'hang' | 'nan';

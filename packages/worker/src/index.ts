@@ -7,6 +7,7 @@ export { TransposedWeights, TRANSPOSE_MIN_ELEMENTS } from './transposed-weights.
 export { HeapTranspose } from './heap-transpose.js';
 export { setupBackend, type BackendSetup } from './backend.js';
 export { Replica } from './replica.js';
+export { wasmDenseStep, wasmStepFits, WASM_STEP_MAX_MACS } from './wasm-dense-step.js';
 export { ChunkUpdater } from './updater.js';
 export { TensorIO } from './heap-io.js';
 

@@ -13,20 +13,21 @@
  * scripts/setup-tensorflow.mjs; without it (or with THREADFIT_NATIVE_STEP=0) the dense fast path runs.
  */
 import { createRequire } from 'node:module';
-import { switchValue } from '@threadfit/shared';
+import { switchValue, type NativeStepKind } from '@threadfit/shared';
 import { cpuKernels } from './cpu-kernels.js';
 import { outputLoss } from './output-loss.js';
+import { WASM_STEP_MAX_MACS, wasmDenseStep, wasmStepFits } from './wasm-dense-step.js';
 import type { DenseChainPlan } from './dense-chain.js';
 
-/** The JS API both native step addons give (graph_step.cc and cpu_kernels.cc). */
+/** The JS API of every native step: both addons (graph_step.cc and cpu_kernels.cc) and the wasm step (wasm-dense-step.ts). */
 export interface DenseStepBinding {
   createDenseStep(stages: Array<{ units: number; bias: boolean; activation: string }>, inputWidth: number): unknown;
   forward(step: unknown, x: Float32Array, n: number, weights: Float32Array[]): Float32Array;
   backward(step: unknown, dz: Float32Array, grads: Float32Array[]): void;
 }
 
-/** Which kernels a native step runs on: threadfit's AVX-512 GEMM, or TensorFlow's graph. */
-export type NativeStepKind = 'avx512' | 'tf-graph';
+/** Which kernels a native step runs on: threadfit's AVX-512 GEMM, TensorFlow's graph, or threadfit's WebAssembly SIMD. */
+export type { NativeStepKind };
 
 export interface NativeStepAddon {
   binding: DenseStepBinding;
@@ -52,6 +53,19 @@ export function nativeStepBinding(): NativeStepAddon | string {
     loaded = `the native step's addons are not built (npm run setup:tensorflow builds them): ${(err as Error).message.split('\n')[0]}; ${own}`;
   }
   return loaded;
+}
+
+/**
+ * The native step for a Dense chain (`units` per stage, `inputWidth` floats per row) on `backend`,
+ * or why it has none: on tensorflow the addons above; on wasm threadfit's WebAssembly kernels
+ * where the chain is small enough (wasm-dense-step.ts); on cpu none (the reference backend).
+ */
+export function nativeStepFor(backend: string, units: readonly number[], inputWidth: number): NativeStepAddon | string {
+  if (backend === 'tensorflow') return nativeStepBinding();
+  if (backend !== 'wasm') return `no native step on backend '${backend}'`;
+  if (switchValue('THREADFIT_NATIVE_STEP') === '0') return 'THREADFIT_NATIVE_STEP=0';
+  if (!wasmStepFits(units, inputWidth)) return `a row costs more than ${WASM_STEP_MAX_MACS} multiply-adds: tfjs's kernels are faster there`;
+  return { binding: wasmDenseStep, kind: 'wasm-simd' };
 }
 
 /** A trainable weight's place in the shared parameter vector, in the replica's variable order. */

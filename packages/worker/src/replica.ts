@@ -18,7 +18,7 @@ import {
 import { TensorIO } from './heap-io.js';
 import { TransposedWeights } from './transposed-weights.js';
 import { DenseChain, planDenseChain } from './dense-chain.js';
-import { NativeDenseStep, nativeStepBinding, type NativeStepKind } from './native-step.js';
+import { NativeDenseStep, nativeStepFor, type NativeStepAddon, type NativeStepKind } from './native-step.js';
 import { RowGatherer } from './gather.js';
 import { TapeLoss } from './tape.js';
 import { TracedSteps, sameBits, type RandomDraws } from './traced-step.js';
@@ -101,19 +101,25 @@ export class Replica {
           ? { reason: 'classWeight' }
           : planDenseChain(model, init.model.loss, init.model.metrics, this.#vars, targetWidth);
     this.#chain = 'plan' in planned ? new DenseChain(tf, planned.plan, this.#vars) : undefined;
-    // On tensorflow a Dense chain takes the native step when its addon is built (native-step.ts).
-    const binding = 'plan' in planned && tf.getBackend() === 'tensorflow' ? nativeStepBinding() : undefined;
-    this.#native =
-      'plan' in planned && binding !== undefined && typeof binding !== 'string'
-        ? new NativeDenseStep(
-            binding.binding,
-            planned.plan,
-            init.model.weights.filter((w) => w.trainable),
-            planned.plan.flatten ? this.#vars[planned.plan.stages[0].kernel].shape[0] : (model.inputs[0].shape[1] as number),
-            planned.plan.stages.map((st) => this.#vars[st.kernel].shape[1] as number),
-          )
-        : undefined;
-    this.nativeKind = this.#native !== undefined && typeof binding === 'object' ? binding.kind : undefined;
+    // A Dense chain takes the native step: on tensorflow when its addon is built, on wasm when the
+    // chain is small (native-step.ts).
+    let native: NativeStepAddon | string | undefined;
+    if ('plan' in planned) {
+      const { plan } = planned;
+      const inputWidth = plan.flatten ? this.#vars[plan.stages[0].kernel].shape[0] : (model.inputs[0].shape[1] as number);
+      const units = plan.stages.map((st) => this.#vars[st.kernel].shape[1] as number);
+      native = nativeStepFor(tf.getBackend(), units, inputWidth);
+      if (typeof native !== 'string') {
+        this.#native = new NativeDenseStep(
+          native.binding,
+          plan,
+          init.model.weights.filter((w) => w.trainable),
+          inputWidth,
+          units,
+        );
+      }
+    }
+    this.nativeKind = this.#native !== undefined && typeof native === 'object' ? native.kind : undefined;
     // Non-trainable weights are fed to the graph as the trainable ones are; a step that moves them
     // (moving statistics: a JS assign, not a kernel) keeps the tape (afterTape refuses it).
     this.#traced = this.#chain === undefined ? TracedSteps.create(tf, (why) => this.tracedNotices.push(why)) : undefined;

@@ -1,5 +1,6 @@
 /**
- * The dense fast path (dense-chain.ts, output-loss.ts) against tfjs's tape, on the wasm backend
+ * The dense fast path (dense-chain.ts, output-loss.ts) and the wasm native step
+ * (wasm-dense-step.ts, which small chains take on wasm) against tfjs's tape, on the wasm backend
  * with real kernels: for chains of Dense layers with each supported activation, loss and metric,
  * two replicas on the same committed weights and rows, one on the fast path and one on the tape,
  * must give the same loss, metrics and gradients up to float32 rounding. Models the fast path does
@@ -31,6 +32,22 @@ interface Case {
   targets: 'labels' | 'floats';
   /** Scale of the initial weights (large: saturated outputs, so the loss's clipping matters). */
   weightScale?: number;
+  /** Too many multiply-adds per row for the wasm native step: tfjs's kernels even where it is on. */
+  large?: true;
+}
+
+/**
+ * The replica on the fast path: 'dense' on tfjs's kernels (the native step switched off while
+ * it is created; replicas read the switch then), 'native' as it comes (the wasm native step for
+ * small chains).
+ */
+async function fastReplica(init: WorkerInit, path: 'dense' | 'native'): Promise<Replica> {
+  if (path === 'dense') process.env.THREADFIT_NATIVE_STEP = '0';
+  try {
+    return await Replica.create(tf, init);
+  } finally {
+    delete process.env.THREADFIT_NATIVE_STEP;
+  }
 }
 
 const dense = (units: number, activation: string, extra: object = {}) =>
@@ -45,6 +62,7 @@ const CASES: Case[] = [
     input: [200],
     classes: 10,
     targets: 'labels',
+    large: true,
   },
   {
     name: 'three layers, tanh and sigmoid hidden, no bias in the middle',
@@ -126,13 +144,15 @@ function setup(c: Case) {
   return { model, spec, views, init };
 }
 
-describe('dense fast path vs the tape (wasm, real kernels)', () => {
+describe.each(['dense', 'native'] as const)('%s path vs the tape (wasm, real kernels)', (path) => {
   for (const c of CASES) {
     it(c.name, async () => {
       const { model, spec, views, init } = setup(c);
-      const fast = await Replica.create(tf, init(true));
+      const fast = await fastReplica(init(true), path);
       const tape = await Replica.create(tf, init(false));
-      expect(fast.gradPath).toBe('dense');
+      const expected = path === 'native' && c.large !== true ? 'native' : 'dense';
+      expect(fast.gradPath).toBe(expected);
+      expect(fast.nativeKind).toBe(expected === 'native' ? 'wasm-simd' : undefined);
       expect(tape.gradPath).toBe('tape (asked for)');
       const task = (slot: number) => ({ rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
       const a = fast.grad(task(0));
@@ -175,9 +195,9 @@ describe('dense fast path vs the tape (wasm, real kernels)', () => {
       targets: 'labels',
     };
     const { spec, views, init } = setup(c);
-    const fast = await Replica.create(tf, init(true));
+    const fast = await fastReplica(init(true), path);
     const tape = await Replica.create(tf, init(false));
-    expect(fast.gradPath).toBe('dense');
+    expect(fast.gradPath).toBe(path);
     const task = (slot: number) => ({ rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
     const a = fast.grad(task(0));
     const b = tape.grad(task(1));
@@ -191,7 +211,9 @@ describe('dense fast path vs the tape (wasm, real kernels)', () => {
     fast.dispose();
     tape.dispose();
   });
+});
 
+describe('models the fast path does not cover (wasm)', () => {
   it('other models take the tape and say why', async () => {
     const refused: Array<[string, () => tfTypes.LayersModel, string]> = [
       [

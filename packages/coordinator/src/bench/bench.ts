@@ -5,7 +5,7 @@
  * process (runner.ts). Prints a table and the ratios between backends, writes --json.
  */
 import type { Writable } from 'node:stream';
-import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, type NativeStepKind } from '@threadfit/shared';
 import { tensorflowInstalled } from '../engine/backend-choice.js';
 import { gradientsKind, writeJsonAtomic } from '../cli/report.js';
 import { checkWritableFile } from '../cli/train.js';
@@ -27,7 +27,7 @@ export interface BenchResult {
   /** threadfit rows: 'dense' (the dense fast path) or 'tape'; null for stock fit. */
   gradients: 'dense' | 'native' | 'tape' | null;
   /** threadfit rows on the native step: its kernels, 'avx512' (threadfit's own) or 'tf-graph'; null otherwise. */
-  nativeKernels: 'avx512' | 'tf-graph' | null;
+  nativeKernels: NativeStepKind | null;
   /** threadfit rows: steps the workers ran per execution (1: a round trip per step); null for stock fit. */
   stepsPerExecution: number | null;
   /** threadfit rows: 'memory' (the shared data set) or 'dataset' (streamed through parallelFitDataset); null for stock fit. */

@@ -2,7 +2,7 @@
  * The whole wire format between the bench/scale driver and the child process that measures one
  * configuration: a config goes down, progress lines and one result (or one error) come up.
  */
-import type { BackendName, SerializedError } from '@threadfit/shared';
+import type { BackendName, NativeStepKind, SerializedError } from '@threadfit/shared';
 import type { StepMs } from '../engine/trainer.js';
 import type { ZooModelName } from '../zoo/models.js';
 
@@ -72,8 +72,8 @@ export interface Measurement {
   repeatSamplesPerSec: number[];
   /** threadfit: how the replicas computed gradients ('dense' or 'tape (why)'). */
   gradPath?: string;
-  /** threadfit on the native step: its kernels ('avx512' or 'tf-graph'). */
-  nativeKind?: 'avx512' | 'tf-graph';
+  /** threadfit on the native step: its kernels. */
+  nativeKind?: NativeStepKind;
   /** Zoo runs: median wall time of the whole fit call, ms (parallelFit: worker start-up included). */
   totalMs?: number;
   /** Zoo runs: median time from the call to onTrainBegin, ms (0 for stock fit). */

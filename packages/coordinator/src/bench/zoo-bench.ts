@@ -6,6 +6,7 @@
  * child process (runner.ts), as a user's first call: medians over the repeats. Reported apart: the call's wall time (worker
  * start-up included, what a user waits for), the start-up, and the training rate after it.
  */
+import type { NativeStepKind } from '@threadfit/shared';
 import { gradientsKind, writeJsonAtomic } from '../cli/report.js';
 import { checkWritableFile } from '../cli/train.js';
 import { ZOO_TRAINING } from '../zoo/data.js';
@@ -38,6 +39,8 @@ export interface ZooBenchResult {
   gradients?: 'dense' | 'native' | 'tape';
   /** parallelFit: the same with the tape's reason ('tape (why)'). */
   gradPath?: string;
+  /** parallelFit on the native step: its kernels, as the seed bench's nativeKernels. */
+  nativeKernels?: NativeStepKind;
   /** parallelFit: the workers' notices (which row counts ran as a traced TensorFlow graph, or why not). */
   notices?: string[];
   /** Why the configuration failed (stock fit on wasm without the kernels, for conv nets). */
@@ -112,6 +115,7 @@ export async function runZooBench(o: ResolvedBenchOptions & { model: ZooModelNam
         samplesPerSec: Math.round(rate),
         peakRssMb: round(Math.max(...repeats.map((m) => m.peakRssMb)), 1),
         ...(repeats[0].gradPath !== undefined && { gradients: gradientsKind(repeats[0].gradPath), gradPath: repeats[0].gradPath }),
+        ...(repeats[0].nativeKind !== undefined && { nativeKernels: repeats[0].nativeKind }),
         ...(repeats[0].notices !== undefined && { notices: repeats[0].notices }),
       });
       io.err.write(`${tag}: ${fixed(totalMs / 1000, 2)} s, ${int(rate)} samples/s after start-up\n`);
@@ -161,7 +165,10 @@ export function formatZooBench(report: ZooBenchReport): string {
   // Which gradient path each parallelFit row ran, and the traced graph step's decisions.
   const paths = results
     .filter((r) => r.gradPath !== undefined)
-    .map((r) => `gradients of parallelFit (${r.backend}, W=${r.workers}): ${[r.gradPath, ...(r.notices ?? [])].join('; ')}`);
+    .map((r) => {
+      const path = r.nativeKernels === undefined ? r.gradPath : `${r.gradPath} (${r.nativeKernels})`;
+      return `gradients of parallelFit (${r.backend}, W=${r.workers}): ${[path, ...(r.notices ?? [])].join('; ')}`;
+    });
   const notes = [...failed, ...paths];
   return head + formatTable(results, columns) + (notes.length > 0 ? `\n${notes.join('\n')}\n` : '');
 }

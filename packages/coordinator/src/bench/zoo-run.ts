@@ -8,7 +8,7 @@
  * configuration's alone.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
-import type { BackendName } from '@threadfit/shared';
+import type { BackendName, NativeStepKind } from '@threadfit/shared';
 import { coordinatorTf } from '../cli/train.js';
 import { parallelFitRun } from '../fit/parallel-fit.js';
 import { DEFAULT_STEPS_PER_EXECUTION } from '../options/train-options.js';
@@ -35,6 +35,7 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
   const startups: number[] = [];
   const rates: number[] = [];
   let gradPath: string | undefined;
+  let nativeKind: NativeStepKind | undefined;
   let notices: string[] | undefined;
   const samples = cfg.samples * cfg.epochs;
   try {
@@ -56,6 +57,7 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
           stepsPerExecution: DEFAULT_STEPS_PER_EXECUTION,
         });
         gradPath = r.gradPath;
+        nativeKind = r.nativeKind;
         notices = [...r.notices];
       } else {
         await model.fit(x, y, args);
@@ -78,6 +80,7 @@ export async function runZoo(cfg: ZooRun, progress: (text: string) => void): Pro
     totalMs: median(totals),
     startupMs: median(startups),
     ...(gradPath !== undefined && { gradPath }),
+    ...(nativeKind !== undefined && { nativeKind }),
     ...(notices !== undefined && { notices }),
   };
 }

@@ -1,5 +1,6 @@
 /** The JSON report of a training run (`--report FILE`); keys and order as documented in the README. */
 import { writeFileSync, renameSync } from 'node:fs';
+import type { NativeStepKind } from '@threadfit/shared';
 import type { FitResult } from '../fit/fit-loop.js';
 
 export interface TrainReport {
@@ -15,7 +16,7 @@ export interface TrainReport {
     /** 'dense' (the dense fast path), 'native' (its native step, tensorflow) or 'tape'. */
     gradients?: 'dense' | 'native' | 'tape';
     /** On the native step: its kernels, 'avx512' (threadfit's own) or 'tf-graph' (TensorFlow graph runs). */
-    nativeKernels?: 'avx512' | 'tf-graph';
+    nativeKernels?: NativeStepKind;
     /** On the tape, tensorflow: the traced graph step's decisions, per row count (which ran as one graph, which kept the tape and why). */
     gradientNotices?: string[];
   };

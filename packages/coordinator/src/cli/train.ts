@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch, type Logger } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch, type Logger, type NativeStepKind } from '@threadfit/shared';
 import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
 import { CLI_LABELS, RunCheckpoints, epochEndDue, trajectoryOf } from '../checkpoint/policy.js';
 import { onStopSignals, type StopSignal } from './signals.js';
@@ -27,6 +27,12 @@ import { chooseInterface, loadComm } from '../cluster/comm.js';
 import { HostGroup } from '../cluster/host-group.js';
 import { VERSION } from '../version.js';
 
+/** What each native step's kernels are, for the log line. */
+const NATIVE_KERNELS: Record<NativeStepKind, string> = {
+  avx512: "the dense fast path on threadfit's AVX-512 kernels",
+  'tf-graph': 'the dense fast path as one TensorFlow graph run per pass',
+  'wasm-simd': "the dense fast path on threadfit's WebAssembly SIMD kernels",
+};
 export interface RunIO {
   logger: Logger;
   out: Writable & { isTTY?: boolean; columns?: number };
@@ -174,9 +180,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
     trainer.gradPath === 'dense'
       ? 'gradients: dense fast path'
       : trainer.gradPath === 'native'
-        ? trainer.nativeKind === 'avx512'
-          ? "gradients: native step (the dense fast path on threadfit's AVX-512 kernels)"
-          : 'gradients: native step (the dense fast path as one TensorFlow graph run per pass)'
+        ? `gradients: native step (${NATIVE_KERNELS[trainer.nativeKind!]})`
         : `gradients: ${trainer.gradPath}`,
   );
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };

@@ -22,6 +22,7 @@ import {
   ThreadfitError,
   silentLogger,
   type Logger,
+  type NativeStepKind,
   type StateLayout,
   type StateViews,
   type WorkerInit,
@@ -59,7 +60,7 @@ export class Trainer {
   /** How the replicas compute gradients: 'dense' (the dense fast path) or 'tape (why)'. */
   readonly gradPath: string;
   /** On the native step: 'avx512' (threadfit's own kernels) or 'tf-graph' (TensorFlow graph runs). */
-  readonly nativeKind: 'avx512' | 'tf-graph' | undefined;
+  readonly nativeKind: NativeStepKind | undefined;
   readonly #pool: WorkerPool;
   readonly #cfg: TrainerConfig;
   readonly #supervisor: Supervisor;
@@ -77,7 +78,7 @@ export class Trainer {
     state: { layout: StateLayout; views: StateViews },
     pool: WorkerPool,
     gradPath: string,
-    nativeKind: 'avx512' | 'tf-graph' | undefined,
+    nativeKind: NativeStepKind | undefined,
   ) {
     this.#cfg = cfg;
     this.layout = state.layout;

@@ -13,6 +13,7 @@ import {
   silentLogger,
   stateSlotsOf,
   type ModelSpec,
+  type NativeStepKind,
   type OptimizerSpec,
 } from '@threadfit/shared';
 import { checkpointWeightSpecs, restoreOptimizerState } from '../checkpoint/optimizer-state.js';
@@ -215,8 +216,8 @@ export interface SessionResult {
   fit: FitResult;
   /** 'dense' (the dense fast path) or 'tape (why)'. */
   gradPath: string;
-  /** On the native step: its kernels ('avx512' or 'tf-graph'). */
-  nativeKind?: 'avx512' | 'tf-graph';
+  /** On the native step: its kernels (NativeStepKind). */
+  nativeKind?: NativeStepKind;
   /** What the traced graph step decided (tape models on tensorflow: which row counts run as one graph, which stay on the tape and why), each once. */
   notices: readonly string[];
   /** The whole run's History: a resumed run's earlier epochs (from its checkpoint), then this call's. */
