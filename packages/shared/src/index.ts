@@ -1,15 +1,3 @@
-export * from './errors.js';
-export * from './clock.js';
-export * from './layout.js';
-export * from './kernels.js';
-export * from './transpose.js';
-export * from './dense-step-kernels.js';
-export * from './optimizers.js';
-export * from './optimizer-references.js';
-export * from './rng.js';
-export * from './shard.js';
-export * from './idx.js';
+/** The whole package: the core (core.ts) and the pino logger factory, for the coordinator. */
+export * from './core.js';
 export * from './logger.js';
-export * from './protocol.js';
-export * from './comm.js';
-export * from './switches.js';

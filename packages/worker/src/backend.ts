@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { ErrorCodes, ThreadfitError, switchValue, type BackendName } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, switchValue, type BackendName } from '@threadfit/shared/core';
 import { installWasmMatMulFix } from './matmul-fix.js';
 import { registerChainedOps } from './chained-ops.js';
 import { installWasmGradientKernels } from './wasm-grad-kernels.js';

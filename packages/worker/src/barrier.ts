@@ -8,7 +8,7 @@
  * The coordinator raises ABORT when an attempt fails, so a waiting rank never waits on a dead one
  * for longer than a wait slice.
  */
-import { BARRIER_COUNT_MASK, Control, Errors, attemptTag } from '@threadfit/shared';
+import { BARRIER_COUNT_MASK, Control, Errors, attemptTag } from '@threadfit/shared/core';
 
 /** Atomics.wait slices: how soon a waiting rank notices ABORT or its deadline. */
 const SLICE_MS = 20;

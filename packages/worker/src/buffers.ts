@@ -1,4 +1,4 @@
-import type { StateViews } from '@threadfit/shared';
+import type { StateViews } from '@threadfit/shared/core';
 
 /**
  * Non-trainable weights at commit (the committing rank of execution.ts calls this once every

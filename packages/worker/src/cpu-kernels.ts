@@ -5,7 +5,7 @@
  * Used only where the CPU has AVX-512F; `THREADFIT_NATIVE_UPDATE=0` keeps the WebAssembly Adam.
  */
 import { createRequire } from 'node:module';
-import { switchValue, type NativeKernels } from '@threadfit/shared';
+import { switchValue, type NativeKernels } from '@threadfit/shared/core';
 import type { DenseStepBinding } from './native-step.js';
 
 export interface CpuKernels extends DenseStepBinding, NativeKernels {

@@ -16,10 +16,10 @@
  * step, the commit is one flip made only when every chunk of the step is finite, and a failure
  * (ABORT, from the coordinator) leaves the weights of the last released step.
  */
-import { Control, STEP_RECORD_WIDTH, StepRecord, Errors, epochMs, type ExecutionResult, type ExecutionTask, type StateViews } from '@threadfit/shared';
+import { Control, STEP_RECORD_WIDTH, StepRecord, Errors, epochMs, type ExecutionResult, type ExecutionTask, type StateViews } from '@threadfit/shared/core';
 import type { Replica } from './replica.js';
 import type { ChunkUpdater } from './updater.js';
-import type { MicroBatch } from '@threadfit/shared';
+import type { MicroBatch } from '@threadfit/shared/core';
 import type { GradResult, UpdateRequest, UpdateResult } from './step-parts.js';
 import { arrive, arriveAt, checkAbort, checkAttempt, release, waitUntil } from './barrier.js';
 import { averageBuffers } from './buffers.js';

@@ -1,5 +1,5 @@
 /** Simulated faults for `--inject-fault` (a testing aid): each one fails a task the way real code does. */
-import type { FaultKind } from '@threadfit/shared';
+import type { FaultKind } from '@threadfit/shared/core';
 
 /** Faults that strike before the gradients are computed. */
 export function faultBefore(kind: FaultKind | undefined, where: string): void {

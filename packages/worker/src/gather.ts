@@ -13,7 +13,7 @@ import {
   type StateViews,
   type TensorRegion,
   type WorkerInit,
-} from '@threadfit/shared';
+} from '@threadfit/shared/core';
 
 type Tf = typeof tfTypes;
 

@@ -9,7 +9,7 @@
  * disagree, and callers then keep the plain path.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
-import { loadTransposeKernel, type TransposeKernel } from '@threadfit/shared';
+import { loadTransposeKernel, type TransposeKernel } from '@threadfit/shared/core';
 
 type TensorInfo = tfTypes.TensorInfo;
 

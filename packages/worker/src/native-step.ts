@@ -13,7 +13,7 @@
  * scripts/setup-tensorflow.mjs; without it (or with THREADFIT_NATIVE_STEP=0) the dense fast path runs.
  */
 import { createRequire } from 'node:module';
-import { switchValue, type NativeStepKind } from '@threadfit/shared';
+import { switchValue, type NativeStepKind } from '@threadfit/shared/core';
 import { cpuKernels } from './cpu-kernels.js';
 import { outputLoss } from './output-loss.js';
 import { WASM_STEP_MAX_MACS, wasmDenseStep, wasmStepFits } from './wasm-dense-step.js';

@@ -14,7 +14,7 @@ import {
   type EvaluateTask,
   type MicroBatch,
   type WorkerInit,
-} from '@threadfit/shared';
+} from '@threadfit/shared/core';
 import { TensorIO } from './heap-io.js';
 import { TransposedWeights } from './transposed-weights.js';
 import { DenseChain, planDenseChain } from './dense-chain.js';
@@ -370,9 +370,12 @@ export class Replica {
   /**
    * One throw-away forward/backward pass on two training rows, at start: a model that needs a
    * kernel the backend lacks (Conv2DBackpropFilter on wasm) fails here, before any step, with
-   * the kernel and the backends that have it named.
+   * the kernel and the backends that have it named. A Dense chain skips it: its fast path and
+   * native step use Dense's kernels (matmul, add, the activations), which every backend has, or
+   * none at all; the pass cost each worker ~15 ms of start-up on wasm.
    */
   async probe(): Promise<void> {
+    if (this.#chain !== undefined) return;
     const tf = this.#tf;
     const split = this.#rows.split('train');
     const rows = Int32Array.from({ length: Math.min(2, split.count) }, (_, i) => i);

@@ -3,7 +3,7 @@
  * Running a function with Math.random replaced by a seeded generator makes those draws a pure
  * function of the seed. Synchronous only: the original is restored before returning.
  */
-import { Rng } from '@threadfit/shared';
+import { Rng } from '@threadfit/shared/core';
 
 export function withSeededMathRandom<T>(seed: number, fn: () => T): T {
   const original = Math.random;

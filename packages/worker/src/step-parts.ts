@@ -3,7 +3,7 @@
  * (Replica.grad) and its chunk's reduce + optimizer (ChunkUpdater). Plain data between modules of
  * one thread; what crosses threads is in @threadfit/shared's protocol.ts.
  */
-import type { CommTask, MicroBatch } from '@threadfit/shared';
+import type { CommTask, MicroBatch } from '@threadfit/shared/core';
 
 /** A rank's share of one step: one micro-batch normally; several in deterministic or accumulation mode. */
 export interface GradRequest {

@@ -3,7 +3,7 @@
  * them: tfjs-layers' own compiled loss and metric functions, regularizer losses in training.
  */
 import type * as tfTypes from '@tensorflow/tfjs';
-import { deriveSeed } from '@threadfit/shared';
+import { deriveSeed } from '@threadfit/shared/core';
 import { withSeededMathRandom } from './seeded-random.js';
 
 type Tf = typeof tfTypes;

@@ -25,7 +25,7 @@
  */
 import { createRequire } from 'node:module';
 import type * as tfTypes from '@tensorflow/tfjs';
-import { switchValue } from '@threadfit/shared';
+import { switchValue } from '@threadfit/shared/core';
 import type { StepTensors } from './tape.js';
 
 type Tf = typeof tfTypes;

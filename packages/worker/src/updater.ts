@@ -17,7 +17,7 @@ import {
   type OptimizerSpec,
   type StateLayout,
   type UpdateKernels,
-} from '@threadfit/shared';
+} from '@threadfit/shared/core';
 import { nativeUpdateKernels } from './cpu-kernels.js';
 import type { UpdateRequest, UpdateResult } from './step-parts.js';
 

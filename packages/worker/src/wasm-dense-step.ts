@@ -14,7 +14,7 @@
  * One memory per step, laid out when the step is created and grown when a step has more rows:
  * [static data | weights | gradients | x | each stage's output | dz of the output | two da buffers].
  */
-import { DENSE_ACTIVATIONS, loadDenseStepKernels, type DenseActivation, type DenseStepKernels } from '@threadfit/shared';
+import { DENSE_ACTIVATIONS, loadDenseStepKernels, type DenseActivation, type DenseStepKernels } from '@threadfit/shared/core';
 import type { DenseStepBinding } from './native-step.js';
 
 interface Stage {

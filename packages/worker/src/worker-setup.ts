@@ -1,7 +1,7 @@
 /** Loads the user's `workerSetup` module (where custom layers register their classes). */
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ErrorCodes, ThreadfitError } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError } from '@threadfit/shared/core';
 
 export async function importWorkerSetup(spec: string): Promise<void> {
   const url = /^[a-z]+:/i.test(spec) ? spec : isAbsolute(spec) ? pathToFileURL(spec).href : spec;
