@@ -19,7 +19,6 @@ async function start(): Promise<(task: Task) => TaskResult | Promise<TaskResult>
   // Custom layers, losses or ops register themselves when their module is imported.
   if (init.workerSetup !== undefined) await importWorkerSetup(init.workerSetup);
   const replica = await Replica.create(tf, init);
-  await replica.probe();
   const updater = new ChunkUpdater(init.stateMemory, init.stateLayout, init.optimizer, init.commModule);
   const views = new StateViews(init.stateMemory.buffer as unknown as SharedArrayBuffer, init.stateLayout);
   const handle = (task: Task): TaskResult | Promise<TaskResult> => {

@@ -3,6 +3,7 @@
  * are refreshed from the committed shared buffer before each use. Plain code (no thread API), so a
  * test can drive it in the main thread; entry.ts wires it to piscina.
  */
+import { createRequire } from 'node:module';
 import type * as tfTypes from '@tensorflow/tfjs';
 import {
   StateViews,
@@ -194,11 +195,15 @@ export class Replica {
     let count = 0;
     let lossSum = 0;
     let metricSums: number[] = [];
-    for (const micro of task.micro) {
-      const r = this.#microGrad(micro, task.step, task.from, ms);
-      count += r.count;
-      lossSum += r.lossSum;
-      metricSums = metricSums.length === 0 ? r.metricSums : metricSums.map((m, i) => m + r.metricSums[i]);
+    try {
+      for (const micro of task.micro) {
+        const r = this.#microGrad(micro, task.step, task.from, ms);
+        count += r.count;
+        lossSum += r.lossSum;
+        metricSums = metricSums.length === 0 ? r.metricSums : metricSums.map((m, i) => m + r.metricSums[i]);
+      }
+    } catch (err) {
+      throw this.#explained(err);
     }
     if (count === 0) throw Errors.internal(`grad task for rank ${task.rank} has no samples`);
     return { rank: task.rank, count, lossSum, metricSums, ms };
@@ -368,55 +373,43 @@ export class Replica {
   }
 
   /**
-   * One throw-away forward/backward pass on two training rows, at start: a model that needs a
-   * kernel the backend lacks (Conv2DBackpropFilter on wasm) fails here, before any step, with
-   * the kernel and the backends that have it named. A Dense chain skips it: its fast path and
-   * native step use Dense's kernels (matmul, add, the activations), which every backend has, or
-   * none at all; the pass cost each worker ~15 ms of start-up on wasm.
+   * A tape step's failure that no rerun can mend, as the error a user can act on: a model whose
+   * op tfjs cannot differentiate (no gradient registered), or that needs a kernel the backend
+   * lacks (Conv2DBackpropFilter on stock wasm), names the layer, the op or kernel and the backends
+   * that have it. Thrown as UNSUPPORTED, which ends training at once (engine/faults.ts). Checked
+   * on the first step, as model.fit fails at its first batch: a throw-away pass at start-up cost
+   * recurrent models ~0.4-1 s per worker (docs/PERFORMANCE.md, "Session 10"). Any other error is
+   * returned as it is.
    */
-  async probe(): Promise<void> {
-    if (this.#chain !== undefined) return;
+  #explained(err: unknown): unknown {
     const tf = this.#tf;
-    const split = this.#rows.split('train');
-    const rows = Int32Array.from({ length: Math.min(2, split.count) }, (_, i) => i);
-    const { xs, ys } = this.#rows.rows(split, rows);
-    try {
-      const { value, grads } = tf.variableGrads(() => {
-        const out = this.#model.apply(xs, { training: true }) as tfTypes.Tensor | tfTypes.Tensor[];
-        return this.#tape.totalLoss(ys, Array.isArray(out) ? out : [out], true);
-      }, this.#vars);
-      tf.dispose([value, ...Object.values(grads)]);
-    } catch (err) {
-      const noGradient = /gradient function not found for (\w+)/.exec((err as Error).message);
-      if (noGradient !== null) {
-        // tfjs registers no gradient for the op: no backend can train through it.
-        const layer = this.#layerNeeding(new RegExp(`gradient function not found for ${noGradient[1]}\\b`));
-        throw new ThreadfitError(
-          ErrorCodes.UNSUPPORTED,
-          `${layer === undefined ? 'the model' : `layer '${layer.name}' (${layer.getClassName()})`} uses the op '${noGradient[1]}', which tfjs cannot differentiate on any backend (no gradient is registered for it), so no backend can train through it; replace the layer (model.fit fails the same way)`,
-          { cause: err },
-        );
-      }
-      const m = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec((err as Error).message);
-      if (m === null) throw err;
-      // Workers load only the backend they run (backend.ts): the cpu backend's kernel registry is
-      // loaded here, on this error path, to say whether it has the kernel.
-      await import('@tensorflow/tfjs-backend-cpu');
-      const others = ['cpu', 'wasm', 'tensorflow'].filter((b) => b !== m[2] && (tf.getKernel(m[1], b) !== undefined || b === 'tensorflow'));
-      const layer = this.#layerNeeding(new RegExp(`Kernel '${m[1]}' not registered`));
-      throw new ThreadfitError(
+    const message = (err as Error | undefined)?.message ?? '';
+    const noGradient = /gradient function not found for (\w+)/.exec(message);
+    if (noGradient !== null) {
+      // tfjs registers no gradient for the op: no backend can train through it.
+      const layer = this.#layerNeeding(new RegExp(`gradient function not found for ${noGradient[1]}\\b`));
+      return new ThreadfitError(
         ErrorCodes.UNSUPPORTED,
-        `${layer === undefined ? 'the model' : `layer '${layer.name}' (${layer.getClassName()})`} needs the tfjs kernel '${m[1]}', which backend '${m[2]}' does not have (training this model differentiates an op it cannot run); use backend ${others.map((b) => `'${b}'`).join(' or ')}`,
+        `${layer === undefined ? 'the model' : `layer '${layer.name}' (${layer.getClassName()})`} uses the op '${noGradient[1]}', which tfjs cannot differentiate on any backend (no gradient is registered for it), so no backend can train through it; replace the layer (model.fit fails the same way)`,
         { cause: err },
       );
-    } finally {
-      tf.dispose([...xs, ...ys]);
-      this.#loadedStep = -1; // the probe's training-mode pass moved the moving statistics
     }
+    const m = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec(message);
+    if (m === null) return err;
+    // Workers load only the backend they run (backend.ts): the cpu backend's kernel registry is
+    // loaded here, on this error path, to say whether it has the kernel.
+    createRequire(import.meta.url)('@tensorflow/tfjs-backend-cpu');
+    const others = ['cpu', 'wasm', 'tensorflow'].filter((b) => b !== m[2] && (tf.getKernel(m[1], b) !== undefined || b === 'tensorflow'));
+    const layer = this.#layerNeeding(new RegExp(`Kernel '${m[1]}' not registered`));
+    return new ThreadfitError(
+      ErrorCodes.UNSUPPORTED,
+      `${layer === undefined ? 'the model' : `layer '${layer.name}' (${layer.getClassName()})`} needs the tfjs kernel '${m[1]}', which backend '${m[2]}' does not have (training this model differentiates an op it cannot run); use backend ${others.map((b) => `'${b}'`).join(' or ')}`,
+      { cause: err },
+    );
   }
 
   /**
-   * On the probe's error path only: the first layer whose own forward and backward pass (on
+   * On #explained's path only: the first layer whose own forward and backward pass (on
    * inputs of its input shapes, batch 2) fails with an error matching `needs`, so the error can
    * name it.
    */

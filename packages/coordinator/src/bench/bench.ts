@@ -26,7 +26,7 @@ export interface BenchResult {
   batchSize: number;
   /** threadfit rows: 'dense' (the dense fast path) or 'tape'; null for stock fit. */
   gradients: 'dense' | 'native' | 'tape' | null;
-  /** threadfit rows on the native step: its kernels, 'avx512' (threadfit's own) or 'tf-graph'; null otherwise. */
+  /** threadfit rows on the native step: its kernels ('avx512', 'tf-graph' or 'wasm-simd'); null otherwise. */
   nativeKernels: NativeStepKind | null;
   /** threadfit rows: steps the workers ran per execution (1: a round trip per step); null for stock fit. */
   stepsPerExecution: number | null;

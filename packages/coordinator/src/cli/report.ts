@@ -15,7 +15,7 @@ export interface TrainReport {
     dataset: string;
     /** 'dense' (the dense fast path), 'native' (its native step, tensorflow) or 'tape'. */
     gradients?: 'dense' | 'native' | 'tape';
-    /** On the native step: its kernels, 'avx512' (threadfit's own) or 'tf-graph' (TensorFlow graph runs). */
+    /** On the native step: its kernels (NativeStepKind: 'avx512', 'tf-graph' or 'wasm-simd'). */
     nativeKernels?: NativeStepKind;
     /** On the tape, tensorflow: the traced graph step's decisions, per row count (which ran as one graph, which kept the tape and why). */
     gradientNotices?: string[];

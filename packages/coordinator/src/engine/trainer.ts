@@ -43,7 +43,7 @@ export type { StepMs, StepStats } from './step.js';
 export type { TrainerConfig } from './config.js';
 export type { EvalStats } from './evaluation.js';
 
-/** Worker start-up (backend, replica, probe pass) must finish within this. */
+/** Worker start-up (backend, replica) must finish within this. */
 const INIT_TIMEOUT_MS = 300_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
@@ -59,7 +59,7 @@ export class Trainer {
   readonly views: StateViews;
   /** How the replicas compute gradients: 'dense' (the dense fast path) or 'tape (why)'. */
   readonly gradPath: string;
-  /** On the native step: 'avx512' (threadfit's own kernels) or 'tf-graph' (TensorFlow graph runs). */
+  /** On the native step: its kernels ('avx512', 'tf-graph' or 'wasm-simd'). */
   readonly nativeKind: NativeStepKind | undefined;
   readonly #pool: WorkerPool;
   readonly #cfg: TrainerConfig;
