@@ -162,3 +162,44 @@ describe('in a real worker thread (parallelFit, backend wasm)', () => {
     s.model.dispose();
   });
 });
+
+/**
+ * A layer whose gradient needs a kernel only 'wasm' has (registered here, never run): on cpu the
+ * first step fails, and the replica turns tfjs's "not registered" into an error a user can act on.
+ */
+class KernelGap extends tf.layers.Layer {
+  static className = 'ThreadfitTestKernelGap';
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const f = tf.customGrad((t) => ({
+      value: tf.mul(t as tf.Tensor, 2),
+      gradFunc: (dy: tf.Tensor) => tf.engine().runKernel('ThreadfitTestGapGrad', { dy }, {}) as tf.Tensor,
+    }));
+    return f(x) as tf.Tensor;
+  }
+}
+
+describe('a model that needs a kernel the backend lacks', () => {
+  beforeAll(() => {
+    tf.serialization.registerClass(KernelGap);
+    tf.registerKernel({
+      kernelName: 'ThreadfitTestGapGrad',
+      backendName: 'wasm',
+      kernelFunc: () => {
+        throw new Error('not run in this test');
+      },
+    });
+  });
+
+  it('fails its first step with UNSUPPORTED, naming the layer, the kernel and the backends that have it', async () => {
+    const f: Family = { name: 'gap', input: [5], build: seq(() => [L.dense({ units: 4 }), new KernelGap({ name: 'the_gap' })]) };
+    const s = setUp(f);
+    const err = (await gradientsOn('cpu', f, s).catch((e: unknown) => e)) as Error & { code?: string };
+    expect(err).toBeInstanceOf(Error);
+    expect(err.code).toBe('ERR_THREADFIT_UNSUPPORTED');
+    expect(err.message).toMatch(
+      /^layer 'the_gap' \(ThreadfitTestKernelGap\) needs the tfjs kernel 'ThreadfitTestGapGrad', which backend 'cpu' does not have .*; use backend 'wasm' or 'tensorflow'$/,
+    );
+    s.model.dispose();
+  });
+});
