@@ -95,19 +95,18 @@ export function mountTmpfs(bytes: number, prefix = 'threadfit-tmpfs-'): { dir: s
   };
 }
 
+/** max|a - b| / max|b| over two arrays of the same length (the scale floored at 1e-12). */
+export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let k = 0; k < a.length; k++) {
+    diff = Math.max(diff, Math.abs(a[k] - b[k]));
+    scale = Math.max(scale, Math.abs(b[k]));
+  }
+  return diff / scale;
+}
+
 /** The largest relative difference between two lists of tensors: max over i of max|a_i - b_i| / max|a_i|. */
 export function maxRel(a: Array<{ dataSync(): ArrayLike<number> }>, b: Array<{ dataSync(): ArrayLike<number> }>): number {
-  let worst = 0;
-  a.forEach((t, i) => {
-    const x = t.dataSync();
-    const y = b[i].dataSync();
-    let diff = 0;
-    let scale = 1e-12;
-    for (let k = 0; k < x.length; k++) {
-      diff = Math.max(diff, Math.abs(x[k] - y[k]));
-      scale = Math.max(scale, Math.abs(x[k]));
-    }
-    worst = Math.max(worst, diff / scale);
-  });
-  return worst;
+  return Math.max(0, ...a.map((t, i) => relDiff(b[i].dataSync(), t.dataSync())));
 }

@@ -14,6 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
 import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, shareImageDataset, type SharedDataset } from '@threadfit/coordinator';
 import { CPU_KERNELS_ADDON, NATIVE_STEP_ADDON, ensureTensorflow } from './tensorflow-setup.js';
+import { relDiff } from './helpers.js';
 
 interface Binding {
   avx512?: boolean;
@@ -34,16 +35,6 @@ afterEach(async () => {
   await Promise.all(trainers.map((t) => t.close()));
   trainers = [];
 });
-
-function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 const load = (path: string) => createRequire(import.meta.url)(path) as Binding;
 /** The addons to test: the TF graph always; the AVX-512 kernels where this CPU can run them. */
@@ -107,12 +98,12 @@ function check(kind: string, binding: Binding, hidden: string, output: string, b
       n,
       ws.map((w) => w.dataSync() as Float32Array),
     );
-    expect(rel(p, act(output, forward(ws)).dataSync()), `${kind}: output`).toBeLessThan(2e-6);
+    expect(relDiff(p, act(output, forward(ws)).dataSync()), `${kind}: output`).toBeLessThan(2e-6);
     // dz is dL/dz of the output's pre-activation: the gradient of sum(z * dz).
     const grads = ws.map((w) => new Float32Array(w.size));
     binding.backward(step, dzT.dataSync() as Float32Array, grads);
     const want = tf.grads((...v: tf.Tensor[]) => tf.sum(tf.mul(forward(v), dzT)))(ws);
-    want.forEach((g, i) => expect(rel(grads[i], g.dataSync()), `${kind}: gradient ${i}`).toBeLessThan(1e-5));
+    want.forEach((g, i) => expect(relDiff(grads[i], g.dataSync()), `${kind}: gradient ${i}`).toBeLessThan(1e-5));
   }
 }
 
@@ -154,8 +145,8 @@ describe('training through the native step (tensorflow)', () => {
     const dense = await train({ workers: 2, steps: 20, native: 'off' });
     const auto = await train({ workers: 2, steps: 20, native: 'auto' });
     const graph = await train({ workers: 2, steps: 20, native: 'graph' });
-    auto.forEach((w, i) => expect(rel(w, dense[i]), `weight ${i}`).toBeLessThan(1e-4));
-    graph.forEach((w, i) => expect(rel(w, dense[i]), `weight ${i} (tf-graph)`).toBeLessThan(1e-4));
+    auto.forEach((w, i) => expect(relDiff(w, dense[i]), `weight ${i}`).toBeLessThan(1e-4));
+    graph.forEach((w, i) => expect(relDiff(w, dense[i]), `weight ${i} (tf-graph)`).toBeLessThan(1e-4));
   });
 
   it('deterministic mode: the same bits at W=1 and W=2; a crashed worker reruns its step to the same bits', async () => {

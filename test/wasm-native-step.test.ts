@@ -12,6 +12,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
 import { wasmDenseStep, wasmStepFits } from '@threadfit/worker';
 import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, shareImageDataset, type SharedDataset } from '@threadfit/coordinator';
+import { relDiff } from './helpers.js';
 
 let shared: SharedDataset;
 let trainers: Trainer[] = [];
@@ -25,16 +26,6 @@ afterEach(async () => {
   await Promise.all(trainers.map((t) => t.close()));
   trainers = [];
 });
-
-function rel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 const act = (a: string, z: tf.Tensor) =>
   a === 'relu' ? tf.relu(z) : a === 'sigmoid' ? tf.sigmoid(z) : a === 'tanh' ? tf.tanh(z) : a === 'softmax' ? tf.softmax(z) : z;
@@ -69,12 +60,12 @@ function check(step: unknown, activations: string[], bias: boolean, n: number, w
       ws.map((w) => w.dataSync() as Float32Array),
     );
     expect(p.length).toBe(n * widths[widths.length - 1]);
-    expect(rel(p, act(last, logits(ws)).dataSync()), 'output').toBeLessThan(2e-6);
+    expect(relDiff(p, act(last, logits(ws)).dataSync()), 'output').toBeLessThan(2e-6);
     // dz is dL/dz of the output's pre-activation: the gradient of sum(z * dz).
     const grads = ws.map((w) => new Float32Array(w.size).fill(Number.NaN));
     wasmDenseStep.backward(step, dz.dataSync() as Float32Array, grads);
     const want = tf.grads((...v: tf.Tensor[]) => tf.sum(tf.mul(logits(v), dz)))(ws);
-    want.forEach((g, i) => expect(rel(grads[i], g.dataSync()), `gradient ${i}`).toBeLessThan(1e-5));
+    want.forEach((g, i) => expect(relDiff(grads[i], g.dataSync()), `gradient ${i}`).toBeLessThan(1e-5));
   });
 }
 
@@ -150,9 +141,9 @@ describe('training through the wasm native step', () => {
     expect(dense.trainer.nativeKind).toBeUndefined();
     expect(native.trainer.gradPath).toBe('native');
     expect(native.trainer.nativeKind).toBe('wasm-simd');
-    native.weights.forEach((w, i) => expect(rel(w, dense.weights[i]), `weight ${i}`).toBeLessThan(1e-4));
+    native.weights.forEach((w, i) => expect(relDiff(w, dense.weights[i]), `weight ${i}`).toBeLessThan(1e-4));
     // It trained: the weights moved.
-    expect(rel(native.weights[0], (await train({ workers: 1, steps: 0, native: true })).weights[0])).toBeGreaterThan(1e-3);
+    expect(relDiff(native.weights[0], (await train({ workers: 1, steps: 0, native: true })).weights[0])).toBeGreaterThan(1e-3);
   });
 
   it('deterministic mode: the same bits at W=1 and W=2', async () => {
