@@ -44,4 +44,15 @@ export default defineConfig(
       '@typescript-eslint/await-thenable': 'error',
     },
   },
+  {
+    // Worker threads load @threadfit/shared's core only: its index also loads pino, ~15 ms of every
+    // worker's start-up for a logger workers never use (docs/PERFORMANCE.md, "Session 10").
+    files: ['packages/worker/src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: '@threadfit/shared', message: "Import '@threadfit/shared/core' in worker code (the index also loads pino)." }] },
+      ],
+    },
+  },
 );

@@ -110,3 +110,20 @@ export function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 export function maxRel(a: Array<{ dataSync(): ArrayLike<number> }>, b: Array<{ dataSync(): ArrayLike<number> }>): number {
   return Math.max(0, ...a.map((t, i) => relDiff(b[i].dataSync(), t.dataSync())));
 }
+
+/**
+ * Runs `fn` with environment variable `name` set to `value` (undefined: unset), then puts back
+ * what was there before, also when `fn` throws. Workers and replicas read threadfit's switches
+ * when they are created, so `fn` is where they are created.
+ */
+export async function withEnv<T>(name: string, value: string | undefined, fn: () => Promise<T>): Promise<T> {
+  const before = process.env[name];
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env[name];
+    else process.env[name] = before;
+  }
+}

@@ -14,7 +14,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
 import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, shareImageDataset, type SharedDataset } from '@threadfit/coordinator';
 import { CPU_KERNELS_ADDON, NATIVE_STEP_ADDON, ensureTensorflow } from './tensorflow-setup.js';
-import { relDiff } from './helpers.js';
+import { relDiff, withEnv } from './helpers.js';
 
 interface Binding {
   avx512?: boolean;
@@ -114,10 +114,8 @@ async function train(o: { workers: number; steps: number; native: 'auto' | 'grap
   const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
   // Workers copy the environment when they start.
-  if (o.native !== 'auto') process.env.THREADFIT_NATIVE_STEP = o.native === 'off' ? '0' : 'graph';
-  let trainer: Trainer;
-  try {
-    trainer = await Trainer.create({
+  const trainer = await withEnv('THREADFIT_NATIVE_STEP', o.native === 'auto' ? undefined : o.native === 'off' ? '0' : 'graph', () =>
+    Trainer.create({
       workers: o.workers,
       backend: 'tensorflow',
       model: spec,
@@ -127,10 +125,8 @@ async function train(o: { workers: number; steps: number; native: 'auto' | 'grap
       optimizer: ADAM_DEFAULTS,
       microBatches: o.microBatches,
       injectFault: o.fault === undefined ? undefined : { kind: 'exit', step: 3, rank: 1 },
-    });
-  } finally {
-    delete process.env.THREADFIT_NATIVE_STEP;
-  }
+    }),
+  );
   trainers.push(trainer);
   expect(trainer.gradPath).toBe(o.native === 'off' ? 'dense' : 'native');
   const kind = o.native === 'off' ? undefined : o.native === 'graph' || load(CPU_KERNELS_ADDON).avx512 !== true ? 'tf-graph' : 'avx512';

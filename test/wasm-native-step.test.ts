@@ -12,7 +12,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, epochPermutation } from '@threadfit/shared';
 import { wasmDenseStep, wasmStepFits } from '@threadfit/worker';
 import { Trainer, buildSeedModel, coordinatorTf, loadImageDataset, modelSpecOf, shareImageDataset, type SharedDataset } from '@threadfit/coordinator';
-import { relDiff } from './helpers.js';
+import { relDiff, withEnv } from './helpers.js';
 
 let shared: SharedDataset;
 let trainers: Trainer[] = [];
@@ -111,10 +111,8 @@ async function train(o: { workers: number; steps: number; native: boolean; micro
   const init = model.getWeights().map((w) => w.dataSync() as Float32Array);
   model.dispose();
   // Workers copy the environment when they start.
-  if (!o.native) process.env.THREADFIT_NATIVE_STEP = '0';
-  let trainer: Trainer;
-  try {
-    trainer = await Trainer.create({
+  const trainer = await withEnv('THREADFIT_NATIVE_STEP', o.native ? undefined : '0', () =>
+    Trainer.create({
       workers: o.workers,
       backend: 'wasm',
       model: spec,
@@ -123,10 +121,8 @@ async function train(o: { workers: number; steps: number; native: boolean; micro
       maxBatch: 128,
       optimizer: ADAM_DEFAULTS,
       microBatches: o.microBatches,
-    });
-  } finally {
-    delete process.env.THREADFIT_NATIVE_STEP;
-  }
+    }),
+  );
   trainers.push(trainer);
   const order = epochPermutation(shared.trainCount, 5, 0);
   for (let s = 0; s < o.steps; s++) await trainer.trainStep(order.subarray(s * 128, (s + 1) * 128));

@@ -92,15 +92,10 @@ export function biasActivate(z: usize, bias: usize, n: i32, units: i32, activati
       for (let j = u4; j < units; j++) store<f32>(at(row, j), load<f32>(at(row, j)) + load<f32>(at(bias, j)));
     }
     if (activation == RELU) {
-      // x > 0 ? x : 0 (0 for NaN and -0), as tfjs's relu.
-      for (let j = 0; j < u4; j += 4) {
-        const x = v128.load(at(row, j));
-        v128.store(at(row, j), v128.and(x, f32x4.gt(x, zero)));
-      }
-      for (let j = u4; j < units; j++) {
-        const x = load<f32>(at(row, j));
-        store<f32>(at(row, j), x > 0 ? x : 0);
-      }
+      // max(x, 0): a NaN stays NaN, as in tfjs's relu (and so reaches the loss and the step's
+      // non-finite check).
+      for (let j = 0; j < u4; j += 4) v128.store(at(row, j), f32x4.max(v128.load(at(row, j)), zero));
+      for (let j = u4; j < units; j++) store<f32>(at(row, j), Mathf.max(load<f32>(at(row, j)), 0));
     } else if (activation == SIGMOID) {
       for (let j = 0; j < units; j++) store<f32>(at(row, j), 1 / (1 + Mathf.exp(-load<f32>(at(row, j)))));
     } else if (activation == TANH) {
@@ -136,14 +131,25 @@ export function columnSums(dz: usize, n: i32, units: i32, out: usize): void {
   }
 }
 
-// da[count] becomes dL/dz of a hidden stage whose activation output is `out` (tfjs's formulas;
-// relu's mask is out > 0, so a NaN output passes no gradient).
+// da[count] becomes dL/dz of a hidden stage whose activation output is `out`, by tfjs's formulas.
+// relu: da times step(out), step being 1 where out > 0, NaN where out is NaN and 0 elsewhere (the
+// dense fast path's da * sign(out)): a NaN passes on, and so does Inf * 0 = NaN, as on the tape.
 export function activationGrad(activation: i32, out: usize, da: usize, count: i32): void {
   if (activation == RELU) {
     const c4 = count & ~3;
     const zero = f32x4.splat(0);
-    for (let i = 0; i < c4; i += 4) v128.store(at(da, i), v128.and(v128.load(at(da, i)), f32x4.gt(v128.load(at(out, i)), zero)));
-    for (let i = c4; i < count; i++) if (!(load<f32>(at(out, i)) > 0)) store<f32>(at(da, i), 0);
+    const one = f32x4.splat(1);
+    const nan = f32x4.splat(NaN);
+    for (let i = 0; i < c4; i += 4) {
+      const o = v128.load(at(out, i));
+      const step = v128.bitselect(nan, v128.bitselect(one, zero, f32x4.gt(o, zero)), f32x4.ne(o, o));
+      v128.store(at(da, i), f32x4.mul(v128.load(at(da, i)), step));
+    }
+    for (let i = c4; i < count; i++) {
+      const o = load<f32>(at(out, i));
+      const step: f32 = o > 0 ? 1 : isNaN(o) ? NaN : 0;
+      store<f32>(at(da, i), load<f32>(at(da, i)) * step);
+    }
   } else if (activation == SIGMOID) {
     for (let i = 0; i < count; i++) {
       const o = load<f32>(at(out, i));

@@ -8,7 +8,7 @@
 import { ErrorCodes, ThreadfitError } from './errors.js';
 
 export const SWITCHES = {
-  /** The Dense chain's native step (tensorflow's addons, wasm's SIMD kernels for small chains): 0 = the dense fast path on tfjs kernels; graph = the TF graph even where the AVX-512 kernels run. */
+  /** The Dense chain's native step (tensorflow's addons, wasm's SIMD kernels for small chains): 0 = the dense fast path on tfjs kernels; graph = the TF graph even where the AVX-512 kernels run (tensorflow only; wasm keeps its step). */
   THREADFIT_NATIVE_STEP: ['0', 'graph'],
   /** 0 = the WebAssembly reduce + Adam instead of the AVX-512 one. */
   THREADFIT_NATIVE_UPDATE: ['0'],

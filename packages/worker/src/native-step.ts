@@ -1,16 +1,21 @@
 /**
- * The native step (issue 20) of a Dense chain on the tensorflow backend: the dense fast path's
- * forward and backward, each as ONE TF_SessionRun on a graph built once per worker
+ * The native step (issue 20) of a Dense chain: the dense fast path's forward and backward, each
+ * as one call, behind one binding (DenseStepBinding) with three implementations: on wasm,
+ * threadfit's WebAssembly SIMD kernels for small chains (wasm-dense-step.ts); on tensorflow,
+ * threadfit's AVX-512 kernels (cpu-kernels.ts) where the CPU has them, else ONE TF_SessionRun
+ * per pass on a graph built once per worker
  * (native/src/graph_step.cc, on the libtensorflow tfjs-node uses). Per pass that is one call into
  * TensorFlow instead of ~14 eager kernels, each with tfjs-node's dispatch, and the two workers'
  * graphs run on their own thread pools, where their eager kernels slowed each other down by
  * 1.5-1.7x per row (docs/PERFORMANCE.md). The loss, the metrics and the output gradient stay in
  * JavaScript (output-loss.ts), as on the dense fast path, so the same losses and metrics are
- * supported and the result equals it to float32 rounding (test: packages/worker/test/native-step.test.ts).
+ * supported and the result equals it to float32 rounding (tests: test/native-step.test.ts,
+ * test/wasm-native-step.test.ts).
  *
  * The weights are read where they are committed (shared memory) and the gradients written into
- * the gradient slot: no tfjs variable is loaded on this path. The addon is built by
- * scripts/setup-tensorflow.mjs; without it (or with THREADFIT_NATIVE_STEP=0) the dense fast path runs.
+ * the gradient slot: no tfjs variable is loaded on this path. The tensorflow addons are built by
+ * scripts/setup-tensorflow.mjs; without them, for a larger chain on wasm, on cpu, or with
+ * THREADFIT_NATIVE_STEP=0, the dense fast path runs.
  */
 import { createRequire } from 'node:module';
 import { switchValue, type NativeStepKind } from '@threadfit/shared/core';

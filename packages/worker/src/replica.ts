@@ -52,7 +52,7 @@ export class Replica {
   readonly #transposed: TransposedWeights | undefined;
   /** The dense fast path (dense-chain.ts), when the model is a chain of Dense layers. */
   readonly #chain: DenseChain | undefined;
-  /** Its native step on tensorflow (native-step.ts), when the addon is built. */
+  /** Its native step (native-step.ts): tensorflow's addons when built, wasm's SIMD kernels for a small chain. */
   readonly #native: NativeDenseStep | undefined;
   /** How gradients are computed: 'dense' (fast path) or why the tape is used. */
   readonly gradPath: string;

@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ADAM_DEFAULTS, StateViews, createStateMemory, datasetLayout, stateLayout, tensorView, type WorkerInit } from '@threadfit/shared';
 import { Replica, setupBackend } from '@threadfit/worker';
 import { modelSpecOf } from '@threadfit/coordinator';
+import { withEnv } from '../../../test/helpers.js';
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -41,13 +42,8 @@ interface Case {
  * it is created; replicas read the switch then), 'native' as it comes (the wasm native step for
  * small chains).
  */
-async function fastReplica(init: WorkerInit, path: 'dense' | 'native'): Promise<Replica> {
-  if (path === 'dense') process.env.THREADFIT_NATIVE_STEP = '0';
-  try {
-    return await Replica.create(tf, init);
-  } finally {
-    delete process.env.THREADFIT_NATIVE_STEP;
-  }
+function fastReplica(init: WorkerInit, path: 'dense' | 'native'): Promise<Replica> {
+  return withEnv('THREADFIT_NATIVE_STEP', path === 'dense' ? '0' : undefined, () => Replica.create(tf, init));
 }
 
 const dense = (units: number, activation: string, extra: object = {}) =>
@@ -141,7 +137,7 @@ function setup(c: Case) {
     logLevel: 'silent',
     seed: 0,
   });
-  return { model, spec, views, init };
+  return { model, spec, views, init, x };
 }
 
 describe.each(['dense', 'native'] as const)('%s path vs the tape (wasm, real kernels)', (path) => {
@@ -205,6 +201,32 @@ describe.each(['dense', 'native'] as const)('%s path vs the tape (wasm, real ker
     // tensorflow keep it); what decides the step is that the gradients are non-finite.
     void a;
     void b;
+    const nonFinite = (g: Float32Array) => g.subarray(0, spec.paramCount).filter((x) => !Number.isFinite(x)).length;
+    expect(nonFinite(views.gradSlot(1))).toBeGreaterThan(0);
+    expect(nonFinite(views.gradSlot(0))).toBe(nonFinite(views.gradSlot(1)));
+    fast.dispose();
+    tape.dispose();
+  });
+
+  it('a NaN input stays NaN through a relu hidden layer, in the gradients as on the tape', async () => {
+    const c: Case = {
+      name: 'nan input',
+      layers: () => [dense(6, 'relu', { inputShape: [5] }), dense(3, 'softmax')],
+      loss: 'categoricalCrossentropy',
+      metrics: [],
+      input: [5],
+      classes: 3,
+      targets: 'labels',
+    };
+    const { spec, views, init, x } = setup(c);
+    // One element of one row: that row's hidden pre-activations are all NaN.
+    x[7] = Number.NaN;
+    const fast = await fastReplica(init(true), path);
+    const tape = await Replica.create(tf, init(false));
+    expect(fast.gradPath).toBe(path);
+    const task = (slot: number) => ({ rank: 0, micro: [{ slot, start: 0, end: ROWS }], step: 0, from: 0 as const });
+    fast.grad(task(0));
+    tape.grad(task(1));
     const nonFinite = (g: Float32Array) => g.subarray(0, spec.paramCount).filter((x) => !Number.isFinite(x)).length;
     expect(nonFinite(views.gradSlot(1))).toBeGreaterThan(0);
     expect(nonFinite(views.gradSlot(0))).toBe(nonFinite(views.gradSlot(1)));

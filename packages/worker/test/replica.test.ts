@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '@threadfit/worker';
 import { followAdam, seedReplica } from './follow-adam.js';
+import { withEnv } from '../../../test/helpers.js';
 
 beforeAll(async () => {
   tf.env().set('PROD', true);
@@ -22,9 +23,8 @@ describe.each(['dense', 'native'] as const)('Replica.prefetch on the %s path (ro
   it('a prefetched micro-batch gives the same gradients; a prefetch of other rows is dropped, not used; nothing leaks', async () => {
     // This chain is small enough for the wasm native step, which replicas take unless it is
     // switched off when they are created; there the rows are gathered into arrays, not tensors.
-    if (path === 'dense') process.env.THREADFIT_NATIVE_STEP = '0';
-    const { views, replica } = await seedReplica(tf, { rows: 32, features: 20, hidden: 16, maxBatch: 32 }).finally(
-      () => delete process.env.THREADFIT_NATIVE_STEP,
+    const { views, replica } = await withEnv('THREADFIT_NATIVE_STEP', path === 'dense' ? '0' : undefined, () =>
+      seedReplica(tf, { rows: 32, features: 20, hidden: 16, maxBatch: 32 }),
     );
     expect(replica.gradPath).toBe(path);
     views.batchIndices.set(Array.from({ length: 32 }, (_, i) => (i * 7) % 32));

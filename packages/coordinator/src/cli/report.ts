@@ -13,7 +13,7 @@ export interface TrainReport {
     seed: number;
     backend: string;
     dataset: string;
-    /** 'dense' (the dense fast path), 'native' (its native step, tensorflow) or 'tape'. */
+    /** 'dense' (the dense fast path), 'native' (its native step: tensorflow, or a small chain on wasm) or 'tape'. */
     gradients?: 'dense' | 'native' | 'tape';
     /** On the native step: its kernels (NativeStepKind: 'avx512', 'tf-graph' or 'wasm-simd'). */
     nativeKernels?: NativeStepKind;
@@ -38,6 +38,20 @@ export interface HostRow {
 /** A gradient path ('dense', 'native' or 'tape (why)') as reports and bench JSON name it. */
 export function gradientsKind(gradPath: string): 'dense' | 'native' | 'tape' {
   return gradPath === 'dense' || gradPath === 'native' ? gradPath : 'tape';
+}
+
+/** What each native step's kernels are, for the log line. */
+const NATIVE_KERNELS: Record<NativeStepKind, string> = {
+  avx512: "the dense fast path on threadfit's AVX-512 kernels",
+  'tf-graph': 'the dense fast path as one TensorFlow graph run per pass',
+  'wasm-simd': "the dense fast path on threadfit's WebAssembly SIMD kernels",
+};
+
+/** The log line that says how gradients are computed (train and train --model). */
+export function gradientsMessage(gradPath: string, nativeKind: NativeStepKind | undefined): string {
+  if (gradPath === 'dense') return 'gradients: dense fast path';
+  if (gradPath === 'native' && nativeKind !== undefined) return `gradients: native step (${NATIVE_KERNELS[nativeKind]})`;
+  return `gradients: ${gradPath}`;
 }
 
 export function epochsOf(fit: FitResult): TrainReport['epochs'] {

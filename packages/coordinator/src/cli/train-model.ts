@@ -18,7 +18,7 @@ import { bundledMnistDir } from '../data/mnist.js';
 import { checkIdxSplit, csvDataset, idxDataset, idxValidation, loadIdxDir, modelTarget, scanCsv } from '../data/user-data.js';
 import type { DatasetLike } from '../fit/dataset-batches.js';
 import { loadModelFile, saveModelFiles } from './model-file.js';
-import { epochsOf, gradientsKind, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
+import { epochsOf, gradientsKind, gradientsMessage, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
 import { onStopSignals } from './signals.js';
 import { checkWritableFile, coordinatorTf, type RunIO, type TrainOutcome } from './train.js';
 import { VERSION } from '../version.js';
@@ -106,7 +106,7 @@ export async function runModelTraining(o: ResolvedTrainOptions, io: RunIO): Prom
       lrDecay: lrDecayText(o.lrDecay),
     });
     // Which gradient path ran: the tape's reason, and the traced graph step's decisions.
-    log.info({ gradients: gradPath }, `gradients: ${gradPath}`);
+    log.info({ gradients: gradPath, nativeKernels: nativeKind }, gradientsMessage(gradPath, nativeKind));
     for (const n of notices) log.info({ gradients: 'traced' }, `gradients: ${n}`);
     const last = (k: string) => h[k]?.at(-1) ?? Number.NaN;
     const acc = Object.keys(h).find((k) => /^val_(acc|accuracy)$/.test(k));

@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs';
-import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch, type Logger, type NativeStepKind } from '@threadfit/shared';
+import { ErrorCodes, ThreadfitError, optimizerSpecOf, stepsPerEpoch, type Logger } from '@threadfit/shared';
 import { checkpointWeightSpecs } from '../checkpoint/optimizer-state.js';
 import { CLI_LABELS, RunCheckpoints, epochEndDue, trajectoryOf } from '../checkpoint/policy.js';
 import { onStopSignals, type StopSignal } from './signals.js';
@@ -20,19 +20,13 @@ import { modelSpecOf, weightsSha256 } from '../engine/model-spec.js';
 import { checkBatchFitsData, type ResolvedTrainOptions } from '../options/train-options.js';
 import { ProgressReporter } from '../fit/progress.js';
 import { LogReporter } from '../fit/log-reporter.js';
-import { epochsOf, gradientsKind, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
+import { epochsOf, gradientsKind, gradientsMessage, historyForReport, writeJsonAtomic, type TrainReport } from './report.js';
 import { buildSeedModel } from '../data/seed-model.js';
 import { Trainer } from '../engine/trainer.js';
 import { chooseInterface, loadComm } from '../cluster/comm.js';
 import { HostGroup } from '../cluster/host-group.js';
 import { VERSION } from '../version.js';
 
-/** What each native step's kernels are, for the log line. */
-const NATIVE_KERNELS: Record<NativeStepKind, string> = {
-  avx512: "the dense fast path on threadfit's AVX-512 kernels",
-  'tf-graph': 'the dense fast path as one TensorFlow graph run per pass',
-  'wasm-simd': "the dense fast path on threadfit's WebAssembly SIMD kernels",
-};
 export interface RunIO {
   logger: Logger;
   out: Writable & { isTTY?: boolean; columns?: number };
@@ -175,14 +169,7 @@ export async function runTraining(o: ResolvedTrainOptions, io: RunIO): Promise<T
   if (trainer.stepsPerExecution < o.stepsPerExecution && cluster === undefined) {
     log.info({ stepsPerExecution: trainer.stepsPerExecution }, `steps per execution: ${trainer.stepsPerExecution} (bounded by the batch size)`);
   }
-  log.info(
-    { gradients: trainer.gradPath, nativeKernels: trainer.nativeKind },
-    trainer.gradPath === 'dense'
-      ? 'gradients: dense fast path'
-      : trainer.gradPath === 'native'
-        ? `gradients: native step (${NATIVE_KERNELS[trainer.nativeKind!]})`
-        : `gradients: ${trainer.gradPath}`,
-  );
+  log.info({ gradients: trainer.gradPath, nativeKernels: trainer.nativeKind }, gradientsMessage(trainer.gradPath, trainer.nativeKind));
   const position: FitPosition = { epoch: 0, stepInEpoch: 0, globalStep: 0 };
   const prior = (resumed?.config.history ?? {}) as Record<string, number[]>;
   let history: Record<string, number[]> = prior;
