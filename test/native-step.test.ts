@@ -61,6 +61,29 @@ describe('the native step addons against tfjs', () => {
     for (const [kind, binding] of addons()) check(kind, binding, hidden as string, output as string, bias as boolean, dims as number[]);
   });
 
+  it('the AVX-512 kernels pass a NaN through relu and its gradient, as tfjs does (so the step is skipped)', () => {
+    const own = load(CPU_KERNELS_ADDON);
+    if (own.avx512 !== true) return; // the TF graph runs TensorFlow's own Relu
+    const [n, din, h, k] = [3, 4, 17, 2];
+    const step = own.createDenseStep(
+      [
+        { units: h, bias: true, activation: 'relu' },
+        { units: k, bias: true, activation: 'linear' },
+      ],
+      din,
+    );
+    const x = Float32Array.from({ length: n * din }, (_, i) => (i === din ? Number.NaN : Math.sin(i)));
+    const ws = [din * h, h, h * k, k].map((size, w) => Float32Array.from({ length: size }, (_, i) => Math.cos(i + w)));
+    const p = own.forward(step, x, n, ws);
+    // Row 1 holds the NaN: its outputs are NaN, the other rows' are not.
+    expect(Array.from(p.subarray(k, 2 * k)).every(Number.isNaN)).toBe(true);
+    expect(Array.from(p.subarray(0, k)).some(Number.isNaN)).toBe(false);
+    const grads = ws.map((w) => new Float32Array(w.length));
+    own.backward(step, new Float32Array(n * k).fill(0.5), grads);
+    expect(Array.from(grads[0]).some(Number.isNaN)).toBe(true);
+    expect(Array.from(grads[1]).some(Number.isNaN)).toBe(true);
+  });
+
   it('the AVX-512 kernels say whether this CPU can run them', () => {
     const own = load(CPU_KERNELS_ADDON);
     const flags = readFileSync('/proc/cpuinfo', 'utf8');

@@ -98,13 +98,14 @@ class DenseKernelStep {
 
   static __mmask16 Lanes(int64_t left) { return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1); }
 
-  // row = row + bias, then relu (max(x, 0): 0 for NaN and -0, as x > 0 ? x : 0) when asked.
+  // row = row + bias, then relu when asked: x > 0 ? x : 0 (so -0 gives +0), and a NaN stays NaN as
+  // in tfjs's relu, so that a step that overflowed reaches the non-finite check and is skipped.
   __attribute__((target("avx512f"))) static void BiasRelu(float *row, const float *bias, int64_t units, bool relu) {
     for (int64_t j = 0; j < units; j += 16) {
       const __mmask16 k = Lanes(units - j);
       __m512 z = _mm512_maskz_loadu_ps(k, row + j);
       if (bias != nullptr) z = _mm512_add_ps(z, _mm512_maskz_loadu_ps(k, bias + j));
-      if (relu) z = _mm512_max_ps(z, _mm512_setzero_ps());
+      if (relu) z = _mm512_mask_mov_ps(_mm512_max_ps(z, _mm512_setzero_ps()), _mm512_cmp_ps_mask(z, z, _CMP_UNORD_Q), z);
       _mm512_mask_storeu_ps(row + j, k, z);
     }
   }
@@ -121,7 +122,7 @@ class DenseKernelStep {
 
   static void Activate(const std::string &a, float *row, int64_t units) {
     if (a == "relu") {
-      for (int64_t j = 0; j < units; j++) row[j] = row[j] > 0.f ? row[j] : 0.f;
+      for (int64_t j = 0; j < units; j++) row[j] = row[j] > 0.f || row[j] != row[j] ? row[j] : 0.f;  // NaN stays NaN
     } else if (a == "sigmoid") {
       for (int64_t j = 0; j < units; j++) row[j] = 1.f / (1.f + std::exp(-row[j]));
     } else if (a == "tanh") {
@@ -138,11 +139,13 @@ class DenseKernelStep {
   // da becomes dL/dz of a hidden stage whose output is `out` (tfjs's formulas: relu's mask is out > 0).
   __attribute__((target("avx512f"))) static void ActivationGrad(const std::string &a, const float *out, float *da, int64_t count) {
     if (a == "relu") {
-      // da where out > 0, else 0 (a NaN out gives 0, as out > 0 is false).
+      // da where out > 0, NaN where out is NaN (tfjs's relu gradient passes it on), else 0.
       for (int64_t i = 0; i < count; i += 16) {
         const __mmask16 k = Lanes(count - i);
-        const __mmask16 pos = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, out + i), _mm512_setzero_ps(), _CMP_GT_OQ);
-        _mm512_mask_storeu_ps(da + i, k, _mm512_maskz_loadu_ps(pos, da + i));
+        const __m512 o = _mm512_maskz_loadu_ps(k, out + i);
+        const __mmask16 pos = _mm512_mask_cmp_ps_mask(k, o, _mm512_setzero_ps(), _CMP_GT_OQ);
+        const __m512 g = _mm512_mask_mov_ps(_mm512_maskz_loadu_ps(pos, da + i), _mm512_mask_cmp_ps_mask(k, o, o, _CMP_UNORD_Q), o);
+        _mm512_mask_storeu_ps(da + i, k, g);
       }
     } else if (a == "sigmoid") {
       for (int64_t i = 0; i < count; i++) da[i] = da[i] * (out[i] * (1.f - out[i]));
