@@ -94,7 +94,9 @@ describe('the wasm native step against tf.grads (cpu)', () => {
   });
 
   it('an activation it does not have is refused when the step is created', () => {
-    expect(() => wasmDenseStep.createDenseStep([{ units: 3, bias: true, activation: 'elu' }], 4)).toThrow(/no activation 'elu'/);
+    for (const activation of ['elu', 'constructor']) {
+      expect(() => wasmDenseStep.createDenseStep([{ units: 3, bias: true, activation }], 4)).toThrow(`no activation '${activation}'`);
+    }
   });
 
   it('only small chains take it: iris and abalone do, the seed model does not', () => {

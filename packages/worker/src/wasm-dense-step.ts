@@ -66,8 +66,8 @@ class Step {
     this.kernels = loadDenseStepKernels(this.memory);
     let width = inputWidth;
     this.stages = stages.map((s) => {
+      if (!Object.hasOwn(DENSE_ACTIVATIONS, s.activation)) throw new Error(`the wasm native step has no activation '${s.activation}'`);
       const code = DENSE_ACTIVATIONS[s.activation as DenseActivation];
-      if (code === undefined) throw new Error(`the wasm native step has no activation '${s.activation}'`);
       const st = { in: width, units: s.units, bias: s.bias, activation: code };
       width = s.units;
       return st;
